@@ -1,0 +1,37 @@
+"""Qlara's world: the events it sends, how to read every documented payload shape, and the
+rule that turns a set of status events into one message state.
+
+Nothing here imports another package of the sidecar.
+"""
+
+from qlara.events import (
+    CHANNELS,
+    STATUSES,
+    DeliveryEvent,
+    InboundMessage,
+    Receipt,
+    Shape,
+)
+from qlara.parse import InvalidPayload, ItemRejection, ParsedBody, parse_body, parse_item
+from qlara.phone import mask_phone, normalise_phone
+from qlara.status import FINAL_STATUSES, MessageState, StatusEvent, reduce_state
+
+__all__ = [
+    "CHANNELS",
+    "FINAL_STATUSES",
+    "STATUSES",
+    "DeliveryEvent",
+    "InboundMessage",
+    "InvalidPayload",
+    "ItemRejection",
+    "MessageState",
+    "ParsedBody",
+    "Receipt",
+    "Shape",
+    "StatusEvent",
+    "mask_phone",
+    "normalise_phone",
+    "parse_body",
+    "parse_item",
+    "reduce_state",
+]

@@ -1,0 +1,335 @@
+"""Reading every payload shape Qlara's documentation describes (see FACTS.md).
+
+Raw bytes become :class:`~qlara.events.DeliveryEvent` and :class:`~qlara.events.InboundMessage`
+values here and nowhere else. Problems are raised as :class:`InvalidPayload`, naming the
+problem and the field but never echoing a value (it may be a phone number or a secret).
+
+Shapes:
+
+- A, the Webhooks guide: ``messageId``, ``customerMessageId``, ``phoneNumber``, ``status``
+  (``SENT DELIVERED ERROR EXPIRED``), ``timestamp``, ``channel``, ``error``.
+- B, the platform guide: ``eventType`` ``DELIVERY`` (``statusCode``, ``description``,
+  ``destination``), ``READ``, or ``INBOUND`` (``source``, ``destination``, ``text``).
+- C, the SMS Universal callback: ``eventType`` ``DELIVERY`` with ``statusCode``,
+  ``statusDescription``, ``price``, ``numPart`` of ``totalParts``.
+
+Unknown statuses, codes and channels are kept as given (lower-cased); unknown fields stay in
+``raw``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from qlara.events import DeliveryEvent, InboundMessage, Shape
+from qlara.phone import normalise_phone
+
+#: ``statusCode`` values Qlara documents (B and C); others are kept as their digits.
+STATUS_CODES: dict[int, str] = {3: "delivered", 6: "error"}
+
+#: Statuses whose description is an error text rather than a courtesy line.
+_NOT_ERRORS = frozenset({"sent", "received", "delivered", "read"})
+
+_SHAPE_C_FIELDS = ("numPart", "totalParts", "price", "statusDescription")
+_NON_FINITE = re.compile(rb"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
+_DECODER = msgspec.json.Decoder()
+_ENCODE = msgspec.json.encode
+
+
+class InvalidPayload(ValueError):
+    """A payload (or one item of an array) that cannot be read as a Qlara event.
+
+    ``problem`` is a sentence safe to return to the caller and to log: it names the field and
+    what is wrong with it, never the value. ``field`` is the JSON field, or ``None`` when the
+    problem is the body as a whole.
+    """
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRejection:
+    """One refused item of a JSON array: its index and why."""
+
+    index: int
+    problem: str
+    field: str | None
+
+
+@dataclass(slots=True)
+class ParsedBody:
+    """What a request body held: the events read, and the array items refused."""
+
+    events: list[DeliveryEvent] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    rejected: list[ItemRejection] = field(default_factory=list)
+    is_array: bool = False
+
+    @property
+    def accepted(self) -> int:
+        """How many items were read (status events and inbound messages)."""
+        return len(self.events) + len(self.inbound)
+
+
+def parse_body(body: bytes) -> ParsedBody:
+    """Read a webhook request body: one JSON object, or a JSON array of them.
+
+    Raises :class:`InvalidPayload` when the body as a whole is unusable (empty, malformed,
+    NaN or Infinity, a top-level scalar, an empty array) or when a single-object body is
+    invalid. In an array, each invalid item is listed in ``rejected`` and the rest is read.
+    """
+    if not body.strip():
+        raise InvalidPayload("empty body: expected a JSON object or array")
+    try:
+        doc = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:  # a number too large for a float: Infinity
+        raise InvalidPayload(f"invalid JSON number: {_strip_value(str(exc))}") from exc
+    except msgspec.DecodeError as exc:
+        if _NON_FINITE.search(body):
+            raise InvalidPayload("NaN and Infinity are not valid JSON numbers") from exc
+        raise InvalidPayload(f"malformed JSON: {_strip_value(str(exc))}") from exc
+    out = ParsedBody()
+    if isinstance(doc, dict):
+        _add(out, parse_item(doc, body))
+        return out
+    if not isinstance(doc, list):
+        raise InvalidPayload(
+            f"expected a JSON object or array at top level, got {_json_type(doc)}"
+        )
+    if not doc:
+        raise InvalidPayload("empty array: expected at least one event")
+    out.is_array = True
+    for index, item in enumerate(doc):
+        if not isinstance(item, dict):
+            out.rejected.append(
+                ItemRejection(index, f"expected a JSON object, got {_json_type(item)}", None)
+            )
+            continue
+        try:
+            _add(out, parse_item(item, _ENCODE(item)))
+        except InvalidPayload as exc:
+            out.rejected.append(ItemRejection(index, exc.problem, exc.field))
+    return out
+
+
+def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessage:
+    """Read one decoded JSON object of any documented shape. ``raw`` is kept on the result.
+
+    Raises :class:`InvalidPayload` naming the field at fault.
+    """
+    event_type = _opt_str(item, "eventType")
+    if event_type is None and "statusCode" not in item:
+        return _parse_guide(item, raw)
+    kind = (event_type or "DELIVERY").strip().upper()
+    if kind == "INBOUND":
+        return _parse_inbound(item, raw)
+    message_id = _message_id(item)
+    shape = Shape.UNIVERSAL if any(k in item for k in _SHAPE_C_FIELDS) else Shape.PLATFORM
+    if kind == "READ":
+        status, code = "read", None
+    elif kind == "DELIVERY":
+        status, code = _status_from_code(item)
+    else:  # an event type Qlara has not documented yet: kept under its own name
+        status, code = kind.lower(), _opt_int(item, "statusCode")
+    description = _opt_str(item, "statusDescription") if shape is Shape.UNIVERSAL else None
+    if description is None:
+        description = _opt_str(item, "description")
+    part = _opt_int(item, "numPart") or 1
+    total = _opt_int(item, "totalParts") or 1
+    if part < 1:
+        raise InvalidPayload("`numPart` must be 1 or more", "numPart")
+    if total < part:
+        raise InvalidPayload("`totalParts` must be at least `numPart`", "totalParts")
+    event_time, naive = _timestamp(item)
+    return DeliveryEvent(
+        message_id=message_id,
+        status=status,
+        status_code=code,
+        event_time=event_time,
+        naive_time=naive,
+        shape=shape,
+        raw=raw,
+        channel=_channel(item),
+        customer_message_id=_opt_str(item, "customerMessageId"),
+        phone=_phone(item, "destination"),
+        error=description if status not in _NOT_ERRORS else None,
+        part=part,
+        total_parts=total,
+        price=_price(item),
+    )
+
+
+def _add(out: ParsedBody, parsed: DeliveryEvent | InboundMessage) -> None:
+    if isinstance(parsed, InboundMessage):
+        out.inbound.append(parsed)
+    else:
+        out.events.append(parsed)
+
+
+def _parse_guide(item: dict[str, Any], raw: bytes) -> DeliveryEvent:
+    message_id = _message_id(item)
+    status = _opt_str(item, "status")
+    if status is None:
+        raise InvalidPayload("missing field `status`", "status")
+    status = status.strip().lower()
+    if not status:
+        raise InvalidPayload("`status` must not be empty", "status")
+    event_time, naive = _timestamp(item)
+    error = _opt_str(item, "error")
+    return DeliveryEvent(
+        message_id=message_id,
+        status=status,
+        event_time=event_time,
+        naive_time=naive,
+        shape=Shape.GUIDE,
+        raw=raw,
+        channel=_channel(item),
+        customer_message_id=_opt_str(item, "customerMessageId"),
+        phone=_phone(item, "phoneNumber"),
+        error=error if status not in _NOT_ERRORS else None,
+    )
+
+
+def _parse_inbound(item: dict[str, Any], raw: bytes) -> InboundMessage:
+    event_time, naive = _timestamp(item)
+    qlara_id = _opt_str(item, "messageId")
+    return InboundMessage(
+        inbound_id=qlara_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
+        event_time=event_time,
+        naive_time=naive,
+        raw=raw,
+        channel=_channel(item),
+        source=_phone(item, "source"),
+        destination=_phone(item, "destination"),
+        text=_opt_str(item, "text"),
+        message_type=_opt_str(item, "messageType"),
+    )
+
+
+def _status_from_code(item: dict[str, Any]) -> tuple[str, int | None]:
+    code = _opt_int(item, "statusCode")
+    if code is not None and code in STATUS_CODES:
+        return STATUS_CODES[code], code
+    named = _opt_str(item, "status")
+    if named is not None and named.strip():
+        return named.strip().lower(), code
+    if code is None:
+        raise InvalidPayload("missing field `statusCode`", "statusCode")
+    return str(code), code
+
+
+def _message_id(item: dict[str, Any]) -> str:
+    value = item.get("messageId")
+    if value is None:
+        raise InvalidPayload("missing field `messageId`", "messageId")
+    if not isinstance(value, str):
+        raise InvalidPayload(f"`messageId` must be a string, got {_json_type(value)}", "messageId")
+    value = value.strip()
+    if not value:
+        raise InvalidPayload("`messageId` must not be empty", "messageId")
+    if len(value) > 200:
+        raise InvalidPayload("`messageId` is longer than 200 characters", "messageId")
+    return value
+
+
+def _timestamp(item: dict[str, Any]) -> tuple[datetime, bool]:
+    value = item.get("timestamp")
+    if value is None:
+        raise InvalidPayload("missing field `timestamp`", "timestamp")
+    if isinstance(value, bool):
+        raise InvalidPayload("`timestamp` must be an ISO 8601 string, got boolean", "timestamp")
+    if isinstance(value, int | float):
+        # Unix time: seconds, or milliseconds when it is too large to be seconds.
+        if not math.isfinite(value) or value < 0:
+            raise InvalidPayload("`timestamp` is not a valid unix time", "timestamp")
+        seconds = value / 1000 if value > 100_000_000_000 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC), False
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidPayload("`timestamp` is not a valid unix time", "timestamp") from exc
+    if not isinstance(value, str):
+        raise InvalidPayload(
+            f"`timestamp` must be an ISO 8601 string, got {_json_type(value)}", "timestamp"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InvalidPayload("`timestamp` is not an ISO 8601 date-time", "timestamp") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC), True
+    return parsed.astimezone(UTC), False
+
+
+def _channel(item: dict[str, Any]) -> str | None:
+    value = _opt_str(item, "channel")
+    if value is None:
+        return None
+    value = value.strip().lower()
+    return value or None
+
+
+def _phone(item: dict[str, Any], name: str) -> str | None:
+    value = _opt_str(item, name)
+    if value is None or not value.strip():
+        return None
+    return normalise_phone(value)
+
+
+def _price(item: dict[str, Any]) -> float | None:
+    value = item.get("price")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidPayload(f"`price` must be a number, got {_json_type(value)}", "price")
+    if not math.isfinite(value):
+        raise InvalidPayload("`price` must be a finite number", "price")
+    return float(value)
+
+
+def _opt_str(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidPayload(f"`{name}` must be a string, got {_json_type(value)}", name)
+
+
+def _opt_int(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPayload(f"`{name}` must be an integer, got {_json_type(value)}", name)
+    if not -(2**31) <= value < 2**31:
+        raise InvalidPayload(f"`{name}` is out of range", name)
+    return value
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _strip_value(message: str) -> str:
+    """msgspec's messages name a position, not a value; keep them short and lower-case."""
+    return message.split(" - at ")[0].rstrip(".")[:120].lower()
