@@ -144,8 +144,10 @@ def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessa
     description = _opt_str(item, "statusDescription") if shape is Shape.UNIVERSAL else None
     if description is None:
         description = _opt_str(item, "description")
-    part = _opt_int(item, "numPart") or 1
-    total = _opt_int(item, "totalParts") or 1
+    part = _opt_int(item, "numPart")
+    part = 1 if part is None else part
+    total = _opt_int(item, "totalParts")
+    total = part if total is None else total
     if part < 1:
         raise InvalidPayload("`numPart` must be 1 or more", "numPart")
     if total < part:

@@ -96,6 +96,11 @@ def rank(status: str, event_time: datetime, part: int = 1) -> tuple[bool, dateti
     return (status in FINAL_STATUSES, event_time, PRECEDENCE.get(status, 0), status, part)
 
 
+def _content(ev: StatusEvent) -> tuple[str, str, str, str]:
+    """Closes the order for two reports of the same event that differ in content."""
+    return (ev.error or "", ev.channel or "", ev.customer_message_id or "", ev.phone or "")
+
+
 def _first_known(events: list[StatusEvent], attr: str) -> str | None:
     """The value of ``attr`` on the earliest event that has one (order-independent)."""
     best: tuple[datetime, str, int] | None = None
@@ -136,7 +141,12 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
         if ev.status == "sent" and (sent_at is None or ev.event_time < sent_at):
             sent_at = ev.event_time
         r = rank(ev.status, ev.event_time, ev.part)
-        if winner_rank is None or r > winner_rank:
+        if (
+            winner is None
+            or winner_rank is None
+            or r > winner_rank
+            or (r == winner_rank and _content(ev) > _content(winner))
+        ):
             winner, winner_rank = ev, r
     final = winner is not None and winner.status in FINAL_STATUSES
     error: str | None = None

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Set up and run qlara-sidecar from a checkout, with nothing but Python 3.11.
+
+    python3 dev.py up      # create .venv from the lock file if needed, then `qlara-sidecar up`
+    python3 dev.py test    # the same set-up, then the whole test suite (pytest)
+    python3 dev.py setup   # only the set-up
+    python3 dev.py lock    # re-resolve requirements.lock from pyproject.toml (needs the network)
+
+Any further arguments go to the command: `python3 dev.py test -k ledger -x`.
+The virtual environment is rebuilt only when pyproject.toml or requirements.lock change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".qlara-sidecar-installed"
+
+
+def _digest() -> str:
+    h = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", LOCK):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True)  # noqa: S603 - our own fixed commands
+
+
+def setup() -> None:
+    """Create .venv and install the locked dependencies and the project (editable)."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"qlara-sidecar needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if STAMP.exists() and STAMP.read_text() == _digest():
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    py = BIN / "python"
+    _run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
+    _run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "-e", ROOT)
+    STAMP.write_text(_digest())
+
+
+def lock() -> None:
+    """Resolve pyproject.toml (with the dev extra) into requirements.lock."""
+    setup_tool = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "uv"]
+    subprocess.run(setup_tool, check=True)  # noqa: S603
+    _run(BIN / "uv", "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
+         "--extra", "dev", "--no-header", "-o", LOCK, ROOT / "pyproject.toml")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "lock":
+        lock()
+        return 0
+    setup()
+    if command == "setup":
+        return 0
+    if command == "up":
+        os.execv(BIN / "qlara-sidecar", [str(BIN / "qlara-sidecar"), "up", *rest])  # noqa: S606
+    if command == "test":
+        os.chdir(ROOT)
+        os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *rest])  # noqa: S606
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
