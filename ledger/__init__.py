@@ -1,0 +1,40 @@
+"""The durable record: receipts, status events, messages, inbound replies, dead letters.
+
+Events are deduplicated by key and each message's state is derived from all its events with
+:func:`qlara.reduce_state`, so recording is idempotent and order-independent. SQLite (the
+default) or PostgreSQL, through SQLAlchemy Core; the schema is managed by the Alembic
+migrations shipped in ``ledger/migrations``.
+"""
+
+from ledger.engine import default_sqlite_url
+from ledger.errors import LedgerError, LedgerUnavailable
+from ledger.ledger import Ledger
+from ledger.results import (
+    DeadLetter,
+    EventRecord,
+    LatencyObservation,
+    LedgerCounts,
+    MessageDetail,
+    MessagePage,
+    MessageSummary,
+    PurgeResult,
+    RecordResult,
+    WebhookStats,
+)
+
+__all__ = [
+    "DeadLetter",
+    "EventRecord",
+    "LatencyObservation",
+    "Ledger",
+    "LedgerCounts",
+    "LedgerError",
+    "LedgerUnavailable",
+    "MessageDetail",
+    "MessagePage",
+    "MessageSummary",
+    "PurgeResult",
+    "RecordResult",
+    "WebhookStats",
+    "default_sqlite_url",
+]

@@ -1,0 +1,48 @@
+"""The ledger's errors, and the one place database failures are sorted into them.
+
+:class:`LedgerUnavailable` means "try again later": the database is down, unreachable,
+locked or chose this transaction as a deadlock victim. Callers (the workers) let their retry
+policy handle it. Anything else, a programming error or a violated constraint, propagates
+unchanged, because retrying it would fail the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+
+class LedgerError(Exception):
+    """Root of the ledger's errors."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The database cannot serve the call now (down, unreachable, locked): transient, retry."""
+
+
+#: SQLite reports some programming errors as OperationalError; these are not transient.
+_SQLITE_PROGRAMMING_ERRORS = ("no such table", "no such column", "syntax error")
+
+
+@contextmanager
+def unavailable_on_operational_errors() -> Iterator[None]:
+    """Translate operational database failures into :class:`LedgerUnavailable`.
+
+    The message names the driver's error class and text only: statements and their
+    parameters (which may hold phone numbers) are never part of it.
+    """
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        text = str(exc.orig)
+        if any(marker in text for marker in _SQLITE_PROGRAMMING_ERRORS):
+            raise
+        raise LedgerUnavailable(f"{type(exc.orig).__name__}: {text.strip()}") from exc
+    except sa_exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise LedgerUnavailable(f"connection lost: {type(exc.orig).__name__}") from exc
+    except sa_exc.TimeoutError as exc:  # no pooled connection free in time
+        raise LedgerUnavailable(f"connection pool exhausted: {exc}") from exc

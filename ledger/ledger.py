@@ -1,0 +1,185 @@
+"""The :class:`Ledger`: the one object the other packages use to reach the durable record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Engine, text
+
+from ledger import dead_letter_store, reading, recording, stats
+from ledger import purge as retention
+from ledger.engine import WRITE_OPTION, build_engine
+from ledger.errors import unavailable_on_operational_errors
+from ledger.migrate import upgrade_to_head
+from ledger.results import (
+    DeadLetter,
+    LedgerCounts,
+    MessageDetail,
+    MessagePage,
+    PurgeResult,
+    RecordResult,
+    WebhookStats,
+)
+from ledger.timestamps import require_aware, utc_now
+from qlara import Receipt
+
+_log = structlog.get_logger()
+
+
+class Ledger:
+    """The durable record of receipts, events, messages, inbound replies and dead letters.
+
+    Thread-safe: one instance is shared by all threads of a process. Every method raises
+    :class:`ledger.LedgerUnavailable` when the database cannot serve it now (down,
+    unreachable, locked past the busy timeout, deadlock victim); the call changed nothing
+    and may be retried. Other errors propagate unchanged.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine built by :func:`ledger.engine.build_engine`; use :meth:`connect`."""
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+
+    @classmethod
+    def connect(cls, url: str, *, migrate: bool = True) -> Ledger:
+        """Open the ledger at ``url`` (``sqlite:///PATH`` or a PostgreSQL URL), upgrading its
+        schema first unless ``migrate`` is false.
+
+        Raises ``ValueError`` for an unsupported URL, :class:`ledger.LedgerUnavailable` when
+        migrating fails for want of a database.
+        """
+        ledger = cls(build_engine(url))
+        if migrate:
+            try:
+                ledger.migrate()
+            except BaseException:
+                ledger.close()
+                raise
+        return ledger
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the latest migration. Idempotent; safe to run from several
+        processes at once (they take turns)."""
+        with unavailable_on_operational_errors():
+            upgrade_to_head(self._engine)
+
+    def close(self) -> None:
+        """Close every pooled connection. The ledger must not be used afterwards."""
+        self._engine.dispose()
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``. Raises :class:`ledger.LedgerUnavailable` when that fails."""
+        with unavailable_on_operational_errors(), self._engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def record(self, receipt: Receipt) -> RecordResult:
+        """Record a receipt in one transaction (see :mod:`ledger.recording` for the rules).
+
+        Recording a receipt id a second time changes nothing and returns
+        ``already_recorded=True``.
+        """
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            result = recording.record_receipt(conn, receipt, utc_now())
+        if result.already_recorded:
+            _log.debug("ledger.receipt_already_recorded", receipt_id=receipt.receipt_id)
+        return result
+
+    def get_message(self, message_id: str) -> MessageDetail | None:
+        """A message's state and events, or ``None`` when unknown."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return reading.get_message(conn, message_id)
+
+    def list_messages(
+        self,
+        *,
+        customer_message_id: str | None = None,
+        phone: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> MessagePage:
+        """Messages newest update first, filtered and paginated; see
+        :func:`ledger.reading.list_messages` for how each filter matches.
+
+        Raises ``ValueError`` for a limit below 1, a naive datetime or a foreign cursor.
+        """
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return reading.list_messages(
+                conn,
+                customer_message_id=customer_message_id,
+                phone=phone,
+                status=status,
+                channel=channel,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+
+    def webhook_stats(self, now: datetime | None = None) -> WebhookStats:
+        """Traffic numbers as of ``now`` (default: the current time; must be timezone-aware)."""
+        at = utc_now() if now is None else require_aware(now, "now")
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return stats.webhook_stats(conn, at)
+
+    def add_dead_letter(
+        self, *, payload: str, reason: str, attempts: int, receipt_id: str | None = None
+    ) -> int:
+        """Keep a receipt the workers gave up on, with the reason; returns its id."""
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            dead_letter_id = dead_letter_store.add_dead_letter(
+                conn,
+                payload=payload,
+                reason=reason,
+                attempts=attempts,
+                receipt_id=receipt_id,
+                now=utc_now(),
+            )
+        _log.warning(
+            "ledger.dead_letter_added",
+            dead_letter_id=dead_letter_id,
+            receipt_id=receipt_id,
+            attempts=attempts,
+        )
+        return dead_letter_id
+
+    def dead_letters(
+        self, *, include_redriven: bool = False, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Dead letters oldest first; those already redriven only when asked."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return dead_letter_store.list_dead_letters(
+                conn, include_redriven=include_redriven, limit=limit
+            )
+
+    def mark_redriven(self, dead_letter_id: int) -> None:
+        """Record that a dead letter was sent back for another try. Marking it again keeps
+        the first time. Raises ``KeyError`` for an unknown id."""
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            dead_letter_store.mark_redriven(conn, dead_letter_id, utc_now())
+
+    def purge(self, older_than: datetime) -> PurgeResult:
+        """Delete what is older than ``older_than`` (timezone-aware); safe while writers run.
+        See :func:`ledger.purge.purge` for what goes."""
+        cut_off = require_aware(older_than, "older_than")
+        with unavailable_on_operational_errors():
+            result = retention.purge(self._writer, cut_off)
+        _log.info(
+            "ledger.purged",
+            older_than=cut_off.isoformat(),
+            events=result.events,
+            messages=result.messages,
+            inbound=result.inbound,
+            receipts=result.receipts,
+            dead_letters=result.dead_letters,
+        )
+        return result
+
+    def counts(self) -> LedgerCounts:
+        """Row counts and duplicate sums, for tests and operators."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return stats.ledger_counts(conn)

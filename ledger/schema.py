@@ -1,0 +1,163 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations build exactly these.
+
+- ``receipts``: every receipt id recorded, so a receipt delivered twice is recorded once.
+- ``events``: one row per distinct status event, keyed by (message_id, status, event_time,
+  part); ``duplicates`` counts how many more times it arrived.
+- ``messages``: one row per message, its state derived from all its events by
+  :func:`qlara.reduce_state`; ``latency_observed_at`` is set once, by compare-and-set, when
+  the sent -> final latency was first reported.
+- ``inbound``: replies from recipients, kept apart from statuses.
+- ``channels``: every channel name seen, so per-channel statistics need no table scan.
+- ``dead_letters``: receipts the workers gave up on, with the reason, until redriven.
+
+Lookups of a message's events use the unique key, whose leading column is ``message_id``.
+
+Every write to ``events`` of a message happens while its ``messages`` row is locked (see
+:mod:`ledger.recording`), which is what keeps the derived state exact under concurrency.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    false,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from ledger.timestamps import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("receipt_id", String, primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index(None, "recorded_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("total_parts", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("channel", String),
+    Column("customer_message_id", String),
+    Column("phone", String),
+    Column("error", Text),
+    Column("shape", String(1), nullable=False),
+    Column("price", Float),
+    Column("naive_time", Boolean, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("receipt_id", String, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    UniqueConstraint("message_id", "status", "event_time", "part"),
+    Index(None, "received_at"),
+    Index(None, "channel", "received_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String, primary_key=True),
+    Column("status", String),
+    Column("status_time", UTCDateTime),
+    Column("is_final", Boolean, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("final_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    Column("channel", String),
+    Column("customer_message_id", String),
+    Column("phone", String),
+    Column("error", Text),
+    Column("latency_seconds", Float),
+    Column("latency_observed_at", UTCDateTime),
+    Column("event_count", Integer, nullable=False),
+    Column("duplicate_count", Integer, nullable=False),
+    Column("first_received_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "updated_at", "message_id"),
+    Index(None, "customer_message_id"),
+    Index(None, "phone"),
+    Index(None, "status", "updated_at"),
+    Index(None, "channel", "updated_at"),
+)
+
+
+def pending_predicate() -> ColumnElement[bool]:
+    """A message is pending when it was sent and has no final status yet.
+
+    The same expression defines the partial index ``ix_messages_pending`` and the
+    ``webhook_stats`` query, so the planner can answer from the index alone.
+    """
+    return and_(messages.c.is_final == false(), messages.c.sent_at.is_not(None))
+
+
+Index(
+    "ix_messages_pending",
+    messages.c.sent_at,
+    postgresql_where=pending_predicate(),
+    sqlite_where=pending_predicate(),
+)
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("inbound_id", String, primary_key=True),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("channel", String),
+    Column("source", String),
+    Column("destination", String),
+    Column("text", Text),
+    Column("message_type", String),
+    Column("naive_time", Boolean, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("receipt_id", String, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Index(None, "received_at"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("channel", String, primary_key=True),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("receipt_id", String),
+    Column("payload", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Column("redriven_at", UTCDateTime),
+    Index(None, "redriven_at", "id"),
+)

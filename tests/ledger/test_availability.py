@@ -1,0 +1,78 @@
+"""Transient database failures become LedgerUnavailable; programming errors do not."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from ledger import Ledger, LedgerError, LedgerUnavailable
+from tests.ledger.samples import PHONE, event, receipt
+
+
+def _dead_url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'missing-directory' / 'ledger.sqlite3'}"
+    return "postgresql://postgres@127.0.0.1:1/nothing"  # port 1: nothing listens
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_dead_database_is_unavailable(backend: str, tmp_path: Path) -> None:
+    url = _dead_url(backend, tmp_path)
+
+    with pytest.raises(LedgerUnavailable):
+        Ledger.connect(url)
+
+    ledger = Ledger.connect(url, migrate=False)
+    with pytest.raises(LedgerUnavailable):
+        ledger.ping()
+    with pytest.raises(LedgerUnavailable):
+        ledger.record(receipt(event("m-1", "sent", 0)))
+    ledger.close()
+
+
+def test_unavailable_is_a_ledger_error() -> None:
+    assert issubclass(LedgerUnavailable, LedgerError)
+
+
+def test_a_live_database_answers_ping(ledger: Ledger) -> None:
+    ledger.ping()
+
+
+def test_an_unmigrated_database_is_a_programming_error_not_unavailable(
+    database_url: str,
+) -> None:
+    ledger = Ledger.connect(database_url, migrate=False)
+    try:
+        # SQLite says "no such table: receipts", PostgreSQL 'relation "receipts" does not exist'
+        with pytest.raises(DBAPIError, match="receipts"):
+            ledger.record(receipt(event("m-1", "sent", 0)))
+    finally:
+        ledger.close()
+
+
+def test_a_locked_sqlite_database_is_unavailable_and_the_error_names_no_phone(
+    sqlite_url: str,
+) -> None:
+    # Given another process holding SQLite's write lock past the busy timeout
+    ledger = Ledger.connect(sqlite_url)
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        # When a receipt is recorded, it waits for the lock, then gives up as unavailable
+        with pytest.raises(LedgerUnavailable) as raised:
+            ledger.record(receipt(event("m-1", "sent", 0, phone=PHONE)))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    # And neither the error nor its cause shows the phone number
+    assert "locked" in str(raised.value)
+    assert PHONE not in str(raised.value)
+    assert PHONE not in str(raised.value.__cause__)
+    # Once the lock is gone the same receipt records normally
+    ledger.record(receipt(event("m-1", "sent", 0)))
+    assert ledger.counts().events == 1
+    ledger.close()
