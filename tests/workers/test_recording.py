@@ -1,0 +1,122 @@
+"""Receipts enqueued on the broker are recorded in the ledger by a real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from ledger import Ledger, RecordResult
+from qlara import Receipt
+from tests.workers.support import join, make_receipt, queued_messages
+from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker, enqueue_receipt
+from workers.delivery_limit import delivery_count_key
+
+
+def test_an_enqueued_receipt_is_recorded_in_the_ledger(
+    broker: RedisBroker, ledger: Ledger, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    # Given a worker on the queue
+    start_worker()
+    # When a receipt with two events is enqueued
+    enqueue_receipt(broker, make_receipt("r-1", "m-1", "m-2"))
+    join(broker)
+    # Then both events are in the ledger and nothing is left on the queue
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events, counts.messages) == (1, 2, 2)
+    assert counts.dead_letters == 0
+    assert queued_messages(broker.client, broker.namespace) == 0
+
+
+def test_the_message_follows_the_wire_format_the_receiver_uses(
+    broker: RedisBroker, namespace: str
+) -> None:
+    receipt = make_receipt("r-wire", "m-1")
+    enqueue_receipt(broker, receipt)
+
+    [raw] = broker.client.hvals(f"{namespace}:{QUEUE_NAME}.msgs")
+    assert isinstance(raw, bytes)
+    message = dramatiq.Message.decode(raw)
+    assert (message.queue_name, message.actor_name) == (QUEUE_NAME, ACTOR_NAME)
+    assert message.message_id == receipt.receipt_id
+    assert message.args == (receipt.encode().decode(),)
+
+
+def test_the_same_receipt_enqueued_twice_is_recorded_once(
+    broker: RedisBroker, ledger: Ledger, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    receipt = make_receipt("r-twice", "m-1")
+    enqueue_receipt(broker, receipt)
+    enqueue_receipt(broker, receipt)
+
+    start_worker()
+    join(broker)
+
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events) == (1, 1)
+    assert counts.duplicates == 0
+
+
+def test_a_resent_event_in_a_new_receipt_only_raises_the_duplicate_count(
+    broker: RedisBroker, ledger: Ledger, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    start_worker()
+    enqueue_receipt(broker, make_receipt("r-a", "m-1"))
+    join(broker)
+    enqueue_receipt(broker, make_receipt("r-b", "m-1"))
+    join(broker)
+
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events, counts.duplicates) == (2, 1, 1)
+
+
+def test_a_recorded_message_leaves_no_delivery_count_behind(
+    broker: RedisBroker, namespace: str, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    start_worker()
+    enqueue_receipt(broker, make_receipt("r-count", "m-1"))
+    join(broker)
+
+    assert broker.client.exists(delivery_count_key(namespace, "r-count")) == 0
+
+
+def test_on_recorded_hooks_see_what_the_ledger_made_of_each_receipt(
+    config: WorkerConfig, ledger: Ledger
+) -> None:
+    seen: list[tuple[str, bool, int]] = []
+
+    def hook(receipt: Receipt, result: RecordResult) -> None:
+        seen.append((receipt.receipt_id, result.already_recorded, len(result.new_events)))
+
+    broker = build_broker(config, on_recorded=[hook])
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        enqueue_receipt(broker, make_receipt("r-hook", "m-1", "m-2"))
+        join(broker)
+        enqueue_receipt(broker, make_receipt("r-hook", "m-1", "m-2"))
+        join(broker)
+    finally:
+        worker.stop(timeout=10_000)
+        broker.client.close()
+
+    assert seen == [("r-hook", False, 2), ("r-hook", True, 0)]
+
+
+def test_a_failing_hook_does_not_fail_the_message(config: WorkerConfig, ledger: Ledger) -> None:
+    def hook(receipt: Receipt, result: RecordResult) -> None:
+        raise RuntimeError("hook bug")
+
+    broker = build_broker(config, on_recorded=[hook])
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        enqueue_receipt(broker, make_receipt("r-bad-hook", "m-1"))
+        join(broker)
+    finally:
+        worker.stop(timeout=10_000)
+        broker.client.close()
+
+    counts = ledger.counts()
+    assert (counts.receipts, counts.dead_letters) == (1, 0)

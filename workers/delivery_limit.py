@@ -1,0 +1,99 @@
+"""A message that takes its worker process down with it is dead-lettered after a few tries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from dramatiq import Broker, Middleware
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import SkipMessage
+from redis import RedisError
+
+from workers.connection import LedgerConnection
+from workers.dead_letters import bury
+
+log = structlog.get_logger(__name__)
+
+#: How long a delivery count outlives its last delivery. Counts are deleted when the message
+#: completes; this only bounds what a message that vanished otherwise leaves behind.
+COUNT_TTL_S = 7 * 86_400
+
+
+def delivery_count_key(namespace: str, message_id: str) -> str:
+    """The Redis key counting unfinished deliveries of one message."""
+    return f"{namespace}:__deliveries__.{message_id}"
+
+
+class DeliveryLimit(Middleware):
+    """Dead-letters a message once it has been delivered ``max_deliveries`` times without
+    its worker living to report the outcome (SIGKILL, OOM, a crash in native code).
+
+    RedisBroker requeues such a message after the heartbeat timeout, forever. The count has
+    to live outside the process that dies, so each delivery increments a Redis counter
+    before processing; any outcome the process survives to report (success, retry, failure)
+    deletes it. A delivery that finds the count above ``max_deliveries`` writes the dead
+    letter (``"killed its worker N times"``) and skips the message, which acknowledges it.
+
+    Counting fails open: if Redis cannot count, the message is processed uncounted.
+    Must sit first in the middleware list so its count is taken before any other work.
+    """
+
+    def __init__(self, connection: LedgerConnection, *, max_deliveries: int, park_ms: int) -> None:
+        self._connection = connection
+        self._max_deliveries = max_deliveries
+        self._park_ms = park_ms
+
+    def before_process_message(self, broker: Broker, message: Any) -> None:
+        redis_broker = _redis_broker(broker)
+        key = delivery_count_key(redis_broker.namespace, message.message_id)
+        try:
+            with redis_broker.client.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, COUNT_TTL_S)
+                count = int(pipe.execute()[0])
+        except RedisError as exc:
+            log.warning(
+                "delivery not counted", message_id=message.message_id, error=type(exc).__name__
+            )
+            return
+        if count <= self._max_deliveries:
+            return
+        kills = count - 1
+        written = bury(
+            broker,
+            message,
+            connection=self._connection,
+            reason=f"killed its worker {kills} times",
+            attempts=kills,
+            park_ms=self._park_ms,
+        )
+        # A parked copy keeps the count, so it is dead-lettered as soon as it comes back.
+        if written:
+            self._forget(redis_broker, key)
+        raise SkipMessage(f"message {message.message_id} killed its worker {kills} times")
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        redis_broker = _redis_broker(broker)
+        self._forget(redis_broker, delivery_count_key(redis_broker.namespace, message.message_id))
+
+    @staticmethod
+    def _forget(broker: RedisBroker, key: str) -> None:
+        try:
+            broker.client.delete(key)
+        except RedisError as exc:
+            # The TTL removes it eventually; a stale count only makes a later kill count more.
+            log.warning("delivery count not deleted", error=type(exc).__name__)
+
+
+def _redis_broker(broker: Broker) -> RedisBroker:
+    if not isinstance(broker, RedisBroker):
+        raise TypeError(f"DeliveryLimit needs a RedisBroker, got {type(broker).__name__}")
+    return broker

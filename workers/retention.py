@@ -1,0 +1,100 @@
+"""Old records are purged from the ledger while workers run."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from dramatiq import Broker, Middleware, Worker
+from dramatiq.brokers.redis import RedisBroker
+from redis import RedisError
+
+from workers.connection import LedgerConnection
+from workers.dead_letters import failure_reason
+
+log = structlog.get_logger(__name__)
+
+#: Delay before the first purge after boot: soon, but not in the middle of start-up.
+FIRST_PURGE_DELAY_S = 5.0
+
+
+def retention_lock_key(namespace: str) -> str:
+    """The Redis key a process holds while its purge is the one for the current interval."""
+    return f"{namespace}:__retention__"
+
+
+class Retention(Middleware):
+    """After worker boot, a daemon thread purges ledger records older than
+    ``retention_days``: first ``FIRST_PURGE_DELAY_S`` after boot (or ``interval_s`` if
+    shorter), then every ``interval_s``. It stops at worker shutdown.
+
+    With several worker processes, the first to take a Redis key (``SET NX`` expiring after
+    the interval) purges and the others skip that round. Purging is idempotent, so if Redis
+    cannot be asked the process purges anyway.
+    """
+
+    def __init__(
+        self, connection: LedgerConnection, *, retention_days: int, interval_s: float
+    ) -> None:
+        self._connection = connection
+        self._retention = timedelta(days=retention_days)
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(broker,), name="qlara-retention", daemon=True
+        )
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            # A purge in progress is a transaction; leaving it to die with the process is safe.
+            self._thread.join(timeout=1.0)
+            self._thread = None
+
+    def purge_once(self, broker: Broker) -> dict[str, Any] | None:
+        """Run one round: purge unless another process did this interval. Returns the counts
+        purged, or None when the round was skipped. Raises what ``Ledger.purge`` raises."""
+        if not self._take_round(broker):
+            return None
+        cutoff = datetime.now(UTC) - self._retention
+        result = self._connection.ledger.purge(cutoff)
+        counts = _as_dict(result)
+        log.debug("retention round done", retention_days=self._retention.days, **counts)
+        return counts
+
+    def _run(self, broker: Broker) -> None:
+        wait_s = min(FIRST_PURGE_DELAY_S, self._interval_s)
+        while not self._stop.wait(wait_s):
+            try:
+                self.purge_once(broker)
+            except Exception as exc:
+                log.warning("ledger purge failed", error=failure_reason(exc))
+            wait_s = self._interval_s
+
+    def _take_round(self, broker: Broker) -> bool:
+        if not isinstance(broker, RedisBroker):
+            return True
+        try:
+            taken = broker.client.set(
+                retention_lock_key(broker.namespace),
+                broker.broker_id,
+                nx=True,
+                px=max(int(self._interval_s * 1000), 1),
+            )
+        except RedisError:
+            return True
+        return bool(taken)
+
+
+def _as_dict(result: object) -> dict[str, Any]:
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    return {"result": repr(result)}

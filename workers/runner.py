@@ -1,0 +1,105 @@
+"""One worker process, run until it is told to stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType
+
+import dramatiq
+import structlog
+
+from workers.broker import assemble
+from workers.config import QUEUE_NAME, WorkerConfig
+from workers.dead_letters import failure_reason
+from workers.recorder import RecordedHook
+
+log = structlog.get_logger(__name__)
+
+#: Exit codes of :func:`run_worker`.
+EXIT_OK = 0
+EXIT_BOOT_FAILED = 1
+
+#: How often worker threads wake from an idle queue (ms); bounds how soon they notice a stop.
+WORKER_TIMEOUT_MS = 500
+#: Kept back from ``shutdown_timeout_s`` for what happens after the worker stops.
+_SHUTDOWN_MARGIN_S = 0.5
+
+
+def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) -> int:
+    """Run one worker process: ``config.threads`` threads consuming the receipt queue.
+
+    Blocks until SIGTERM or SIGINT, then stops taking messages, lets in-flight ones finish
+    and returns within ``config.shutdown_timeout_s``. Messages prefetched but not started
+    are put back on the queue; one still running when time is up stays unacknowledged and
+    is redelivered after the heartbeat timeout (recording is idempotent). Must be called
+    from the main thread (it installs signal handlers, and restores them before returning).
+
+    Returns :data:`EXIT_OK` after a clean stop, :data:`EXIT_BOOT_FAILED` when the broker
+    cannot be set up (Redis unreachable).
+    """
+    assembly = assemble(config, on_recorded=on_recorded)
+    broker = assembly.broker
+    try:
+        broker.client.ping()
+    except Exception as exc:
+        log.error("worker cannot start: Redis unreachable", error=failure_reason(exc))
+        return EXIT_BOOT_FAILED
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worker = dramatiq.Worker(
+        broker, worker_threads=config.threads, worker_timeout=WORKER_TIMEOUT_MS
+    )
+    try:
+        worker.start()
+        log.info(
+            "worker started",
+            pid=os.getpid(),
+            queue=QUEUE_NAME,
+            namespace=config.namespace,
+            threads=config.threads,
+        )
+        while not stop.wait(1.0):
+            pass
+        log.info("worker stopping", pid=os.getpid())
+        finished = _stop_within(worker, config.shutdown_timeout_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if finished:
+        broker.client.close()
+        log.info("worker stopped", pid=os.getpid())
+    else:
+        log.warning(
+            "worker stopped before in-flight work finished; it will be redelivered",
+            pid=os.getpid(),
+            shutdown_timeout_s=config.shutdown_timeout_s,
+        )
+    return EXIT_OK
+
+
+def _stop_within(worker: dramatiq.Worker, timeout_s: float) -> bool:
+    """Stop ``worker``, giving up waiting after ``timeout_s``; return whether it finished.
+
+    ``Worker.stop`` waits its timeout once for worker threads and again for consumers, so it
+    runs in a thread bounded by one overall deadline here.
+    """
+    budget_s = max(timeout_s - _SHUTDOWN_MARGIN_S, 0.1)
+    started = time.monotonic()
+    stopper = threading.Thread(
+        target=worker.stop,
+        kwargs={"timeout": int(budget_s * 1000)},
+        name="qlara-worker-stop",
+        daemon=True,
+    )
+    stopper.start()
+    stopper.join(timeout=max(budget_s - (time.monotonic() - started), 0.0))
+    return not stopper.is_alive()
