@@ -1,0 +1,48 @@
+"""The receiver's Litestar application: the webhook intake, the read API and health."""
+
+from __future__ import annotations
+
+from litestar import Litestar, asgi
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from receiver.config import ReceiverConfig
+from receiver.errors import EXCEPTION_HANDLERS
+from receiver.health import healthz, readyz
+from receiver.intake import Intake
+from receiver.reads import get_message, list_messages, webhook_stats
+from receiver.runtime import Runtime
+
+
+def create_app(config: ReceiverConfig) -> Litestar:
+    """Build the app for one process. Raises ``ValueError`` for a bad CIDR in ``config``.
+
+    ``app.state.runtime`` holds the process's resources (started on startup, stopped on
+    shutdown: the Redis enqueuer and the spool drainer); ``app.state.outcomes`` counts the
+    outcome of every webhook request. The OpenAPI schema (``/schema``) exists only when
+    ``config.openapi`` is set. Litestar's own logging is left off: the sidecar configures
+    structlog, and no request line (which would carry a path token) is logged here.
+
+    Serve it with uvicorn's ``access_log=False`` (its request lines would show the token)
+    and ``proxy_headers=False`` (uvicorn would otherwise replace the peer address with
+    ``X-Forwarded-For`` before the allowlist, which applies ``trusted_proxies`` itself).
+    """
+    runtime = Runtime(config)
+    intake = Intake(runtime)
+    # The intake reads the scope and changes nothing in it: no copy needed.
+    mount = asgi("/webhook", is_mount=True, copy_scope=False, include_in_schema=False)
+    webhook = mount(intake.__call__)
+    return Litestar(
+        route_handlers=[webhook, get_message, list_messages, webhook_stats, healthz, readyz],
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
+        state=State({"runtime": runtime, "outcomes": runtime.outcomes}),
+        openapi_config=(
+            OpenAPIConfig(title="qlara-sidecar receiver", version="1", path="/schema")
+            if config.openapi
+            else None
+        ),
+        logging_config=None,
+        debug=False,
+    )

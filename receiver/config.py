@@ -1,0 +1,62 @@
+"""The receiver's one typed configuration object, built by the sidecar at its entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverConfig:
+    """Everything :func:`receiver.create_app` needs.
+
+    ``data_dir`` holds the spool (``data_dir/spool``) and the reject log
+    (``data_dir/rejects``). ``webhook_token`` may be ``None`` only when ``allow_no_auth`` is
+    set. ``allowed_networks`` and ``trusted_proxies`` are CIDRs; an empty allowlist admits
+    any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
+    proxy. Times are in seconds, sizes in bytes.
+    """
+
+    data_dir: Path
+    redis_url: str
+    database_url: str
+    webhook_token: str | None
+    read_token: str
+    queue_name: str
+    actor_name: str
+    namespace: str = "qlara"
+    allow_no_auth: bool = False
+    basic_auth: tuple[str, str] | None = None
+    allowed_networks: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = 65536
+    redis_timeout: float = 0.25
+    enqueue_deadline: float = 0.5
+    spool_drain_interval: float = 1.0
+    reject_log_max_bytes: int = 8 * 1024 * 1024
+    openapi: bool = False
+
+    def __post_init__(self) -> None:
+        if self.webhook_token is None and not self.allow_no_auth:
+            raise ValueError("webhook_token is required unless allow_no_auth is set")
+        if self.webhook_token is not None and not self.webhook_token:
+            raise ValueError("webhook_token must not be empty")
+        if not self.read_token:
+            raise ValueError("read_token must not be empty")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        for name in ("redis_timeout", "enqueue_deadline", "spool_drain_interval"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.reject_log_max_bytes < 4096:
+            raise ValueError("reject_log_max_bytes must be at least 4096")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where spool segments are written."""
+        return self.data_dir / "spool"
+
+    @property
+    def rejects_dir(self) -> Path:
+        """Where the reject log is written."""
+        return self.data_dir / "rejects"

@@ -1,0 +1,292 @@
+"""Putting receipts on the workers' Dramatiq queue without blocking the event loop.
+
+Dramatiq's ``RedisBroker`` is synchronous: calling ``broker.enqueue`` from a request handler
+would stall every other request for a Redis round trip, and for redis-py's default timeouts
+and retries (5 to 58 seconds) when Redis is unreachable. So the receiver does not use the
+broker. It runs Dramatiq's own ``dispatch.lua``, loaded from the installed ``dramatiq``
+package, through ``redis.asyncio`` (hiredis parser), with the ``enqueue`` command and the
+ARGV layout of ``RedisBroker._dispatch``::
+
+    KEYS = [namespace]
+    ARGV = ["enqueue", timestamp_ms, queue_name, broker_id, heartbeat_timeout,
+            dead_message_ttl, do_maintenance="0", max_unpack_size,
+            redis_message_id, message.encode()]
+
+What lands in Redis is therefore exactly what ``RedisBroker.enqueue`` writes (the encoded
+message under ``<namespace>:<queue>.msgs[redis_message_id]``, the id pushed on
+``<namespace>:<queue>``, the broker id's heartbeat), and Dramatiq workers consume it as
+their own. Two arguments differ only in value: ``do_maintenance`` is always ``"0"`` (the
+workers' brokers do the maintenance) and ``max_unpack_size``, which bounds only the ``fetch``
+and maintenance branches that an enqueue never runs, is Dramatiq's configured
+``dramatiq_lua_max_stack`` or a conservative default. The script is called by EVALSHA and
+loaded again on NOSCRIPT (a restarted Redis has forgotten it).
+
+Failing is bounded: every Redis call has ``timeout`` for connecting and for each socket
+operation, redis-py's retries are off, and each caller waits at most ``deadline`` overall
+before :class:`EnqueueFailed` tells it to fall back to the spool.
+
+Concurrent enqueues are micro-batched: one flusher task sends whatever is waiting as one
+pipeline of EVALSHA calls, so under load one round trip carries many messages. A caller that
+gives up (deadline passed) is dropped from a batch not yet sent; if its message was already
+sent, the outcome is unknown and the caller spools it anyway. The message then reaches the
+queue twice under the same receipt id, which the ledger records once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.resources
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dramatiq
+import redis.asyncio
+import redis.exceptions
+import structlog
+from dramatiq.brokers.redis import (
+    DEFAULT_DEAD_MESSAGE_TTL,
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_LUA_MAX_STACK,
+)
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from qlara import Receipt
+
+log = structlog.get_logger(__name__)
+
+DISPATCH_SCRIPT: bytes = (
+    importlib.resources.files("dramatiq.brokers").joinpath("redis/dispatch.lua").read_bytes()
+)
+_DISPATCH_SHA = hashlib.sha1(DISPATCH_SCRIPT, usedforsecurity=False).hexdigest()
+# RedisBroker halves the Lua stack limit it measures; 1000 is below half of any stock build.
+_MAX_UNPACK_SIZE = DEFAULT_LUA_MAX_STACK or 1000
+_MAX_BATCH = 512
+
+
+class EnqueueFailed(Exception):
+    """Redis did not take the message in time (down, slow, full or erroring).
+
+    The message may or may not be in the queue; the caller keeps it (the spool).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One Dramatiq message as it goes into Redis: its queue, its Redis id, its bytes."""
+
+    queue_name: str
+    redis_message_id: str
+    data: bytes
+
+    @classmethod
+    def of(cls, message: dramatiq.Message[object]) -> Envelope:
+        """Wrap a message whose options carry ``redis_message_id``."""
+        return cls(message.queue_name, message.options["redis_message_id"], message.encode())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Envelope:
+        """Rebuild from ``Message.encode()`` bytes.
+
+        Raises ``dramatiq.errors.DecodeError`` for bytes that are not a message, ``ValueError``
+        for a message without ``redis_message_id``.
+        """
+        message = dramatiq.Message.decode(data)
+        redis_message_id = message.options.get("redis_message_id")
+        if not isinstance(redis_message_id, str):
+            raise ValueError("message has no redis_message_id")
+        return cls(message.queue_name, redis_message_id, data)
+
+
+def build_message(
+    receipt: Receipt, *, queue_name: str, actor_name: str
+) -> dramatiq.Message[object]:
+    """The Dramatiq message that carries ``receipt`` to the workers' actor.
+
+    The message id is the receipt id, so a replayed message is recognisably the same one;
+    the single argument is the receipt's JSON as text.
+    """
+    return dramatiq.Message(
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=(receipt.encode().decode(),),
+        kwargs={},
+        options={"redis_message_id": str(uuid.uuid4())},
+        message_id=receipt.receipt_id,
+    )
+
+
+@dataclass(slots=True)
+class _Pending:
+    envelope: Envelope
+    future: asyncio.Future[None]
+
+
+class RedisEnqueuer:
+    """Enqueues :class:`Envelope` values with Dramatiq's dispatch script, in bounded time.
+
+    ``timeout`` (seconds) applies to connecting and to each socket operation; ``deadline``
+    (seconds) bounds one caller's whole wait and one pipeline's whole run. Bound to the event
+    loop that first uses it; :meth:`aclose` stops its flusher and closes its connections.
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        namespace: str,
+        *,
+        timeout: float,
+        deadline: float,
+        max_batch: int = _MAX_BATCH,
+    ) -> None:
+        self.namespace = namespace
+        self.broker_id = str(uuid.uuid4())
+        self._deadline = deadline
+        self._timeout = timeout
+        self._max_batch = max_batch
+        self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        self._queue: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def enqueue(self, envelope: Envelope) -> None:
+        """Put one message on its queue. Raises :class:`EnqueueFailed` within ``deadline``."""
+        future = self._submit(envelope)
+        try:
+            async with asyncio.timeout(self._deadline):
+                await future
+        except TimeoutError as exc:
+            raise EnqueueFailed("deadline passed") from exc
+
+    async def enqueue_many(self, envelopes: Sequence[Envelope]) -> list[bool]:
+        """Put messages on their queues, in order; says for each whether Redis took it.
+
+        Never raises for Redis failures: a failed item is ``False``.
+        """
+        if self._closed:
+            return [False] * len(envelopes)
+        futures = [self._submit(envelope) for envelope in envelopes]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return [not isinstance(result, BaseException) for result in results]
+
+    async def ping(self) -> bool:
+        """Whether Redis answers a PING within ``deadline``."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return bool(await self._client.ping())
+        except (redis.exceptions.RedisError, OSError, TimeoutError):
+            return False
+
+    async def aclose(self) -> None:
+        """Stop the flusher (failing what is still waiting) and close the connections."""
+        self._closed = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        while self._queue:
+            item = self._queue.popleft()
+            if not item.future.done():
+                item.future.set_exception(EnqueueFailed("receiver shutting down"))
+        await self._client.aclose()
+
+    def _submit(self, envelope: Envelope) -> asyncio.Future[None]:
+        if self._closed:
+            raise EnqueueFailed("receiver shutting down")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(envelope, future))
+        self._wake.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_forever(), name="redis-enqueue")
+        return future
+
+    async def _flush_forever(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch: list[_Pending] = []
+            while self._queue and len(batch) < self._max_batch:
+                item = self._queue.popleft()
+                if not item.future.done():  # a caller that gave up is not sent
+                    batch.append(item)
+            if batch:
+                await self._send(batch)
+
+    async def _send(self, batch: list[_Pending]) -> None:
+        # Every future is settled on the way out, whatever happens (even cancellation at
+        # shutdown): a caller must never wait on a message nobody will answer for.
+        errors: list[str | None] = ["cancelled"] * len(batch)
+        try:
+            async with asyncio.timeout(self._deadline):
+                errors = await self._dispatch([item.envelope for item in batch])
+        except Exception as exc:  # Redis down, slow, refusing, or anything else: spool it
+            reason = type(exc).__name__
+            log.warning("redis_enqueue_failed", error=reason, batch=len(batch))
+            errors = [reason] * len(batch)
+        finally:
+            for item, error in zip(batch, errors, strict=True):
+                if item.future.done():
+                    continue
+                if error is None:
+                    item.future.set_result(None)
+                else:
+                    item.future.set_exception(EnqueueFailed(error))
+
+    async def _dispatch(self, envelopes: list[Envelope]) -> list[str | None]:
+        """Run the script once per envelope in one pipeline; an error name or None each."""
+        results = await self._run_pipeline(envelopes)
+        if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
+            await self._client.script_load(DISPATCH_SCRIPT)
+            retry = [
+                i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)
+            ]
+            again = await self._run_pipeline([envelopes[i] for i in retry])
+            for i, result in zip(retry, again, strict=True):
+                results[i] = result
+        errors: list[str | None] = []
+        for result in results:
+            if isinstance(result, Exception):
+                errors.append(type(result).__name__)
+            else:
+                errors.append(None)
+        failed = [e for e in errors if e is not None]
+        if failed:
+            log.warning("redis_enqueue_refused", error=failed[0], failed=len(failed))
+        return errors
+
+    async def _run_pipeline(self, envelopes: list[Envelope]) -> list[object]:
+        pipe = self._client.pipeline(transaction=False)
+        now_ms = int(time.time() * 1000)
+        for envelope in envelopes:
+            pipe.evalsha(
+                _DISPATCH_SHA,
+                1,
+                self.namespace,
+                "enqueue",
+                now_ms,
+                envelope.queue_name,
+                self.broker_id,
+                DEFAULT_HEARTBEAT_TIMEOUT,
+                DEFAULT_DEAD_MESSAGE_TTL,
+                "0",
+                _MAX_UNPACK_SIZE,
+                envelope.redis_message_id,
+                envelope.data,
+            )
+        return list(await pipe.execute(raise_on_error=False))

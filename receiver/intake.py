@@ -1,0 +1,350 @@
+"""The webhook intake: ``POST /webhook/{token}`` (or ``POST /webhook`` with the token in
+``X-Webhook-Token``), answered 200 only once the events are durable.
+
+It is a plain ASGI handler mounted at ``/webhook``: it is the hot path, it must decide the
+order of its checks itself (authentication before the method), and it must read the body
+with a hard limit. Checks, in order, each answered with one JSON body:
+
+1. source network, token and HTTP Basic: 403 ``{"status":"forbidden"}`` or 401
+   ``{"status":"unauthorized","error":"missing or invalid credentials"}``, the same for
+   every cause;
+2. method: 405 unless POST;
+3. content type: 415 unless ``application/json`` or ``application/*+json`` (parameters
+   allowed; none at all is read as JSON);
+4. size: 413 when ``Content-Length`` exceeds ``max_body_bytes`` (nothing read), or as soon
+   as a chunked body passes it;
+5. payload: 400 ``{"status":"rejected","error":<problem>,"field":<field|null>}``.
+
+A single object accepted is answered ``{"status":"received"}``; an array
+``{"status":"received","accepted":N,"rejected":[{"index":i,"error":...,"field":...}]}``,
+or 400 with the same list when no item could be read. Durable means enqueued to Redis, or,
+when Redis does not take it within the deadline, appended to the spool and fsync'd; when
+neither works the answer is 503 with ``Retry-After: 5``. Refused bodies go to the reject
+log. The token never appears in a log line: the path is logged as ``/webhook/***``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, cast
+
+import msgspec
+import structlog
+from litestar.enums import ScopeType
+from litestar.types import Receive, Scope, Send
+
+from qlara import InvalidPayload, ParsedBody, Receipt, parse_body
+from receiver.enqueue import EnqueueFailed, Envelope, build_message
+from receiver.outcomes import Outcome
+from receiver.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+LOGGED_PATH = "/webhook/***"
+#: Seconds the spool may take once Redis has failed; with the default enqueue deadline
+#: every answer leaves within 1.5 s.
+SPOOL_BUDGET = 0.75
+
+_ENCODE = msgspec.json.encode
+_RECEIVED = b'{"status":"received"}'
+_UNAUTHORIZED = b'{"status":"unauthorized","error":"missing or invalid credentials"}'
+_FORBIDDEN = b'{"status":"forbidden"}'
+_UNAVAILABLE = b'{"status":"unavailable","error":"the event cannot be stored now; retry later"}'
+_NOT_FOUND = b'{"error":"not found"}'
+_JSON = (b"content-type", b"application/json")
+
+
+class _Refusal(Exception):
+    """A request refused by a check: the status, the body problem, the outcome counted."""
+
+    def __init__(
+        self,
+        status: int,
+        problem: str,
+        outcome: Outcome,
+        *,
+        field: str | None = None,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        super().__init__(problem)
+        self.status = status
+        self.problem = problem
+        self.outcome: Outcome = outcome
+        self.field = field
+        self.headers = headers
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was read."""
+
+
+class Intake:
+    """The ASGI callable behind ``/webhook``. Holds no state of its own but ``runtime``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        config = runtime.config
+        self._limit = config.max_body_bytes
+        self._unauthorized_headers: tuple[tuple[bytes, bytes], ...] = (
+            ((b"www-authenticate", b'Basic realm="qlara-sidecar"'),)
+            if runtime.guard.wants_basic
+            else ()
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request to ``/webhook`` or below (Litestar mount: ``scope['path']`` is
+        the rest of the path, ending in ``/``)."""
+        if scope["type"] != ScopeType.HTTP:
+            # A WebSocket handshake: closing it before accepting answers 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+            return
+        rest: str = scope["path"]
+        if not rest.startswith("/"):  # "/webhookfoo" reaches a mount at "/webhook" too
+            await _respond(send, 404, _NOT_FOUND)
+            return
+        headers = _Headers(scope["headers"])
+        client = scope.get("client")
+        guard = self.runtime.guard
+        if not guard.source_allowed(client[0] if client else None, headers.forwarded_for):
+            self._count("unauthorized")
+            log.info("webhook_refused", path=LOGGED_PATH, status=403, reason="source")
+            await _respond(send, 403, _FORBIDDEN)
+            return
+        token_ok = guard.token_ok(rest.strip("/"), headers.webhook_token)
+        basic_ok = guard.basic_ok(headers.authorization)
+        if not (token_ok and basic_ok):
+            self._count("unauthorized")
+            log.info("webhook_refused", path=LOGGED_PATH, status=401)
+            await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
+            return
+        try:
+            await self._accept(scope["method"], headers, receive, send)
+        except _ClientGone:
+            log.info("webhook_client_gone", path=LOGGED_PATH)
+
+    async def _accept(self, method: str, headers: _Headers, receive: Receive, send: Send) -> None:
+        body: bytes | None = None
+        try:
+            if method != "POST":
+                raise _Refusal(
+                    405,
+                    "method not allowed: use POST",
+                    "method_not_allowed",
+                    headers=((b"allow", b"POST"),),
+                )
+            if not _is_json(headers.content_type):
+                body = await _read_body(receive, self._limit)
+                raise _Refusal(
+                    415,
+                    "unsupported content type: expected application/json",
+                    "unsupported_media",
+                )
+            length = _content_length(headers.content_length)
+            if length > self._limit:
+                raise _Refusal(
+                    413,
+                    f"body larger than {self._limit} bytes",
+                    "too_large",
+                    headers=((b"connection", b"close"),),
+                )
+            body = await _read_body(receive, self._limit)
+            if body is None:
+                raise _Refusal(
+                    413,
+                    f"body larger than {self._limit} bytes",
+                    "too_large",
+                    headers=((b"connection", b"close"),),
+                )
+            try:
+                parsed = parse_body(body)
+            except InvalidPayload as exc:
+                raise _Refusal(400, exc.problem, "invalid", field=exc.field) from exc
+        except _Refusal as refusal:
+            await self._refuse(send, refusal, body)
+            return
+        await self._store(parsed, body, send)
+
+    async def _store(self, parsed: ParsedBody, body: bytes, send: Send) -> None:
+        rejected = [
+            {"index": r.index, "error": r.problem, "field": r.field} for r in parsed.rejected
+        ]
+        if parsed.accepted == 0:  # an array with no readable item
+            self._count("invalid", len(rejected))
+            await self._log_reject("every item was refused", 400, None, body, rejected)
+            await _respond(
+                send,
+                400,
+                _ENCODE(
+                    {
+                        "status": "rejected",
+                        "error": "no item of the array could be read",
+                        "field": None,
+                        "accepted": 0,
+                        "rejected": rejected,
+                    }
+                ),
+            )
+            return
+        receipt = Receipt(
+            receipt_id=uuid.uuid4().hex,
+            received_at=time.time(),
+            events=tuple(parsed.events),
+            inbound=tuple(parsed.inbound),
+        )
+        config = self.runtime.config
+        envelope = Envelope.of(
+            build_message(receipt, queue_name=config.queue_name, actor_name=config.actor_name)
+        )
+        outcome = await self._make_durable(envelope)
+        if outcome == "unavailable":
+            self._count("unavailable", len(rejected))
+            await _respond(send, 503, _UNAVAILABLE, ((b"retry-after", b"5"),))
+            return
+        self._count(outcome, len(rejected))
+        if rejected:
+            await self._log_reject("some items were refused", 200, None, body, rejected)
+        if parsed.is_array:
+            answer = _ENCODE(
+                {"status": "received", "accepted": parsed.accepted, "rejected": rejected}
+            )
+        else:
+            answer = _RECEIVED
+        await _respond(send, 200, answer)
+
+    async def _make_durable(self, envelope: Envelope) -> Outcome:
+        runtime = self.runtime
+        enqueuer = runtime.enqueuer
+        if enqueuer is not None:
+            try:
+                await enqueuer.enqueue(envelope)
+            except EnqueueFailed:
+                pass
+            else:
+                return "accepted"
+        try:
+            async with asyncio.timeout(SPOOL_BUDGET):
+                await asyncio.to_thread(runtime.spool.append, envelope.data)
+        except (OSError, TimeoutError) as exc:
+            log.error("webhook_unavailable", path=LOGGED_PATH, error=type(exc).__name__)
+            return "unavailable"
+        log.warning("webhook_spooled", path=LOGGED_PATH)
+        return "spooled"
+
+    async def _refuse(self, send: Send, refusal: _Refusal, body: bytes | None) -> None:
+        self._count(refusal.outcome)
+        log.info(
+            "webhook_refused",
+            path=LOGGED_PATH,
+            status=refusal.status,
+            error=refusal.problem,
+            field=refusal.field,
+        )
+        if refusal.status != 405:
+            await self._log_reject(refusal.problem, refusal.status, refusal.field, body, None)
+        answer = _ENCODE({"status": "rejected", "error": refusal.problem, "field": refusal.field})
+        await _respond(send, refusal.status, answer, refusal.headers)
+
+    async def _log_reject(
+        self,
+        reason: str,
+        status: int,
+        field: str | None,
+        body: bytes | None,
+        rejected: list[dict[str, Any]] | None,
+    ) -> None:
+        try:
+            await asyncio.to_thread(
+                self.runtime.rejects.write,
+                reason=reason,
+                status=status,
+                field=field,
+                body=body,
+                rejected=rejected,
+            )
+        except OSError as exc:  # losing a reject record must not change the answer
+            log.error("reject_log_failed", error=type(exc).__name__)
+
+    def _count(self, outcome: Outcome, rejected_items: int = 0) -> None:
+        self.runtime.outcomes.add(outcome, rejected_items)
+
+
+class _Headers:
+    """The request headers the intake looks at, found in one pass."""
+
+    __slots__ = (
+        "authorization",
+        "content_length",
+        "content_type",
+        "forwarded_for",
+        "webhook_token",
+    )
+
+    def __init__(self, raw: Any) -> None:
+        self.authorization: bytes | None = None
+        self.content_length: bytes | None = None
+        self.content_type: bytes | None = None
+        self.webhook_token: bytes | None = None
+        self.forwarded_for: list[bytes] = []
+        for name, value in raw:
+            if name == b"content-type":
+                self.content_type = value
+            elif name == b"content-length":
+                self.content_length = value
+            elif name == b"authorization":
+                self.authorization = value
+            elif name == b"x-webhook-token":
+                self.webhook_token = value
+            elif name == b"x-forwarded-for":
+                self.forwarded_for.append(value)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if not media:
+        return True
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _content_length(value: bytes | None) -> int:
+    if value is None:
+        return 0
+    value = value.strip()
+    if not value.isdigit():
+        raise _Refusal(400, "invalid Content-Length header", "invalid")
+    return int(value)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or ``None`` as soon as it passes ``limit`` bytes (rest unread)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = cast("bytes", message.get("body", b""))
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", b"%d" % len(body)), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,74 @@
+"""The receiver's per-process resources, built with the app and started in its lifespan."""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from ledger import Ledger
+from receiver.auth import WebhookGuard, secret_bytes
+from receiver.config import ReceiverConfig
+from receiver.drain import SpoolDrainer
+from receiver.enqueue import RedisEnqueuer
+from receiver.outcomes import Outcomes
+from receiver.rejects import RejectLog
+from receiver.spool import Spool
+
+log = structlog.get_logger(__name__)
+
+
+class Runtime:
+    """Config, checks, spool, reject log and counters (ready once built), and the Redis
+    enqueuer, spool drainer and ledger (bound to the event loop or opened on first use).
+
+    Lives on ``app.state.runtime``; :meth:`start` and :meth:`stop` run in the app's lifespan.
+    """
+
+    def __init__(self, config: ReceiverConfig) -> None:
+        self.config = config
+        self.guard = WebhookGuard(config)
+        self.read_token = secret_bytes(config.read_token)
+        self.spool = Spool(config.spool_dir)
+        self.rejects = RejectLog(config.rejects_dir, config.reject_log_max_bytes)
+        self.outcomes = Outcomes()
+        self.enqueuer: RedisEnqueuer | None = None
+        self.drainer: SpoolDrainer | None = None
+        self._ledger: Ledger | None = None
+        self._ledger_lock = threading.Lock()
+
+    async def start(self) -> None:
+        """Connect to Redis (lazily, bounded by the configured timeouts) and start draining."""
+        config = self.config
+        self.enqueuer = RedisEnqueuer(
+            config.redis_url,
+            config.namespace,
+            timeout=config.redis_timeout,
+            deadline=config.enqueue_deadline,
+        )
+        self.drainer = SpoolDrainer(self.spool, self.enqueuer, config.spool_drain_interval)
+        self.drainer.start()
+
+    async def stop(self) -> None:
+        """Stop draining, seal this process's spool segment, close Redis and the ledger."""
+        if self.drainer is not None:
+            await self.drainer.stop()
+            self.drainer = None
+        if self.enqueuer is not None:
+            await self.enqueuer.aclose()
+            self.enqueuer = None
+        with self._ledger_lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+    def ledger(self) -> Ledger:
+        """The ledger, opened on first use (without migrating: the workers own the schema).
+
+        Blocking: call from a worker thread. Raises ``ledger.LedgerUnavailable`` or
+        ``ValueError`` (bad URL) as :meth:`ledger.Ledger.connect` does.
+        """
+        with self._ledger_lock:
+            if self._ledger is None:
+                self._ledger = Ledger.connect(self.config.database_url, migrate=False)
+            return self._ledger

@@ -1,0 +1,163 @@
+"""The async enqueue writes what Dramatiq's RedisBroker writes, and Dramatiq consumes it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from qlara import Receipt
+from receiver.enqueue import EnqueueFailed, Envelope, RedisEnqueuer, build_message
+from tests.receiver.conftest import ACTOR, QUEUE, closed_redis_url
+
+pytestmark = pytest.mark.redis
+
+
+def receipt(receipt_id: str) -> Receipt:
+    return Receipt(receipt_id=receipt_id, received_at=time.time())
+
+
+def envelope(receipt_id: str) -> Envelope:
+    return Envelope.of(build_message(receipt(receipt_id), queue_name=QUEUE, actor_name=ACTOR))
+
+
+def run(coro_fn: Any, url: str, namespace: str, **kwargs: Any) -> Any:
+    """Run ``coro_fn(enqueuer)`` on a fresh loop with a fresh enqueuer."""
+
+    async def main() -> Any:
+        enqueuer = RedisEnqueuer(
+            url,
+            namespace,
+            timeout=kwargs.get("timeout", 0.25),
+            deadline=kwargs.get("deadline", 0.5),
+        )
+        try:
+            return await coro_fn(enqueuer)
+        finally:
+            await enqueuer.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+def test_an_enqueued_message_is_stored_exactly_as_redis_broker_stores_one(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    # Given the same message enqueued by RedisBroker in one namespace and by us in another
+    message = build_message(receipt("r-1"), queue_name=QUEUE, actor_name=ACTOR)
+    theirs_ns, ours_ns = f"{namespace}-broker", f"{namespace}-ours"
+    broker = RedisBroker(url=redis_url, namespace=theirs_ns)
+    broker.declare_queue(QUEUE)
+    sent = broker.enqueue(message)
+    ours = Envelope(QUEUE, sent.options["redis_message_id"], sent.encode())
+    run(lambda e: e.enqueue(ours), redis_url, ours_ns)
+
+    try:
+        # Then both wrote the same keys with the same contents
+        for suffix in (f":{QUEUE}", f":{QUEUE}.msgs"):
+            theirs_type = client.type(theirs_ns + suffix)
+            assert client.type(ours_ns + suffix) == theirs_type
+        assert client.lrange(f"{ours_ns}:{QUEUE}", 0, -1) == client.lrange(
+            f"{theirs_ns}:{QUEUE}", 0, -1
+        )
+        assert client.hgetall(f"{ours_ns}:{QUEUE}.msgs") == client.hgetall(
+            f"{theirs_ns}:{QUEUE}.msgs"
+        )
+        assert client.zcard(f"{ours_ns}:__heartbeats__") == 1
+    finally:
+        broker.close()
+        for key in client.scan_iter(match=f"{theirs_ns}*"):
+            client.delete(key)
+
+
+def test_a_dramatiq_worker_consumes_what_was_enqueued(redis_url: str, namespace: str) -> None:
+    # Given a Dramatiq worker on the namespace, with the actor the receiver addresses
+    broker = RedisBroker(url=redis_url, namespace=namespace)
+    seen: list[str] = []
+    done = threading.Event()
+
+    @dramatiq.actor(broker=broker, queue_name=QUEUE, actor_name=ACTOR, max_retries=0)
+    def record_receipt(encoded: str) -> None:
+        seen.append(Receipt.decode(encoded).receipt_id)
+        if len(seen) == 3:
+            done.set()
+
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        # When three receipts are enqueued
+        results = run(
+            lambda e: e.enqueue_many([envelope("r-1"), envelope("r-2"), envelope("r-3")]),
+            redis_url,
+            namespace,
+        )
+
+        # Then the worker receives them, in order
+        assert results == [True, True, True]
+        assert done.wait(timeout=15)
+        assert seen == ["r-1", "r-2", "r-3"]
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def test_many_concurrent_enqueues_all_land_in_submission_order(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    envelopes = [envelope(f"r-{n:04d}") for n in range(2000)]
+
+    async def enqueue_all(enqueuer: RedisEnqueuer) -> None:
+        await asyncio.gather(*(enqueuer.enqueue(e) for e in envelopes))
+
+    # A generous deadline: this is about order, not about time.
+    run(enqueue_all, redis_url, namespace, deadline=10.0)
+
+    ids = client.lrange(f"{namespace}:{QUEUE}", 0, -1)
+    assert [i.decode() for i in ids] == [e.redis_message_id for e in envelopes]
+
+
+def test_a_redis_that_forgot_the_script_gets_it_again(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    async def twice(enqueuer: RedisEnqueuer) -> None:
+        await enqueuer.enqueue(envelope("r-1"))
+        client.script_flush()
+        await enqueuer.enqueue(envelope("r-2"))
+
+    run(twice, redis_url, namespace)
+
+    assert client.llen(f"{namespace}:{QUEUE}") == 2
+
+
+def test_an_unreachable_redis_fails_within_the_deadline() -> None:
+    async def attempt(enqueuer: RedisEnqueuer) -> tuple[bool, list[bool]]:
+        try:
+            await enqueuer.enqueue(envelope("r-1"))
+        except EnqueueFailed:
+            failed = True
+        else:
+            failed = False
+        return failed, await enqueuer.enqueue_many([envelope("r-2")])
+
+    failed, results = run(attempt, closed_redis_url(), "qlara-test-nowhere")
+
+    assert failed
+    assert results == [False]
+
+
+def test_ping_says_whether_redis_answers(redis_url: str) -> None:
+    assert run(lambda e: e.ping(), redis_url, "qlara-test-ping")
+    assert not run(lambda e: e.ping(), closed_redis_url(), "qlara-test-ping")

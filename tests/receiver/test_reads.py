@@ -1,0 +1,222 @@
+"""The read API (messages, history, stats), health and readiness, and the OpenAPI switch."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from ledger import Ledger
+from qlara import Receipt, parse_body
+from receiver import ReceiverConfig
+from tests.receiver.conftest import READ_TOKEN, TOKEN, closed_redis_url, event_json
+
+pytestmark = pytest.mark.redis
+
+AUTH = {"authorization": f"Bearer {READ_TOKEN}"}
+
+
+@pytest.fixture
+def ledger(sqlite_url: str) -> Iterator[Ledger]:
+    opened = Ledger.connect(sqlite_url)
+    yield opened
+    opened.close()
+
+
+def record(ledger: Ledger, *items: dict[str, Any]) -> None:
+    parsed = parse_body(json.dumps(list(items)).encode())
+    ledger.record(
+        Receipt(
+            receipt_id=uuid.uuid4().hex,
+            received_at=time.time(),
+            events=tuple(parsed.events),
+            inbound=tuple(parsed.inbound),
+        )
+    )
+
+
+def test_a_message_is_shown_with_its_state_and_ordered_history(
+    client: TestClient[Any], ledger: Ledger
+) -> None:
+    record(
+        ledger,
+        event_json("m-1", "DELIVERED", timestamp="2025-03-01T10:00:05Z", customerMessageId="c-1"),
+        event_json("m-1", "SENT", timestamp="2025-03-01T10:00:00Z"),
+    )
+
+    response = client.get("/v1/messages/m-1", headers=AUTH)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["messageId"] == "m-1"
+    assert body["status"] == "delivered"
+    assert body["isFinal"] is True
+    assert body["customerMessageId"] == "c-1"
+    assert body["eventCount"] == 2
+    assert [e["status"] for e in body["events"]] == ["sent", "delivered"]
+    assert body["events"][0]["raw"] == event_json("m-1", "SENT", timestamp="2025-03-01T10:00:00Z")
+    assert {"eventTime", "receivedAt", "statusCode", "totalParts"} <= set(body["events"][0])
+
+
+def test_an_unknown_message_is_404_in_json(client: TestClient[Any], ledger: Ledger) -> None:
+    response = client.get("/v1/messages/nope", headers=AUTH)
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "unknown message"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"authorization": "Bearer wrong"}, {"authorization": READ_TOKEN}, {"x": "y"}],
+)
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/m-1", "/v1/stats/webhook"])
+def test_the_read_api_needs_the_bearer_token(
+    client: TestClient[Any], headers: dict[str, str], path: str
+) -> None:
+    response = client.get(path, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "missing or invalid bearer token"}
+
+
+def test_messages_are_listed_newest_first_a_page_at_a_time(
+    client: TestClient[Any], ledger: Ledger
+) -> None:
+    for n in range(5):
+        record(ledger, event_json(f"m-{n}"))
+
+    first = client.get("/v1/messages", params={"limit": 2}, headers=AUTH).json()
+    second = client.get(
+        "/v1/messages", params={"limit": 2, "cursor": first["nextCursor"]}, headers=AUTH
+    ).json()
+    third = client.get(
+        "/v1/messages", params={"limit": 2, "cursor": second["nextCursor"]}, headers=AUTH
+    ).json()
+
+    ids = [item["messageId"] for page in (first, second, third) for item in page["items"]]
+    assert ids == [f"m-{n}" for n in reversed(range(5))]
+    assert third["nextCursor"] is None
+    assert "events" not in first["items"][0]
+
+
+def test_messages_are_filtered_by_every_parameter_given(
+    client: TestClient[Any], ledger: Ledger
+) -> None:
+    record(ledger, event_json("m-1", customerMessageId="c-1", channel="sms"))
+    record(ledger, event_json("m-2", "SENT", channel="whatsapp", phoneNumber="+441234567890"))
+
+    def ids(**params: Any) -> list[str]:
+        page = client.get("/v1/messages", params=params, headers=AUTH).json()
+        return [item["messageId"] for item in page["items"]]
+
+    assert ids(customerMessageId="c-1") == ["m-1"]
+    assert ids(channel="WHATSAPP") == ["m-2"]
+    assert ids(status="delivered") == ["m-1"]
+    assert ids(phone="4567890") == ["m-2"]
+    assert ids(since="2000-01-01T00:00:00Z", until="2999-01-01") == ["m-2", "m-1"]
+    assert ids(until="2000-01-01T00:00:00+01:00") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2025-13-01"}, "until"),
+        ({"since": "2025-01-02", "until": "2025-01-01"}, "until"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"status": ""}, "status"),
+        ({"customerMessageId": "x" * 201}, "customerMessageId"),
+        ({"colour": "red"}, "colour"),
+        ([("phone", "1"), ("phone", "2")], "phone"),
+    ],
+)
+def test_a_bad_query_value_is_400_naming_the_parameter(
+    client: TestClient[Any], ledger: Ledger, params: Any, parameter: str
+) -> None:
+    response = client.get("/v1/messages", params=params, headers=AUTH)
+
+    assert response.status_code == 400
+    assert response.json()["parameter"] == parameter
+    assert isinstance(response.json()["error"], str)
+
+
+def test_webhook_stats_report_traffic_pending_and_totals(
+    client: TestClient[Any], ledger: Ledger
+) -> None:
+    record(ledger, event_json("m-1", "SENT"), event_json("m-2", "DELIVERED"))
+    record(ledger, event_json("m-1", "SENT"))  # sent again: a duplicate
+
+    body = client.get("/v1/stats/webhook", headers=AUTH).json()
+
+    assert set(body["lastEventAt"]) == {"sms"}
+    assert body["eventsLast5m"] == body["eventsLast60m"] == 2
+    assert body["pending"] == 1
+    assert body["oldestPendingAgeSeconds"] > 0
+    assert (body["eventsTotal"], body["duplicatesTotal"], body["inboundTotal"]) == (2, 1, 0)
+
+
+def test_a_ledger_that_cannot_answer_gives_503(config: ReceiverConfig, make_client: Any) -> None:
+    client = make_client(
+        config, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    )
+
+    response = client.get("/v1/stats/webhook", headers=AUTH)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+
+
+def test_healthz_needs_no_token(client: TestClient[Any]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_200_with_redis_and_database_up(client: TestClient[Any], ledger: Ledger) -> None:
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "redis": True,
+        "database": True,
+        "spool": {"events": 0, "bytes": 0},
+    }
+
+
+def test_readyz_is_503_with_redis_down_and_counts_the_spool(
+    config: ReceiverConfig, make_client: Any, ledger: Ledger
+) -> None:
+    client = make_client(config, redis_url=closed_redis_url(), spool_drain_interval=60)
+    assert client.post(f"/webhook/{TOKEN}", content=json.dumps(event_json())).status_code == 200
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["redis"], body["database"]) == (False, True)
+    assert body["spool"]["events"] == 1
+    assert body["spool"]["bytes"] > 0
+
+
+def test_the_openapi_schema_is_served_only_when_enabled(
+    config: ReceiverConfig, make_client: Any
+) -> None:
+    assert make_client(config).get("/schema/openapi.json").status_code == 404
+    enabled = make_client(config, openapi=True).get("/schema/openapi.json")
+    assert enabled.status_code == 200
+    assert "/v1/messages" in enabled.json()["paths"]
+    assert not any(path.startswith("/webhook") for path in enabled.json()["paths"])
+
+
+def test_unknown_paths_and_wrong_methods_answer_json(client: TestClient[Any]) -> None:
+    assert client.get("/nowhere").json() == {"error": "not found"}
+    response = client.delete("/v1/messages", headers=AUTH)
+    assert response.status_code == 405
+    assert response.json() == {"error": "method not allowed"}
