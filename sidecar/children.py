@@ -1,0 +1,33 @@
+"""How `up` and `worker --processes N` start ``qlara-sidecar`` children.
+
+A child runs this very installation (``python -m sidecar <role>``) and gets every effective
+setting through its environment, flags included, so it resolves exactly what its parent did.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from sidecar.layout import data_dir
+from sidecar.logging import resolve_format
+from sidecar.settings import Settings, env_name
+
+
+def child_argv(*args: str) -> list[str]:
+    """The command line of a ``qlara-sidecar`` child running this very installation."""
+    return [sys.executable, "-m", "sidecar", *args]
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a child: ours, plus every effective setting and ``extra`` ones.
+
+    The log format is resolved here, so a child whose stderr is ours writes the same format.
+    """
+    env = dict(os.environ)
+    env.update(settings.to_env())
+    env[env_name("data_dir")] = str(data_dir(settings))
+    env[env_name("log_format")] = resolve_format(settings.log_format)
+    for field, value in extra.items():
+        env[env_name(field)] = value
+    return env

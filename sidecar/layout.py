@@ -1,0 +1,26 @@
+"""Where things live under ``DATA_DIR``.
+
+```
+DATA_DIR/
+  tokens.json        generated tokens, mode 0600 (sidecar.tokens)
+  ledger.sqlite3     the default ledger (ledger.default_sqlite_url)
+  spool/, rejects/   the receiver's spool and reject log
+  redis/             the embedded Redis: append-only file, server.log, and `url` while `up` runs
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sidecar.settings import Settings
+
+EMBEDDED_URL_FILE = Path("redis") / "url"
+"""Under DATA_DIR: the URL of the Redis a running `up` started (for `redrive`)."""
+
+
+def data_dir(settings: Settings) -> Path:
+    """The absolute data directory, created if missing."""
+    path = settings.data_dir.expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,74 @@
+"""The receiver role: uvicorn serving ``sidecar.asgi:create_app`` in one or more processes.
+
+This module stays light on purpose (no ledger, workers or receiver imports): in a multi-process
+receiver the parent only supervises uvicorn's processes, and each of those imports the app
+itself, so the parent's imports would only delay the start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import structlog
+import uvicorn
+
+from sidecar.children import child_argv, child_env
+from sidecar.logging import configure
+from sidecar.settings import Settings
+from sidecar.supervisor import ChildSpec
+from sidecar.tokens import Tokens, secrets_of
+
+log = structlog.get_logger(__name__)
+
+#: Seconds uvicorn lets open requests finish after SIGTERM; the webhook answers in milliseconds.
+RECEIVER_GRACE_S = 2
+
+
+def warn_if_open(settings: Settings) -> None:
+    """Log the no-auth warning when the webhook takes requests without a token."""
+    if settings.allow_no_auth:
+        log.warning(
+            "ALLOW_NO_AUTH is set: the webhook accepts requests without a token; "
+            "only run like this behind a proxy that authenticates Qlara"
+        )
+
+
+def run_receiver(settings: Settings, tokens: Tokens, *, processes: int) -> int:
+    """Serve the webhook and read API with ``processes`` uvicorn processes until stopped.
+
+    ``REDIS_URL`` and ``DATABASE_URL`` must be set (checked by the caller). The path carries
+    the token, so uvicorn's access log stays off; uvicorn's proxy-header rewriting stays off
+    too, because the receiver decides itself which proxies to believe (TRUSTED_PROXIES).
+    """
+    configure(settings.log_level, settings.log_format, secrets_of(settings, tokens))
+    warn_if_open(settings)
+    # The factory runs in each process and reads the environment: export flags there too.
+    os.environ.update(child_env(settings))
+    uvicorn.run(
+        "sidecar.asgi:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=processes,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=RECEIVER_GRACE_S,
+    )
+    return 0
+
+
+def receiver_spec(settings: Settings, env: Mapping[str, str]) -> ChildSpec:
+    """The child running the receiver (its migrations already done by the parent)."""
+    return ChildSpec(
+        name="receiver",
+        argv=child_argv(
+            "receiver", "--processes", str(settings.receiver_processes), "--skip-migrate"
+        ),
+        env=env,
+        stop_timeout=RECEIVER_GRACE_S + 1.0,
+    )

@@ -1,0 +1,356 @@
+"""The one typed configuration object, read from ``QLARA_SIDECAR_*`` and the CLI flags.
+
+Precedence is flag > environment > default. Every field carries a description: ``--help``,
+``qlara-sidecar config`` and the README's settings table are all generated from it.
+
+:func:`load_settings` is the only constructor the entry points use. It turns pydantic's
+validation errors into :class:`SettingsError`, whose message names the environment variable
+and the accepted values in one line (``QLARA_SIDECAR_PORT: must be an integer between 1 and
+65535``), so a bad value never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "QLARA_SIDECAR_"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "console"]
+AppendFsync = Literal["always", "everysec"]
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# Fields whose value is an empty string mean "unset": an exported but empty variable is
+# how shells and compose files say "no value".
+_OPTIONAL_STRINGS = (
+    "webhook_token",
+    "read_token",
+    "redis_url",
+    "database_url",
+    "basic_auth_user",
+    "basic_auth_password",
+)
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; ``str(error)`` is the one-line message for the user."""
+
+
+class Settings(BaseSettings):
+    """Everything the sidecar can be told, with its default. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        Path("./qlara-data"),
+        description="Directory for the SQLite ledger, the spool, tokens.json and the "
+        "embedded Redis's append-only file.",
+    )
+    host: str = Field("127.0.0.1", description="Address the receiver listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port the receiver listens on.")
+    webhook_token: SecretStr | None = Field(
+        None,
+        description="Secret path segment of the webhook URL (/webhook/<token>). Unset: one is "
+        "generated, stored in DATA_DIR/tokens.json and printed once.",
+    )
+    read_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the read API (Authorization: Bearer ...). Unset: one is "
+        "generated, stored in DATA_DIR/tokens.json and printed once.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis used as the queue, e.g. redis://10.0.0.5:6379/0. Unset: `up` starts "
+        "its own Redis-compatible server under DATA_DIR.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the ledger, e.g. postgresql+psycopg://user@host/db. "
+        "Unset: SQLite under DATA_DIR.",
+    )
+    workers: int = Field(2, ge=1, le=256, description="Worker processes started by `up`.")
+    worker_threads: int = Field(4, ge=1, le=256, description="Threads in each worker process.")
+    receiver_processes: int = Field(
+        default_factory=_cpu_count,
+        ge=1,
+        le=256,
+        description="Receiver (HTTP) processes. Default: the number of CPUs.",
+    )
+    allow_no_auth: bool = Field(
+        False,
+        description="Accept webhooks without a token. Only behind a proxy that authenticates; "
+        "a warning is logged at start.",
+    )
+    basic_auth_user: str | None = Field(
+        None, description="HTTP Basic user required on the webhook, in addition to the token."
+    )
+    basic_auth_password: SecretStr | None = Field(
+        None, description="HTTP Basic password; set together with BASIC_AUTH_USER."
+    )
+    allowed_networks: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated CIDRs allowed to POST webhooks, e.g. 203.0.113.0/24. "
+        "Empty: any address.",
+    )
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed when checking ALLOWED_NETWORKS.",
+    )
+    max_body_bytes: int = Field(
+        65536, ge=256, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
+    )
+    redis_timeout: float = Field(
+        0.25, gt=0, le=60, description="Seconds one Redis call may take before the spool is used."
+    )
+    enqueue_deadline: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Seconds the receiver may spend making one request durable before answering.",
+    )
+    retention_days: int = Field(
+        90, ge=1, le=36500, description="Days events are kept in the ledger before purging."
+    )
+    max_retries: int = Field(
+        8, ge=0, le=1000, description="Retries of a failing event before it becomes a dead letter."
+    )
+    max_deliveries: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Times a message may be handed to a worker that dies before it is dead-"
+        "lettered as poison.",
+    )
+    broker_heartbeat_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds without a heartbeat after which a worker's unacknowledged "
+        "messages are requeued.",
+    )
+    worker_shutdown_timeout: float = Field(
+        6.0,
+        gt=0,
+        le=3600,
+        description="Seconds a stopping worker may spend finishing in-flight events.",
+    )
+    namespace: str = Field(
+        "qlara",
+        description="Prefix of every Redis key, so several sidecars can share one Redis.",
+    )
+    openapi: bool = Field(False, description="Serve the OpenAPI schema at /schema.")
+    log_level: LogLevel = Field("info", description="Least severe log level written.")
+    log_format: LogFormat = Field(
+        "auto",
+        description="Log line format; auto is JSON when stderr is not a terminal, readable "
+        "console output when it is.",
+    )
+    redis_port: int = Field(
+        0, ge=0, le=65535, description="Port of the embedded Redis; 0 picks a free one."
+    )
+    redis_appendfsync: AppendFsync = Field(
+        "always",
+        description="fsync policy of the embedded Redis. always: a 200 means the event is on "
+        "disk; everysec: up to one second may be lost on a crash.",
+    )
+
+    @field_validator(*_OPTIONAL_STRINGS, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("log_level", "log_format", "redis_appendfsync", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_networks", "trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        networks: list[Network] = []
+        for item in value:
+            if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+                networks.append(item)
+                continue
+            try:
+                networks.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not a network; use comma-separated CIDRs such as "
+                    "203.0.113.0/24,2001:db8::/32"
+                ) from None
+        return tuple(networks)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must be a SQLAlchemy URL starting with sqlite:// or postgresql+psycopg://"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_shape(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError(
+                "must be 1-64 letters, digits or _ . : - starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("webhook_token", "read_token")
+    @classmethod
+    def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (use a long random string)")
+        return value
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret set on this object, for the log redaction safety net."""
+        secrets = (self.webhook_token, self.read_token, self.basic_auth_password)
+        return tuple(s.get_secret_value() for s in secrets if s is not None)
+
+    def to_env(self) -> dict[str, str]:
+        """The non-secret settings as ``QLARA_SIDECAR_*`` variables, for child processes.
+
+        Secrets are left out on purpose: a child reads them from its inherited environment
+        or from ``DATA_DIR/tokens.json``, never from a command line or a new variable.
+        """
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            if name in SECRET_FIELDS:
+                continue
+            value = getattr(self, name)
+            if value is None:
+                continue
+            env[env_name(name)] = format_value(value)
+        return env
+
+
+SECRET_FIELDS = frozenset({"webhook_token", "read_token", "basic_auth_password"})
+"""Fields masked in every output and never passed to a child process explicitly."""
+
+
+def env_name(field: str) -> str:
+    """``port`` -> ``QLARA_SIDECAR_PORT``."""
+    return ENV_PREFIX + field.upper()
+
+
+def flag_name(field: str) -> str:
+    """``data_dir`` -> ``--data-dir``."""
+    return "--" + field.replace("_", "-")
+
+
+def require(settings: Settings, field: str) -> str:
+    """The value of a setting a command cannot run without; :class:`SettingsError` if unset."""
+    value = getattr(settings, field)
+    if value is None:
+        raise SettingsError(f"{env_name(field)}: must be set for this command")
+    return str(value)
+
+
+def format_value(value: Any) -> str:
+    """Render a setting's value the way it is written in the environment."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read the environment, apply ``overrides`` (from CLI flags, ``None`` values ignored).
+
+    Raises :class:`SettingsError` naming the variable of the first invalid value.
+    """
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, given)) from None
+    except ValueError as exc:
+        # pydantic-settings' own source errors (an unreadable variable) are ValueErrors
+        # that already name the variable.
+        raise SettingsError(str(exc).splitlines()[0]) from None
+    if (settings.basic_auth_user is None) != (settings.basic_auth_password is None):
+        unset = "basic_auth_user" if settings.basic_auth_user is None else "basic_auth_password"
+        other = "basic_auth_password" if unset == "basic_auth_user" else "basic_auth_user"
+        raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    return settings
+
+
+def _describe(exc: ValidationError, given: Mapping[str, Any]) -> str:
+    error = exc.errors()[0]
+    loc = error.get("loc") or ("",)
+    field = str(loc[0])
+    name = env_name(field)
+    if field in given:
+        name = f"{name} ({flag_name(field)})"
+    info = Settings.model_fields.get(field)
+    if error["type"] == "value_error":
+        reason = str(error["msg"]).removeprefix("Value error, ")
+    elif info is not None:
+        reason = expectation(info)
+    else:
+        reason = str(error["msg"])
+    return f"{name}: {reason}"
+
+
+def expectation(info: FieldInfo) -> str:
+    """What a valid value of the field looks like, phrased for an error message."""
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        return "must be one of: " + ", ".join(str(arg) for arg in get_args(annotation))
+    low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)
+    above = next((m.gt for m in info.metadata if isinstance(m, Gt)), None)
+    high = next((m.le for m in info.metadata if isinstance(m, Le)), None)
+    if annotation is bool:
+        return "must be true or false"
+    if annotation is int:
+        if low is not None and high is not None:
+            return f"must be an integer between {low} and {high}"
+        return "must be an integer"
+    if annotation is float:
+        if above is not None and high is not None:
+            return f"must be a number of seconds greater than {above} and at most {high}"
+        return "must be a number"
+    return "is not a valid value"

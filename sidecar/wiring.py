@@ -1,0 +1,82 @@
+"""From one :class:`~sidecar.settings.Settings` to each role's own configuration object.
+
+The receiver and the workers never read the environment: they take a
+:class:`receiver.ReceiverConfig` or a :class:`workers.WorkerConfig`, built here.
+"""
+
+from __future__ import annotations
+
+from ledger import Ledger, default_sqlite_url
+from receiver import ReceiverConfig
+from sidecar.layout import EMBEDDED_URL_FILE, data_dir
+from sidecar.settings import Settings, SettingsError, env_name
+from sidecar.tokens import Tokens
+from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig
+
+
+def database_url(settings: Settings) -> str:
+    """``DATABASE_URL``, else the SQLite ledger under the data directory."""
+    if settings.database_url is not None:
+        return settings.database_url
+    return default_sqlite_url(data_dir(settings))
+
+
+def redis_url(settings: Settings) -> str:
+    """``REDIS_URL``, else the embedded Redis of an `up` running on the same data directory."""
+    if settings.redis_url is not None:
+        return settings.redis_url
+    recorded = data_dir(settings) / EMBEDDED_URL_FILE
+    try:
+        return recorded.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{env_name('redis_url')}: must be set (no `qlara-sidecar up` is running on "
+            f"{settings.data_dir} to borrow its Redis from)"
+        ) from None
+
+
+def receiver_config(
+    settings: Settings, tokens: Tokens, *, redis: str, database: str
+) -> ReceiverConfig:
+    """The receiver's configuration."""
+    basic_auth = None
+    if settings.basic_auth_user is not None and settings.basic_auth_password is not None:
+        basic_auth = (settings.basic_auth_user, settings.basic_auth_password.get_secret_value())
+    return ReceiverConfig(
+        data_dir=data_dir(settings),
+        redis_url=redis,
+        database_url=database,
+        webhook_token=tokens.webhook.get_secret_value() if tokens.webhook is not None else None,
+        read_token=tokens.read.get_secret_value(),
+        queue_name=QUEUE_NAME,
+        actor_name=ACTOR_NAME,
+        namespace=settings.namespace,
+        allow_no_auth=settings.allow_no_auth,
+        basic_auth=basic_auth,
+        allowed_networks=tuple(str(net) for net in settings.allowed_networks),
+        trusted_proxies=tuple(str(net) for net in settings.trusted_proxies),
+        max_body_bytes=settings.max_body_bytes,
+        redis_timeout=settings.redis_timeout,
+        enqueue_deadline=settings.enqueue_deadline,
+        openapi=settings.openapi,
+    )
+
+
+def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerConfig:
+    """A worker process's configuration."""
+    return WorkerConfig(
+        redis_url=redis,
+        database_url=database,
+        namespace=settings.namespace,
+        threads=settings.worker_threads,
+        max_retries=settings.max_retries,
+        max_deliveries=settings.max_deliveries,
+        heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
+        retention_days=settings.retention_days,
+        shutdown_timeout_s=settings.worker_shutdown_timeout,
+    )
+
+
+def migrate(database: str) -> None:
+    """Bring the ledger at ``database`` to the current schema (idempotent)."""
+    Ledger.connect(database, migrate=True).close()

@@ -1,0 +1,44 @@
+"""The worker role: one :func:`workers.run_worker` process, or several supervised children."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import workers
+from sidecar import wiring
+from sidecar.children import child_argv, child_env
+from sidecar.logging import configure
+from sidecar.settings import Settings
+from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
+from sidecar.tokens import secrets_of
+
+
+def run_workers(settings: Settings, *, processes: int, redis: str, database: str) -> int:
+    """Run ``processes`` worker processes until SIGTERM/SIGINT; return the exit status.
+
+    One process runs in this process; more are children of this one, each restarted on its
+    own when it dies.
+    """
+    configure(settings.log_level, settings.log_format, secrets_of(settings))
+    if processes == 1:
+        return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
+    supervisor = Supervisor()
+    stop = stop_on_signals(supervisor)
+    env = child_env(settings, redis_url=redis, database_url=database)
+    try:
+        for index in range(1, processes + 1):
+            supervisor.add(worker_spec(settings, index, env), stage=0)
+        supervisor.run(stop)
+    finally:
+        supervisor.shutdown()
+    return 0
+
+
+def worker_spec(settings: Settings, index: int, env: Mapping[str, str]) -> ChildSpec:
+    """The child running worker number ``index``."""
+    return ChildSpec(
+        name=f"worker-{index}",
+        argv=child_argv("worker", "--processes", "1"),
+        env=env,
+        stop_timeout=settings.worker_shutdown_timeout + 0.5,
+    )

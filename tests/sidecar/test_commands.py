@@ -1,0 +1,84 @@
+"""The smaller commands: migrate, redrive, and the roles' required settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from sidecar.receiver_role import warn_if_open
+from sidecar.settings import load_settings
+from tests.sidecar.support import environment_without_settings
+
+
+def run(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env=environment_without_settings(**settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_creates_the_default_sqlite_ledger_under_the_data_dir(tmp_path: Path) -> None:
+    result = run("migrate", data_dir=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert "is up to date" in result.stdout
+    assert (tmp_path / "ledger.sqlite3").exists()
+
+
+@pytest.mark.parametrize("command", ["receiver", "worker"])
+def test_a_role_without_redis_exits_2_naming_the_variable(tmp_path: Path, command: str) -> None:
+    result = run(command, data_dir=str(tmp_path))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "qlara-sidecar: error: QLARA_SIDECAR_REDIS_URL: must be set for this command"
+    )
+
+
+def test_the_receiver_also_needs_a_database_url(tmp_path: Path) -> None:
+    result = run("receiver", data_dir=str(tmp_path), redis_url="redis://127.0.0.1:6379/0")
+
+    assert result.returncode == 2
+    assert "QLARA_SIDECAR_DATABASE_URL: must be set" in result.stderr
+
+
+@pytest.mark.redis
+def test_redrive_with_no_dead_letters_reports_zero(
+    tmp_path: Path, redis_url: str, namespace: str
+) -> None:
+    migrated = run("migrate", data_dir=str(tmp_path))
+    assert migrated.returncode == 0, migrated.stderr
+
+    result = run("redrive", data_dir=str(tmp_path), redis_url=redis_url, namespace=namespace)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["redriven: 0", "remaining: 0"]
+
+
+def test_redrive_without_redis_and_without_a_running_up_names_the_variable(
+    tmp_path: Path,
+) -> None:
+    result = run("redrive", data_dir=str(tmp_path))
+
+    assert result.returncode == 2
+    assert "QLARA_SIDECAR_REDIS_URL: must be set" in result.stderr
+
+
+def test_no_auth_mode_is_announced_with_a_warning() -> None:
+    structlog.reset_defaults()
+    settings = load_settings({"allow_no_auth": True})
+
+    with capture_logs() as logs:
+        warn_if_open(settings)
+
+    assert [entry["log_level"] for entry in logs] == ["warning"]
+    assert "ALLOW_NO_AUTH" in str(logs[0]["event"])

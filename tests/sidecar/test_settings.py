@@ -1,0 +1,159 @@
+"""Settings: defaults, the environment, flags, and the one-line error for a bad value."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from sidecar.settings import Settings, SettingsError, load_settings
+
+CLI = [sys.executable, "-m", "sidecar"]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No QLARA_SIDECAR_* variable of the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.upper().startswith("QLARA_SIDECAR_"):
+            monkeypatch.delenv(name)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("QLARA_SIDECAR_")}
+    return subprocess.run(
+        [*CLI, *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    settings = load_settings()
+
+    assert settings.data_dir == Path("./qlara-data")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.webhook_token is None
+    assert settings.read_token is None
+    assert settings.redis_url is None
+    assert settings.database_url is None
+    assert (settings.workers, settings.worker_threads) == (2, 4)
+    assert settings.receiver_processes == (os.cpu_count() or 1)
+    assert settings.allow_no_auth is False
+    assert settings.allowed_networks == ()
+    assert settings.trusted_proxies == ()
+    assert settings.max_body_bytes == 65536
+    assert (settings.redis_timeout, settings.enqueue_deadline) == (0.25, 0.5)
+    assert (settings.retention_days, settings.max_retries, settings.max_deliveries) == (90, 8, 3)
+    assert settings.broker_heartbeat_timeout == 15.0
+    assert settings.namespace == "qlara"
+    assert settings.openapi is False
+    assert (settings.log_level, settings.log_format) == ("info", "auto")
+    assert (settings.redis_port, settings.redis_appendfsync) == (0, "always")
+
+
+def test_the_environment_is_parsed_into_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given values of every kind in the environment
+    monkeypatch.setenv("QLARA_SIDECAR_PORT", "9001")
+    monkeypatch.setenv("QLARA_SIDECAR_ALLOW_NO_AUTH", "yes")
+    monkeypatch.setenv("QLARA_SIDECAR_ALLOWED_NETWORKS", "203.0.113.0/24, 2001:db8::/32")
+    monkeypatch.setenv("QLARA_SIDECAR_REDIS_TIMEOUT", "0.1")
+    monkeypatch.setenv("QLARA_SIDECAR_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("QLARA_SIDECAR_WEBHOOK_TOKEN", "a-webhook-token-of-some-length")
+    monkeypatch.setenv("QLARA_SIDECAR_REDIS_URL", "")
+
+    # When the settings are read
+    settings = load_settings()
+
+    # Then each is typed, secrets are secret and an empty variable means unset
+    assert settings.port == 9001
+    assert settings.allow_no_auth is True
+    assert settings.allowed_networks == (
+        ipaddress.ip_network("203.0.113.0/24"),
+        ipaddress.ip_network("2001:db8::/32"),
+    )
+    assert settings.redis_timeout == 0.1
+    assert settings.log_level == "debug"
+    assert isinstance(settings.webhook_token, SecretStr)
+    assert "a-webhook-token" not in repr(settings)
+    assert settings.redis_url is None
+
+
+def test_a_flag_beats_the_environment_which_beats_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QLARA_SIDECAR_PORT", "9001")
+    monkeypatch.setenv("QLARA_SIDECAR_WORKERS", "5")
+
+    settings = load_settings({"port": "9002", "workers": None})
+
+    assert settings.port == 9002
+    assert settings.workers == 5
+    assert settings.worker_threads == 4
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "eighty", "QLARA_SIDECAR_PORT: must be an integer between 1 and 65535"),
+        ("PORT", "70000", "QLARA_SIDECAR_PORT: must be an integer between 1 and 65535"),
+        ("LOG_FORMAT", "xml", "QLARA_SIDECAR_LOG_FORMAT: must be one of: auto, json, console"),
+        ("ALLOW_NO_AUTH", "perhaps", "QLARA_SIDECAR_ALLOW_NO_AUTH: must be true or false"),
+        ("ALLOWED_NETWORKS", "10.0.0.0/8,nowhere", "QLARA_SIDECAR_ALLOWED_NETWORKS: 'nowhere'"),
+        ("REDIS_APPENDFSYNC", "never", "QLARA_SIDECAR_REDIS_APPENDFSYNC: must be one of"),
+        ("REDIS_URL", "http://x", "QLARA_SIDECAR_REDIS_URL: must start with redis://"),
+        ("REDIS_TIMEOUT", "0", "QLARA_SIDECAR_REDIS_TIMEOUT: must be a number of seconds"),
+    ],
+)
+def test_an_invalid_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"QLARA_SIDECAR_{variable}", value)
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QLARA_SIDECAR_BASIC_AUTH_USER", "qlara")
+
+    with pytest.raises(SettingsError, match="QLARA_SIDECAR_BASIC_AUTH_PASSWORD: must be set"):
+        load_settings()
+
+
+def test_the_cli_exits_2_with_one_line_naming_the_variable() -> None:
+    # When a command starts with an invalid port
+    result = run_cli("config", env={"QLARA_SIDECAR_PORT": "eighty"})
+
+    # Then it exits 2 with a single line, no traceback
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "qlara-sidecar: error: QLARA_SIDECAR_PORT: must be an integer between 1 and 65535"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_invalid_flag_value_names_the_variable_and_the_flag() -> None:
+    result = run_cli("config", "--workers", "0")
+
+    assert result.returncode == 2
+    assert "QLARA_SIDECAR_WORKERS (--workers): must be an integer between 1 and 256" in (
+        result.stderr
+    )
+
+
+def test_every_setting_has_a_description() -> None:
+    for name, info in Settings.model_fields.items():
+        assert info.description, f"{name} has no description"
