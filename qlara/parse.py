@@ -103,9 +103,7 @@ def parse_body(body: bytes) -> ParsedBody:
         _add(out, parse_item(doc, body))
         return out
     if not isinstance(doc, list):
-        raise InvalidPayload(
-            f"expected a JSON object or array at top level, got {_json_type(doc)}"
-        )
+        raise InvalidPayload(f"expected a JSON object or array at top level, got {_json_type(doc)}")
     if not doc:
         raise InvalidPayload("empty array: expected at least one event")
     out.is_array = True

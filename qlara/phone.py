@@ -23,7 +23,9 @@ def normalise_phone(value: str) -> str:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """Mask all but the country prefix and the last 4 digits: ``+393901234567`` -> ``+39******4567``.
+    """Mask all but the country prefix and the last 4 digits.
+
+    ``+393901234567`` becomes ``+39******4567``.
 
     Short numbers keep at most their last 2 digits. ``None`` stays ``None``.
     """

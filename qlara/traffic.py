@@ -55,29 +55,56 @@ class TrafficPlan:
     reordered_messages: int = 0
 
 
-def _shape_a(mid: str, status: str, at: datetime, ch: str, phone: str, cid: str,
-             error: str | None) -> dict[str, Any]:
-    return {"messageId": mid, "customerMessageId": cid, "phoneNumber": phone,
-            "status": status.upper(), "timestamp": at.isoformat().replace("+00:00", "Z"),
-            "channel": ch, "error": error}
+def _shape_a(
+    mid: str, status: str, at: datetime, ch: str, phone: str, cid: str, error: str | None
+) -> dict[str, Any]:
+    return {
+        "messageId": mid,
+        "customerMessageId": cid,
+        "phoneNumber": phone,
+        "status": status.upper(),
+        "timestamp": at.isoformat().replace("+00:00", "Z"),
+        "channel": ch,
+        "error": error,
+    }
 
 
-def _shape_b(mid: str, status: str, at: datetime, ch: str, phone: str, cid: str,
-             error: str | None) -> dict[str, Any]:
+def _shape_b(
+    mid: str, status: str, at: datetime, ch: str, phone: str, cid: str, error: str | None
+) -> dict[str, Any]:
     stamp = at.isoformat().replace("+00:00", "Z")
     if status == "read":
-        return {"eventType": "READ", "messageId": mid, "destination": phone,
-                "channel": ch.upper(), "timestamp": stamp}
-    return {"eventType": "DELIVERY", "messageId": mid, "customerMessageId": cid,
-            "destination": phone, "statusCode": 3 if status == "delivered" else 6,
-            "description": error or "Message delivered", "channel": ch.upper(),
-            "timestamp": stamp}
+        return {
+            "eventType": "READ",
+            "messageId": mid,
+            "destination": phone,
+            "channel": ch.upper(),
+            "timestamp": stamp,
+        }
+    return {
+        "eventType": "DELIVERY",
+        "messageId": mid,
+        "customerMessageId": cid,
+        "destination": phone,
+        "statusCode": 3 if status == "delivered" else 6,
+        "description": error or "Message delivered",
+        "channel": ch.upper(),
+        "timestamp": stamp,
+    }
 
 
 def _shape_c(mid: str, part: int, parts: int, at: datetime) -> dict[str, Any]:
-    return {"channel": "SMS", "eventType": "DELIVERY", "messageId": mid, "statusCode": 3,
-            "statusDescription": "Delivered", "price": 0.035, "numPart": part,
-            "totalParts": parts, "timestamp": at.isoformat().replace("+00:00", "Z")}
+    return {
+        "channel": "SMS",
+        "eventType": "DELIVERY",
+        "messageId": mid,
+        "statusCode": 3,
+        "statusDescription": "Delivered",
+        "price": 0.035,
+        "numPart": part,
+        "totalParts": parts,
+        "timestamp": at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 def plan_traffic(
@@ -99,7 +126,7 @@ def plan_traffic(
     JSON array of several messages' events, ``inbound_share`` the share of messages that get
     a reply from their recipient (an INBOUND event, not a status). Same arguments, same plan.
     """
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - reproducible traffic, not cryptography
     base = start or datetime(2025, 4, 8, 14, 0, tzinfo=UTC)
     plan = TrafficPlan()
     per_message: list[list[dict[str, Any]]] = []
@@ -119,17 +146,28 @@ def plan_traffic(
         read = False
         if shape == "A":
             items.append(_shape_a(mid, "sent", sent_at, channel, phone, cid, None))
-            items.append(_shape_a(mid, outcome, final_at, channel, phone, cid,
-                                  error or ("Validity period expired" if outcome == "expired"
-                                            else None)))
+            items.append(
+                _shape_a(
+                    mid,
+                    outcome,
+                    final_at,
+                    channel,
+                    phone,
+                    cid,
+                    error or ("Validity period expired" if outcome == "expired" else None),
+                )
+            )
         elif shape == "B":
             outcome = "error" if outcome == "expired" else outcome
             error = error or (None if outcome == "delivered" else ERROR_TEXTS[0])
             items.append(_shape_b(mid, outcome, final_at, channel, phone, cid, error))
             if outcome == "delivered" and channel in ("rcs", "whatsapp") and rnd.random() < 0.5:
                 read = True
-                items.append(_shape_b(mid, "read", final_at + timedelta(seconds=30), channel,
-                                      phone, cid, None))
+                items.append(
+                    _shape_b(
+                        mid, "read", final_at + timedelta(seconds=30), channel, phone, cid, None
+                    )
+                )
         else:
             outcome = "delivered"
             parts = rnd.choice([1, 1, 2, 3])
@@ -137,11 +175,20 @@ def plan_traffic(
                 items.append(_shape_c(mid, part, parts, final_at + timedelta(seconds=part)))
         if rnd.random() < inbound_share:
             plan.inbound += 1
-            per_message.append([{"eventType": "INBOUND", "messageId": f"in-{mid}",
-                                 "source": phone, "destination": "+390299999999",
-                                 "text": "STOP", "channel": channel.upper(),
-                                 "messageType": "TEXT",
-                                 "timestamp": (final_at + timedelta(minutes=1)).isoformat()}])
+            per_message.append(
+                [
+                    {
+                        "eventType": "INBOUND",
+                        "messageId": f"in-{mid}",
+                        "source": phone,
+                        "destination": "+390299999999",
+                        "text": "STOP",
+                        "channel": channel.upper(),
+                        "messageType": "TEXT",
+                        "timestamp": (final_at + timedelta(minutes=1)).isoformat(),
+                    }
+                ]
+            )
         if rnd.random() < reorder and len(items) > 1:
             items.reverse()
             plan.reordered_messages += 1
@@ -179,6 +226,7 @@ def plan_traffic(
         if mid not in plan.messages:
             continue
         m = plan.messages[mid]
-        plan.messages[mid] = PlannedMessage(m.message_id, m.channel, m.shape, m.final_status,
-                                            m.events, extra, m.read)
+        plan.messages[mid] = PlannedMessage(
+            m.message_id, m.channel, m.shape, m.final_status, m.events, extra, m.read
+        )
     return plan

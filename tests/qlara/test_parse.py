@@ -44,7 +44,8 @@ UNIVERSAL = {
 def one(payload: object) -> DeliveryEvent | InboundMessage:
     parsed = parse_body(json.dumps(payload).encode())
     items = [*parsed.events, *parsed.inbound]
-    assert len(items) == 1 and not parsed.rejected
+    assert len(items) == 1
+    assert not parsed.rejected
     return items[0]
 
 
@@ -71,7 +72,12 @@ def test_a_single_object_keeps_the_body_bytes_as_raw() -> None:
 def test_the_platform_shape_maps_status_code_3_to_delivered_and_upper_case_channels() -> None:
     ev = one(PLATFORM)
     assert isinstance(ev, DeliveryEvent)
-    assert (ev.shape, ev.status, ev.status_code, ev.channel) == (Shape.PLATFORM, "delivered", 3, "sms")
+    assert (ev.shape, ev.status, ev.status_code, ev.channel) == (
+        Shape.PLATFORM,
+        "delivered",
+        3,
+        "sms",
+    )
     assert ev.phone == "+393901234567"
     assert ev.error is None
 
@@ -89,16 +95,29 @@ def test_an_undocumented_status_code_is_kept_as_given() -> None:
 
 
 def test_a_read_receipt_is_a_read_event() -> None:
-    ev = one({"eventType": "READ", "messageId": "w1", "destination": "+39 333 1234567",
-              "channel": "WHATSAPP", "timestamp": "2025-04-08T14:31:00Z"})
+    ev = one(
+        {
+            "eventType": "READ",
+            "messageId": "w1",
+            "destination": "+39 333 1234567",
+            "channel": "WHATSAPP",
+            "timestamp": "2025-04-08T14:31:00Z",
+        }
+    )
     assert isinstance(ev, DeliveryEvent)
     assert (ev.status, ev.channel, ev.phone) == ("read", "whatsapp", "+393331234567")
 
 
 def test_an_inbound_reply_is_not_a_status_event() -> None:
-    item = {"eventType": "INBOUND", "source": "+393331234567", "destination": "+390212345",
-            "text": "STOP", "channel": "WHATSAPP", "messageType": "TEXT",
-            "timestamp": "2025-04-08T14:32:00Z"}
+    item = {
+        "eventType": "INBOUND",
+        "source": "+393331234567",
+        "destination": "+390212345",
+        "text": "STOP",
+        "channel": "WHATSAPP",
+        "messageType": "TEXT",
+        "timestamp": "2025-04-08T14:32:00Z",
+    }
     ev = one(item)
     assert isinstance(ev, InboundMessage)
     assert (ev.text, ev.channel, ev.message_type) == ("STOP", "whatsapp", "TEXT")
@@ -116,7 +135,9 @@ def test_the_universal_shape_carries_parts_and_price() -> None:
     ("status", "expected"),
     [("Delivered", "delivered"), ("sent", "sent"), ("RECEIVED", "received"), ("QUEUED", "queued")],
 )
-def test_statuses_are_case_insensitive_and_unknown_ones_are_kept(status: str, expected: str) -> None:
+def test_statuses_are_case_insensitive_and_unknown_ones_are_kept(
+    status: str, expected: str
+) -> None:
     ev = one({**GUIDE, "status": status})
     assert isinstance(ev, DeliveryEvent)
     assert ev.status == expected
@@ -177,16 +198,33 @@ def test_an_array_accepts_the_valid_items_and_answers_each_invalid_one() -> None
         (b'{"messageId": 12, "status": "SENT"}', "messageId", "must be a string"),
         (b'{"messageId": "m", "status": 3, "timestamp": "x"}', "status", "must be a string"),
         (b'{"messageId": "m", "status": "SENT"}', "timestamp", "missing"),
-        (b'{"messageId": "m", "status": "SENT", "timestamp": "yesterday"}', "timestamp", "ISO 8601"),
-        (b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": "3", "timestamp": 1}',
-         "statusCode", "integer"),
-        (b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": 3, "price": "1",'
-         b' "timestamp": "2025-04-08T14:30:00Z"}', "price", "number"),
-        (b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": 3, "numPart": 0,'
-         b' "timestamp": "2025-04-08T14:30:00Z"}', "numPart", "1 or more"),
+        (
+            b'{"messageId": "m", "status": "SENT", "timestamp": "yesterday"}',
+            "timestamp",
+            "ISO 8601",
+        ),
+        (
+            b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": "3", "timestamp": 1}',
+            "statusCode",
+            "integer",
+        ),
+        (
+            b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": 3, "price": "1",'
+            b' "timestamp": "2025-04-08T14:30:00Z"}',
+            "price",
+            "number",
+        ),
+        (
+            b'{"messageId": "m", "eventType": "DELIVERY", "statusCode": 3, "numPart": 0,'
+            b' "timestamp": "2025-04-08T14:30:00Z"}',
+            "numPart",
+            "1 or more",
+        ),
     ],
 )
-def test_bad_input_names_the_problem_and_the_field(body: bytes, field: str | None, words: str) -> None:
+def test_bad_input_names_the_problem_and_the_field(
+    body: bytes, field: str | None, words: str
+) -> None:
     with pytest.raises(InvalidPayload) as info:
         parse_body(body)
     assert info.value.field == field

@@ -52,7 +52,8 @@ def test_read_sets_read_time_and_never_the_status() -> None:
 
 def test_a_message_with_only_a_read_receipt_has_no_status() -> None:
     state = reduce_state([Ev("read", at(3))])
-    assert state.status is None and state.read_at == at(3)
+    assert state.status is None
+    assert state.read_at == at(3)
 
 
 def test_latency_is_final_minus_first_sent() -> None:
@@ -83,8 +84,14 @@ def test_an_empty_set_is_refused() -> None:
 
 
 def test_every_order_of_a_small_set_gives_the_same_state() -> None:
-    events = [Ev("sent", at(0)), Ev("delivered", at(4)), Ev("error", at(4)), Ev("read", at(5)),
-              Ev("received", at(2)), Ev("mystery", at(3))]
+    events = [
+        Ev("sent", at(0)),
+        Ev("delivered", at(4)),
+        Ev("error", at(4)),
+        Ev("read", at(5)),
+        Ev("received", at(2)),
+        Ev("mystery", at(3)),
+    ]
     states = {reduce_state(p) for p in itertools.permutations(events)}
     assert len(states) == 1
 

@@ -1,0 +1,28 @@
+"""The README is the contract users read: it must say what the code does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sidecar.report import markdown_table
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def _section(name: str) -> str:
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->", README, re.S)
+    assert match, f"README has no {name} section"
+    return match.group(1).strip()
+
+
+def test_the_readme_settings_table_is_the_one_the_code_documents() -> None:
+    # Regenerate with: qlara-sidecar config --markdown
+    assert _section("settings") == markdown_table().strip()
+
+
+def test_the_quick_start_is_exactly_two_commands() -> None:
+    quick = README.split("## Quick start", 1)[1].split("##", 1)[0]
+    block = quick.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["python3 dev.py up", "python3 dev.py test"]
