@@ -40,7 +40,7 @@ def _run(*cmd: str | Path) -> None:
 
 def setup() -> None:
     """Create .venv and install the locked dependencies and the project (editable)."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may be started by an older python3
         sys.exit(f"qlara-sidecar needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if STAMP.exists() and STAMP.read_text() == _digest():
         return
@@ -49,8 +49,17 @@ def setup() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     py = BIN / "python"
     _run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
-    _run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "-e", ROOT)
+    _run(
+        py,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "-e",
+        ROOT,
+    )
     STAMP.write_text(_digest())
 
 
@@ -58,8 +67,21 @@ def lock() -> None:
     """Resolve pyproject.toml (with the dev extra) into requirements.lock."""
     setup_tool = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "uv"]
     subprocess.run(setup_tool, check=True)  # noqa: S603
-    _run(BIN / "uv", "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
-         "--extra", "dev", "--no-header", "-o", LOCK, ROOT / "pyproject.toml")
+    _run(
+        BIN / "uv",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        "3.11",
+        "--extra",
+        "dev",
+        "--no-header",
+        "-o",
+        LOCK,
+        ROOT / "pyproject.toml",
+    )
 
 
 def main(argv: list[str]) -> int:
