@@ -73,5 +73,6 @@ def test_every_acknowledged_event_survives_a_killed_worker_and_a_killed_broker(
     assert stats["duplicatesTotal"] == plan.duplicate_events
     # And the spool carried events while the broker was down, and the supervisor said so
     log = sidecar.log()
-    assert "spool" in log
+    assert "webhook_spooled" in log
+    assert "spool_drained" in log
     assert "restarted" in log

@@ -1,0 +1,18 @@
+# The qlara-sidecar image used by compose.yaml: one image, one role per container.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY qlara ./qlara
+COPY ledger ./ledger
+COPY receiver ./receiver
+COPY workers ./workers
+COPY sidecar ./sidecar
+RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 qlara \
+    && mkdir -p /var/lib/qlara && chown qlara /var/lib/qlara
+USER qlara
+ENV QLARA_SIDECAR_DATA_DIR=/var/lib/qlara
+ENTRYPOINT ["qlara-sidecar"]
+CMD ["up"]

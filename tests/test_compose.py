@@ -1,0 +1,62 @@
+"""compose.yaml is code too: it must name real commands, settings and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sidecar.cli import main
+from sidecar.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "compose.yaml").read_text()))
+
+
+def test_every_sidecar_setting_in_compose_exists(compose: dict[str, Any]) -> None:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for name, service in compose["services"].items():
+        for variable in service.get("environment", {}):
+            if variable.startswith(ENV_PREFIX):
+                assert variable in known, f"{name}: {variable} is not a setting"
+
+
+def test_every_sidecar_service_runs_a_real_command(compose: dict[str, Any]) -> None:
+    runner = CliRunner()
+    for name, service in compose["services"].items():
+        if service.get("image") != "qlara-sidecar:local":
+            continue
+        result = runner.invoke(main, [*service["command"], "--help"])
+        assert result.exit_code == 0, f"{name}: {service['command']} -> {result.output}"
+
+
+def test_dependencies_name_defined_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+
+
+def test_only_loopback_ports_are_published(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for mapping in service.get("ports", []):
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping}"
+
+
+def test_the_queue_keeps_what_it_acknowledged(compose: dict[str, Any]) -> None:
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "always"
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("qlara", "ledger", "receiver", "workers", "sidecar"):
+        assert f"COPY {package} ./{package}" in dockerfile
