@@ -13,6 +13,10 @@ see each other's data and nothing is flushed.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +107,77 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of the test's own (AOF on), which the test may kill and restart."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+                # Written and fsync'd before each reply: "everysec" may hold an acknowledged
+                # write back for up to 2 s, and SIGKILL would then lose it.
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 15
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A private redis-server with AOF, for tests that kill and restart the broker."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        missing_service("redis-server is not on PATH")
+    server = OwnRedis(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.kill()

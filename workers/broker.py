@@ -17,6 +17,7 @@ from workers.connection import LedgerConnection
 from workers.dead_letters import DeadLetters
 from workers.delivery_limit import DeliveryLimit
 from workers.errors import PermanentFailure
+from workers.reclaim import ReclaimingRedisBroker
 from workers.recorder import ReceiptRecorder, RecordedHook
 from workers.redaction import redact_dramatiq_logs
 from workers.retention import Retention
@@ -73,8 +74,7 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
         ),
         connection,
     ]
-    # RedisBroker's constructor carries no annotations.
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker = ReclaimingRedisBroker(
         client=redis_client(config.redis_url),
         namespace=config.namespace,
         heartbeat_timeout=config.heartbeat_timeout_ms,

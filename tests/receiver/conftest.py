@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -146,66 +143,6 @@ def reject_records(config: ReceiverConfig) -> list[dict[str, Any]]:
         if path.exists():
             records += [json.loads(line) for line in path.read_bytes().splitlines()]
     return records
-
-
-class OwnRedis:
-    """A redis-server of the test's own (AOF on), which the test may kill and restart."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--appendonly",
-                "yes",
-                # Written and fsync'd before each reply: "everysec" may hold an acknowledged
-                # write back for up to 2 s, and SIGKILL would then lose it.
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.RedisError:
-                return False
-
-        try:
-            wait_for(answers, what="redis-server to start")
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        if self.process is not None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
-    server.directory.mkdir()
-    server.start()
-    yield server
-    server.kill()
 
 
 class HungRedis:

@@ -14,12 +14,12 @@ import qlara
 from receiver import ReceiverConfig
 from receiver.enqueue import Envelope, build_message
 from receiver.spool import Spool
+from tests.conftest import OwnRedis
 from tests.receiver.conftest import (
     ACTOR,
     QUEUE,
     TOKEN,
     HungRedis,
-    OwnRedis,
     QueueReader,
     closed_redis_url,
     event_json,

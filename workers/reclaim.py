@@ -1,0 +1,83 @@
+"""A RedisBroker that reclaims what a lost connection left behind.
+
+RedisBroker's ``fetch`` moves message ids from the queue into this worker's acks set in
+Redis, then returns the messages. When the connection breaks in between (Redis killed or
+restarted, a network cut), Redis has done the move but the worker never receives the
+messages. Dramatiq puts a worker's unacknowledged messages back on the queue only once that
+worker stops heartbeating, and a worker that survives the outage keeps heartbeating under
+the same id: those messages would sit in its acks set, unprocessed, for as long as it runs.
+
+So after any lost connection the broker takes a fresh worker id. The old id stops
+heartbeating; after ``heartbeat_timeout`` queue maintenance (run by any worker) puts every
+message still held under it back on the queue. A message that was in flight under the old
+id may then be processed twice, which the ledger makes harmless: it records each receipt
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import uuid4
+
+import structlog
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.errors import ConnectionClosed
+
+log = structlog.get_logger(__name__)
+
+
+class ReclaimingRedisBroker(RedisBroker):
+    """RedisBroker whose consumers take a fresh worker id after a lost connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._identity_lock = threading.Lock()
+
+    def consume(
+        self, queue_name: str, prefetch: int = 1, timeout: int = 5000
+    ) -> _ReclaimingConsumer:
+        """A consumer of ``queue_name`` (see :class:`RedisBroker.consume`)."""
+        return _ReclaimingConsumer(self, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+
+    def abandon_identity(self, reason: str) -> None:
+        """Take a fresh worker id, so that what the old one holds is requeued after the
+        heartbeat timeout."""
+        with self._identity_lock:
+            old, self.broker_id = self.broker_id, str(uuid4())
+        log.warning(
+            "broker_identity_renewed",
+            reason=reason,
+            old_worker_id=old,
+            worker_id=self.broker_id,
+            requeued_after_s=self.heartbeat_timeout / 1000,
+        )
+
+
+class _ReclaimingConsumer(_RedisConsumer):
+    broker: ReclaimingRedisBroker
+
+    def _lost(self, exc: ConnectionClosed) -> None:
+        cause = exc.args[0] if exc.args else exc
+        self.broker.abandon_identity(type(cause).__name__)
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()  # type: ignore[no-untyped-call]
+        except ConnectionClosed as exc:
+            self._lost(exc)
+            raise
+
+    def ack(self, message: Any) -> None:
+        try:
+            super().ack(message)  # type: ignore[no-untyped-call]
+        except ConnectionClosed as exc:
+            self._lost(exc)
+            raise
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        except ConnectionClosed as exc:
+            self._lost(exc)
+            raise
