@@ -30,6 +30,9 @@ def _digest() -> str:
     h = hashlib.sha256()
     for path in (ROOT / "pyproject.toml", LOCK):
         h.update(path.read_bytes())
+    # The editable install maps the packages that exist when it runs: a new one needs a rerun.
+    for package in sorted(p.parent.name for p in ROOT.glob("*/__init__.py")):
+        h.update(package.encode())
     return h.hexdigest()
 
 
