@@ -10,6 +10,7 @@ from ledger.engine import default_sqlite_url
 from ledger.errors import LedgerError, LedgerUnavailable
 from ledger.ledger import Ledger
 from ledger.results import (
+    Backlog,
     DeadLetter,
     EventRecord,
     LatencyObservation,
@@ -23,6 +24,7 @@ from ledger.results import (
 )
 
 __all__ = [
+    "Backlog",
     "DeadLetter",
     "EventRecord",
     "LatencyObservation",

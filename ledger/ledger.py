@@ -13,6 +13,7 @@ from ledger.engine import WRITE_OPTION, build_engine
 from ledger.errors import unavailable_on_operational_errors
 from ledger.migrate import upgrade_to_head
 from ledger.results import (
+    Backlog,
     DeadLetter,
     LedgerCounts,
     MessageDetail,
@@ -125,6 +126,12 @@ class Ledger:
         at = utc_now() if now is None else require_aware(now, "now")
         with unavailable_on_operational_errors(), self._engine.begin() as conn:
             return stats.webhook_stats(conn, at)
+
+    def backlog(self) -> Backlog:
+        """Pending messages per channel and dead letters not yet redriven, read from indexes
+        (cheap whatever the ledger's size); see :class:`ledger.Backlog`."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return stats.backlog(conn)
 
     def add_dead_letter(
         self, *, payload: str, reason: str, attempts: int, receipt_id: str | None = None

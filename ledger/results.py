@@ -127,6 +127,19 @@ class WebhookStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Backlog:
+    """What is waiting now, for the scrape-time metrics.
+
+    ``pending`` maps each channel (``None``: events without one) to how many of its messages
+    were sent and have no final status yet, and when the oldest of them was sent;
+    ``dead_letters`` counts dead letters not yet redriven.
+    """
+
+    pending: dict[str | None, tuple[int, datetime]]
+    dead_letters: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A receipt the workers gave up on. ``payload`` is the encoded receipt, ``attempts`` how
     many times it was tried; ``redriven_at`` is set once it has been sent back for another try."""

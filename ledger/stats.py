@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
-from ledger.results import LedgerCounts, WebhookStats
+from ledger.results import Backlog, LedgerCounts, WebhookStats
 from ledger.schema import (
     channels,
     dead_letters,
@@ -57,6 +57,36 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
         duplicates_total=int(duplicates_total),
         inbound_total=int(inbound_total),
     )
+
+
+def pending_by_channel() -> Select[str, int, datetime]:
+    """(channel or ``""``, pending messages, oldest sent time) per channel, from
+    ``ix_messages_pending``."""
+    # Grouping by an expression, not the column: on the column SQLite would rather walk the
+    # whole channel index in order than sort the few pending rows.
+    channel = func.coalesce(messages.c.channel, "")
+    return (
+        select(channel, func.count(), func.min(messages.c.sent_at))
+        .where(pending_predicate())
+        .group_by(channel)
+    )
+
+
+def backlog(conn: Connection) -> Backlog:
+    """Pending messages per channel and dead letters not redriven; see :class:`Backlog`.
+
+    Both are read from indexes, so the cost follows what is waiting, not the ledger's size:
+    the pending rows through the partial index ``ix_messages_pending`` (the grouping is done
+    over those rows only), the dead letters through ``ix_dead_letters_redriven_at_id``.
+    """
+    rows = conn.execute(pending_by_channel())
+    pending: dict[str | None, tuple[int, datetime]] = {
+        (name or None): (int(count), oldest) for name, count, oldest in rows
+    }
+    letters = conn.execute(
+        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
+    ).scalar_one()
+    return Backlog(pending=pending, dead_letters=int(letters))
 
 
 def _last_event_at(conn: Connection) -> dict[str, datetime]:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import os
+
 from litestar import Litestar, asgi
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
+import metrics
 from receiver.config import ReceiverConfig
 from receiver.errors import EXCEPTION_HANDLERS
 from receiver.health import healthz, readyz
 from receiver.intake import Intake
 from receiver.reads import get_message, list_messages, webhook_stats
 from receiver.runtime import Runtime
+from receiver.scrape import scrape
 
 
 def create_app(config: ReceiverConfig) -> Litestar:
     """Build the app for one process. Raises ``ValueError`` for a bad CIDR in ``config``.
+
+    ``GET /metrics`` serves the whole sidecar's metrics (see :mod:`receiver.scrape`); the
+    process's series start at 0 on startup.
 
     ``app.state.runtime`` holds the process's resources (started on startup, stopped on
     shutdown: the Redis enqueuer and the spool drainer); ``app.state.outcomes`` counts the
@@ -33,10 +40,18 @@ def create_app(config: ReceiverConfig) -> Litestar:
     mount = asgi("/webhook", is_mount=True, copy_scope=False, include_in_schema=False)
     webhook = mount(intake.__call__)
     return Litestar(
-        route_handlers=[webhook, get_message, list_messages, webhook_stats, healthz, readyz],
+        route_handlers=[
+            webhook,
+            get_message,
+            list_messages,
+            webhook_stats,
+            healthz,
+            readyz,
+            scrape,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
-        on_startup=[runtime.start],
-        on_shutdown=[runtime.stop],
+        on_startup=[_count_from_zero, runtime.start],
+        on_shutdown=[runtime.stop, _process_done],
         state=State({"runtime": runtime, "outcomes": runtime.outcomes}),
         openapi_config=(
             OpenAPIConfig(title="qlara-sidecar receiver", version="1", path="/schema")
@@ -46,3 +61,13 @@ def create_app(config: ReceiverConfig) -> Litestar:
         logging_config=None,
         debug=False,
     )
+
+
+def _count_from_zero() -> None:
+    # No parameters on purpose: Litestar passes the app to a hook that takes one.
+    metrics.initialise()
+
+
+def _process_done() -> None:
+    # In multiprocess mode, what only a live process may show goes with it.
+    metrics.process_exited(os.getpid())

@@ -14,7 +14,8 @@ class ReceiverConfig:
     (``data_dir/rejects``). ``webhook_token`` may be ``None`` only when ``allow_no_auth`` is
     set. ``allowed_networks`` and ``trusted_proxies`` are CIDRs; an empty allowlist admits
     any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
-    proxy. Times are in seconds, sizes in bytes.
+    proxy. ``metrics_token``, when set, is the bearer token ``GET /metrics`` wants (unset:
+    the metrics are open, as health is). Times are in seconds, sizes in bytes.
     """
 
     data_dir: Path
@@ -35,6 +36,7 @@ class ReceiverConfig:
     spool_drain_interval: float = 1.0
     reject_log_max_bytes: int = 8 * 1024 * 1024
     openapi: bool = False
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.webhook_token is None and not self.allow_no_auth:
@@ -43,6 +45,8 @@ class ReceiverConfig:
             raise ValueError("webhook_token must not be empty")
         if not self.read_token:
             raise ValueError("read_token must not be empty")
+        if self.metrics_token is not None and not self.metrics_token:
+            raise ValueError("metrics_token must not be empty")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
         for name in ("redis_timeout", "enqueue_deadline", "spool_drain_interval"):

@@ -35,7 +35,7 @@ class BadParameter(ClientException):
 
 
 class ReadUnauthorized(NotAuthorizedException):
-    """The read API's bearer token is missing or wrong."""
+    """The bearer token of the read API (or of ``/metrics``) is missing or wrong."""
 
     def __init__(self) -> None:
         super().__init__(

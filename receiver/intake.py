@@ -21,6 +21,11 @@ or 400 with the same list when no item could be read. Durable means enqueued to 
 when Redis does not take it within the deadline, appended to the spool and fsync'd; when
 neither works the answer is 503 with ``Retry-After: 5``. Refused bodies go to the reject
 log. The token never appears in a log line: the path is logged as ``/webhook/***``.
+
+Each request is counted once in ``qlara_webhook_requests_total{outcome}`` (the outcomes of
+:mod:`receiver.outcomes`, ``method_not_allowed`` included) and, once its response is sent,
+observed in ``qlara_webhook_ack_seconds``; a client that leaves before its body is read is in
+neither.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
+from metrics import WEBHOOK_ACK, WEBHOOK_REQUESTS
 from qlara import InvalidPayload, ParsedBody, Receipt, parse_body
 from receiver.enqueue import EnqueueFailed, Envelope, build_message
 from receiver.outcomes import Outcome
@@ -104,6 +110,17 @@ class Intake:
         if not rest.startswith("/"):  # "/webhookfoo" reaches a mount at "/webhook" too
             await _respond(send, 404, _NOT_FOUND)
             return
+        started = time.perf_counter()
+        try:
+            await self._answer(scope, scope["method"], rest, receive, send)
+        except _ClientGone:
+            log.info("webhook_client_gone", path=LOGGED_PATH)
+            return
+        WEBHOOK_ACK.observe(time.perf_counter() - started)
+
+    async def _answer(
+        self, scope: Scope, method: str, rest: str, receive: Receive, send: Send
+    ) -> None:
         headers = _Headers(scope["headers"])
         client = scope.get("client")
         guard = self.runtime.guard
@@ -119,10 +136,7 @@ class Intake:
             log.info("webhook_refused", path=LOGGED_PATH, status=401)
             await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
             return
-        try:
-            await self._accept(scope["method"], headers, receive, send)
-        except _ClientGone:
-            log.info("webhook_client_gone", path=LOGGED_PATH)
+        await self._accept(method, headers, receive, send)
 
     async def _accept(self, method: str, headers: _Headers, receive: Receive, send: Send) -> None:
         body: bytes | None = None
@@ -268,6 +282,7 @@ class Intake:
 
     def _count(self, outcome: Outcome, rejected_items: int = 0) -> None:
         self.runtime.outcomes.add(outcome, rejected_items)
+        WEBHOOK_REQUESTS.labels(outcome).inc()
 
 
 class _Headers:

@@ -1,7 +1,8 @@
 """Per-process counters of what became of each webhook request.
 
-Every request to the intake ends in exactly one outcome. The counters live in the process
-(``app.state.outcomes``) until the metrics package exposes them.
+Every request to the intake ends in exactly one outcome. These counters live in the process
+(``app.state.outcomes``); the intake counts the same outcomes in
+``qlara_webhook_requests_total{outcome}``, which ``GET /metrics`` exposes for all processes.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import redis
 import structlog
 
 from ledger import Ledger
@@ -20,7 +21,8 @@ log = structlog.get_logger(__name__)
 
 class Runtime:
     """Config, checks, spool, reject log and counters (ready once built), and the Redis
-    enqueuer, spool drainer and ledger (bound to the event loop or opened on first use).
+    enqueuer, spool drainer, ledger and the scrape's Redis client (bound to the event loop
+    or opened on first use).
 
     Lives on ``app.state.runtime``; :meth:`start` and :meth:`stop` run in the app's lifespan.
     """
@@ -29,6 +31,9 @@ class Runtime:
         self.config = config
         self.guard = WebhookGuard(config)
         self.read_token = secret_bytes(config.read_token)
+        self.metrics_token = (
+            secret_bytes(config.metrics_token) if config.metrics_token is not None else None
+        )
         self.spool = Spool(config.spool_dir)
         self.rejects = RejectLog(config.rejects_dir, config.reject_log_max_bytes)
         self.outcomes = Outcomes()
@@ -36,6 +41,7 @@ class Runtime:
         self.drainer: SpoolDrainer | None = None
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
+        self._scrape_redis: redis.Redis | None = None
 
     async def start(self) -> None:
         """Connect to Redis (lazily, bounded by the configured timeouts) and start draining."""
@@ -61,6 +67,9 @@ class Runtime:
             if self._ledger is not None:
                 self._ledger.close()
                 self._ledger = None
+            if self._scrape_redis is not None:
+                self._scrape_redis.close()
+                self._scrape_redis = None
 
     def ledger(self) -> Ledger:
         """The ledger, opened on first use (without migrating: the workers own the schema).
@@ -72,3 +81,14 @@ class Runtime:
             if self._ledger is None:
                 self._ledger = Ledger.connect(self.config.database_url, migrate=False)
             return self._ledger
+
+    def scrape_redis(self) -> redis.Redis:
+        """A blocking Redis client for the metrics scrape (the enqueuer's client belongs to
+        the event loop), created on first use; each call may take ``redis_timeout``."""
+        with self._ledger_lock:
+            if self._scrape_redis is None:
+                timeout = self.config.redis_timeout
+                self._scrape_redis = redis.Redis.from_url(
+                    self.config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
+            return self._scrape_redis

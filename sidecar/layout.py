@@ -6,6 +6,7 @@ DATA_DIR/
   ledger.sqlite3     the default ledger (ledger.default_sqlite_url)
   spool/, rejects/   the receiver's spool and reject log
   redis/             the embedded Redis: append-only file, server.log, and `url` while `up` runs
+  metrics/           each process's metric values (`up`; a role's own in metrics/<role>/)
 ```
 """
 
@@ -17,6 +18,10 @@ from sidecar.settings import Settings
 
 EMBEDDED_URL_FILE = Path("redis") / "url"
 """Under DATA_DIR: the URL of the Redis a running `up` started (for `redrive`)."""
+
+
+METRICS_DIR = Path("metrics")
+"""Under DATA_DIR: where `up`'s processes keep their metric values (multiprocess mode)."""
 
 
 def data_dir(settings: Settings) -> Path:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import structlog
 import uvicorn
 
+from metrics import MULTIPROC_ENV
+from sidecar import metrics_dir
 from sidecar.children import child_argv, child_env
 from sidecar.logging import configure
 from sidecar.settings import Settings
@@ -40,11 +42,15 @@ def run_receiver(settings: Settings, tokens: Tokens, *, processes: int) -> int:
     ``REDIS_URL`` and ``DATABASE_URL`` must be set (checked by the caller). The path carries
     the token, so uvicorn's access log stays off; uvicorn's proxy-header rewriting stays off
     too, because the receiver decides itself which proxies to believe (TRUSTED_PROXIES).
+    Several processes count into one metrics directory (:mod:`sidecar.metrics_dir`).
     """
     configure(settings.log_level, settings.log_format, secrets_of(settings, tokens))
     warn_if_open(settings)
     # The factory runs in each process and reads the environment: export flags there too.
     os.environ.update(child_env(settings))
+    if processes > 1:
+        # uvicorn restarts its own processes; each one's app cleans up after itself.
+        os.environ[MULTIPROC_ENV] = str(metrics_dir.role_dir(settings, "receiver"))
     uvicorn.run(
         "sidecar.asgi:create_app",
         factory=True,

@@ -41,6 +41,7 @@ _OPTIONAL_STRINGS = (
     "database_url",
     "basic_auth_user",
     "basic_auth_password",
+    "metrics_token",
 )
 
 
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
         None,
         description="Bearer token of the read API (Authorization: Bearer ...). Unset: one is "
         "generated, stored in DATA_DIR/tokens.json and printed once.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token GET /metrics requires (Authorization: Bearer ...). Unset: "
+        "the metrics are served without one, like /healthz.",
     )
     redis_url: str | None = Field(
         None,
@@ -235,7 +241,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_token", "read_token")
+    @field_validator("webhook_token", "read_token", "metrics_token")
     @classmethod
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -244,7 +250,12 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret set on this object, for the log redaction safety net."""
-        secrets = (self.webhook_token, self.read_token, self.basic_auth_password)
+        secrets = (
+            self.webhook_token,
+            self.read_token,
+            self.basic_auth_password,
+            self.metrics_token,
+        )
         return tuple(s.get_secret_value() for s in secrets if s is not None)
 
     def to_env(self) -> dict[str, str]:
@@ -264,7 +275,7 @@ class Settings(BaseSettings):
         return env
 
 
-SECRET_FIELDS = frozenset({"webhook_token", "read_token", "basic_auth_password"})
+SECRET_FIELDS = frozenset({"webhook_token", "read_token", "basic_auth_password", "metrics_token"})
 """Fields masked in every output and never passed to a child process explicitly."""
 
 

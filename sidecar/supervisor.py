@@ -82,8 +82,12 @@ class Supervisor:
         min_backoff: float = 0.5,
         max_backoff: float = 10.0,
         stable_after: float = 30.0,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_exit`` is called with the pid of every child seen to exit (it must not
+        raise): the place to clean up after a process, e.g. its metric files."""
         self.children: list[Child] = []
+        self._on_exit = on_exit
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
         self._stable_after = stable_after
@@ -119,6 +123,7 @@ class Supervisor:
                 if code is None:
                     continue
                 _kill_group(process.pid)
+                self._exited(process.pid)
                 child.last_exit = code
                 ran_for = now - child.started_at
                 if ran_for >= self._stable_after:
@@ -193,7 +198,12 @@ class Supervisor:
             _kill_group(process.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=1.0)
+            self._exited(process.pid)
             log.info("child stopped", child=child.spec.name, exit_code=process.returncode)
+
+    def _exited(self, pid: int) -> None:
+        if self._on_exit is not None:
+            self._on_exit(pid)
 
 
 def _kill_group(pgid: int) -> None:

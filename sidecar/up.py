@@ -1,7 +1,8 @@
 """`qlara-sidecar up`: everything on one machine, under one supervisor.
 
 Start order: the embedded Redis (unless ``REDIS_URL`` is set) until it answers PING, the
-ledger migrations (once, here), the tokens, the receiver, ``WORKERS`` worker processes. Stop
+ledger migrations (once, here), the tokens, the receiver, ``WORKERS`` worker processes, all
+counting into one metrics directory (:mod:`sidecar.metrics_dir`). Stop
 order (Ctrl-C or SIGTERM): the receiver first, so nothing new is accepted; the workers, which
 finish their in-flight events; Redis last, which writes its append-only file. All within
 10 seconds, stragglers killed; exit status 0.
@@ -17,7 +18,8 @@ import click
 import httpx
 import structlog
 
-from sidecar import embedded_redis, wiring
+from metrics import MULTIPROC_ENV
+from sidecar import embedded_redis, metrics_dir, wiring
 from sidecar.children import child_env
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.logging import configure
@@ -43,7 +45,8 @@ def run_up(settings: Settings) -> int:
     """Run the whole sidecar until Ctrl-C or SIGTERM; return the exit status."""
     root = data_dir(settings)
     configure(settings.log_level, settings.log_format, secrets_of(settings))
-    supervisor = Supervisor()
+    counted = metrics_dir.up_dir(settings)
+    supervisor = Supervisor(on_exit=metrics_dir.on_child_exit(counted))
     stop = stop_on_signals(supervisor)
     url_file = root / EMBEDDED_URL_FILE
     try:
@@ -54,6 +57,7 @@ def run_up(settings: Settings) -> int:
         configure(settings.log_level, settings.log_format, secrets_of(settings, tokens))
         warn_if_open(settings)
         env = child_env(settings, redis_url=redis, database_url=database)
+        env[MULTIPROC_ENV] = str(counted)
         # The receiver first: it is what Qlara is waiting for, and the slowest to start.
         supervisor.add(receiver_spec(settings, env), stage=0)
         for index in range(1, settings.workers + 1):

@@ -59,6 +59,11 @@ def receiver_config(
         redis_timeout=settings.redis_timeout,
         enqueue_deadline=settings.enqueue_deadline,
         openapi=settings.openapi,
+        metrics_token=(
+            settings.metrics_token.get_secret_value()
+            if settings.metrics_token is not None
+            else None
+        ),
     )
 
 

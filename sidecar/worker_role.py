@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import workers
-from sidecar import wiring
+from metrics import MULTIPROC_ENV
+from sidecar import metrics_dir, wiring
 from sidecar.children import child_argv, child_env
 from sidecar.logging import configure
 from sidecar.settings import Settings
@@ -17,14 +18,16 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     """Run ``processes`` worker processes until SIGTERM/SIGINT; return the exit status.
 
     One process runs in this process; more are children of this one, each restarted on its
-    own when it dies.
+    own when it dies, counting into one metrics directory (:mod:`sidecar.metrics_dir`).
     """
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
         return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
-    supervisor = Supervisor()
+    counted = metrics_dir.role_dir(settings, "worker")
+    supervisor = Supervisor(on_exit=metrics_dir.on_child_exit(counted))
     stop = stop_on_signals(supervisor)
     env = child_env(settings, redis_url=redis, database_url=database)
+    env[MULTIPROC_ENV] = str(counted)
     try:
         for index in range(1, processes + 1):
             supervisor.add(worker_spec(settings, index, env), stage=0)

@@ -26,3 +26,16 @@ def test_the_quick_start_is_exactly_two_commands() -> None:
     block = quick.split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["python3 dev.py up", "python3 dev.py test"]
+
+
+def test_every_metric_the_code_defines_is_documented() -> None:
+    import prometheus_client
+
+    from metrics import definitions
+
+    documented = _section("metrics")
+    for value in vars(definitions).values():
+        if isinstance(value, prometheus_client.Counter):
+            assert f"`{value._name}_total`" in documented
+        elif isinstance(value, prometheus_client.Gauge | prometheus_client.Histogram):
+            assert f"`{value._name}`" in documented

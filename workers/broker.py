@@ -11,6 +11,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import generate_unique_id
 from dramatiq.middleware import Retries
 
+import metrics
 from qlara import Receipt
 from workers.config import ACTOR_NAME, QUEUE_NAME, WorkerConfig
 from workers.connection import LedgerConnection
@@ -52,9 +53,10 @@ def redis_client(url: str) -> redis.Redis:
 def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) -> Assembly:
     """Build the broker, set it as Dramatiq's global broker and declare the actor on it.
 
-    Middleware order matters: ``before_`` hooks run in list order and ``after_`` hooks in
-    reverse, so DeliveryLimit counts a delivery before anything else and DeadLetters reads
-    the verdict of Retries.
+    Every recorded receipt is counted in the metrics (:func:`metrics.count_recorded`)
+    before the ``on_recorded`` hooks run. Middleware order matters: ``before_`` hooks run in
+    list order and ``after_`` hooks in reverse, so DeliveryLimit counts a delivery before
+    anything else and DeadLetters reads the verdict of Retries.
     """
     connection = LedgerConnection(config.database_url)
     middleware = [
@@ -82,7 +84,8 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
         middleware=middleware,
     )
     dramatiq.set_broker(broker)
-    recorder = ReceiptRecorder(connection, on_recorded)
+    # Counting comes first, so a hook of the caller's sees the counters already moved.
+    recorder = ReceiptRecorder(connection, [metrics.count_recorded, *on_recorded])
 
     def record_receipt(receipt_json: object) -> None:
         recorder(receipt_json)

@@ -9,7 +9,9 @@ import structlog
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
+import metrics
 from workers.connection import LedgerConnection
+from workers.errors import PermanentFailure, RejectedByLedger, UndecodableReceipt
 from workers.recorder import first_line
 
 log = structlog.get_logger(__name__)
@@ -18,6 +20,18 @@ log = structlog.get_logger(__name__)
 def failure_reason(exc: BaseException) -> str:
     """``<ExceptionClass>: <first line of its message>``: no value from the payload."""
     return f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def dead_letter_reason(exception: BaseException, *, permanent: bool) -> metrics.DeadLetterReason:
+    """The ``reason`` label of ``qlara_dead_letters_total`` for a message that failed with
+    ``exception`` (``permanent``: declared through the actor's ``throws``)."""
+    if isinstance(exception, UndecodableReceipt):
+        return "undecodable"
+    if isinstance(exception, RejectedByLedger):
+        return "rejected"
+    if permanent or isinstance(exception, PermanentFailure):
+        return "permanent"
+    return "retries_exhausted"
 
 
 def message_payload(message: MessageProxy) -> str:
@@ -35,10 +49,14 @@ def bury(
     *,
     connection: LedgerConnection,
     reason: str,
+    kind: metrics.DeadLetterReason,
     attempts: int,
     park_ms: int,
 ) -> bool:
     """Write ``message`` to the dead-letter table; return whether it was written.
+
+    A written dead letter is counted in ``qlara_dead_letters_total{reason=kind}`` (``reason``
+    is the text stored with it, which no label carries).
 
     When the ledger cannot take it (it may well be what the message failed on), the message
     is parked instead of dropped: a copy is enqueued again after ``park_ms`` and the original
@@ -61,6 +79,7 @@ def bury(
         message.failed = False
         broker.enqueue(message.copy(), delay=park_ms)
         return False
+    metrics.DEAD_LETTERS.labels(kind).inc()
     log.warning(
         "message dead-lettered",
         message_id=message.message_id,
@@ -98,12 +117,14 @@ class DeadLetters(Middleware):
         retries = int(message.options.get("retries", 0))
         actor = broker.get_actor(message.actor_name)
         throws = message.options.get("throws") or actor.options.get("throws")
-        attempts = retries + 1 if throws and isinstance(exception, throws) else retries
+        permanent = isinstance(exception, throws) if throws else False
+        attempts = retries + 1 if permanent else retries
         bury(
             broker,
             message,
             connection=self._connection,
             reason=failure_reason(exception),
+            kind=dead_letter_reason(exception, permanent=permanent),
             attempts=max(attempts, 1),
             park_ms=self._park_ms,
         )

@@ -65,6 +65,7 @@ class DeliveryLimit(Middleware):
             message,
             connection=self._connection,
             reason=f"killed its worker {kills} times",
+            kind="poison",
             attempts=kills,
             park_ms=self._park_ms,
         )

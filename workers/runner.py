@@ -12,6 +12,7 @@ from types import FrameType
 import dramatiq
 import structlog
 
+import metrics
 from workers.broker import assemble
 from workers.config import QUEUE_NAME, WorkerConfig
 from workers.dead_letters import failure_reason
@@ -41,6 +42,7 @@ def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()
     Returns :data:`EXIT_OK` after a clean stop, :data:`EXIT_BOOT_FAILED` when the broker
     cannot be set up (Redis unreachable).
     """
+    metrics.initialise()
     assembly = assemble(config, on_recorded=on_recorded)
     broker = assembly.broker
     try:

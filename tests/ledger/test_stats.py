@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, func, select, text
 from ledger import Ledger
 from ledger.engine import normalise_url
 from ledger.schema import messages, pending_predicate
+from ledger.stats import pending_by_channel
 from tests.ledger.samples import T0, event, receipt, reply
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -75,6 +76,52 @@ def test_pending_is_answered_from_the_partial_index(ledger: Ledger, database_url
     # The planner may prefer a scan of a tiny table; forbid that to see which index serves.
     engine = create_engine(normalise_url(database_url))
     query = select(func.count(), func.min(messages.c.sent_at)).where(pending_predicate())
+    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET enable_seqscan = off"))
+                plan = conn.execute(text(f"EXPLAIN {compiled}")).scalars().all()
+            else:
+                plan = [row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    finally:
+        engine.dispose()
+    assert any("ix_messages_pending" in line for line in plan), plan
+
+
+def test_backlog_groups_pending_messages_by_channel_with_the_oldest_sent_time(
+    ledger: Ledger,
+) -> None:
+    ledger.record(receipt(event("m-1", "sent", 0, channel="sms")))
+    ledger.record(receipt(event("m-2", "sent", 30, channel="sms")))
+    ledger.record(receipt(event("m-3", "sent", 10, channel="whatsapp")))
+    ledger.record(receipt(event("m-4", "sent", 5, channel=None)))
+    ledger.record(receipt(event("m-5", "sent", 0, channel="rcs"), event("m-5", "delivered", 2)))
+    ledger.add_dead_letter(payload="{}", reason="UndecodableReceipt: bad", attempts=1)
+    redriven = ledger.add_dead_letter(payload="{}", reason="UndecodableReceipt: bad", attempts=1)
+    ledger.mark_redriven(redriven)
+
+    backlog = ledger.backlog()
+
+    assert backlog.pending == {
+        "sms": (2, T0),
+        "whatsapp": (1, T0 + timedelta(seconds=10)),
+        None: (1, T0 + timedelta(seconds=5)),
+    }
+    assert backlog.dead_letters == 1
+
+
+def test_backlog_is_empty_on_an_empty_ledger(ledger: Ledger) -> None:
+    backlog = ledger.backlog()
+
+    assert (backlog.pending, backlog.dead_letters) == ({}, 0)
+
+
+def test_backlog_reads_pending_messages_through_the_partial_index(
+    ledger: Ledger, database_url: str
+) -> None:
+    query = pending_by_channel()
+    engine = create_engine(normalise_url(database_url))
     compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     try:
         with engine.connect() as conn:

@@ -1,0 +1,231 @@
+"""Every metric the sidecar writes, defined once, with the closed sets of its label values.
+
+The metric objects are registered in no registry: the exposition decides per scrape what to
+read (this process's values, or every process's files in multiprocess mode, see
+:mod:`metrics.exposition`), and tests register them in a private registry of their own.
+Whether values live in memory or in files under ``PROMETHEUS_MULTIPROC_DIR`` is decided by
+prometheus-client when it is first imported, so the launcher sets that variable before the
+process starts.
+
+Label values never carry a phone number, a message id or an error text: channels, statuses,
+outcomes and reasons are mapped to the closed sets below (``other`` for anything new).
+"""
+
+from __future__ import annotations
+
+import itertools
+from importlib import metadata
+from typing import Literal
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from metrics.error_classes import ERROR_CLASSES
+
+# The multiprocess exposition has no ``*_created`` series; without them here too, one
+# process and many expose the same series.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+
+Channel = Literal["sms", "rcs", "whatsapp", "other"]
+
+#: Channels Qlara documents, and ``other`` for a missing or new one.
+CHANNELS: tuple[Channel, ...] = ("sms", "rcs", "whatsapp", "other")
+#: Statuses Qlara documents, and ``other`` for a new one.
+STATUSES: tuple[str, ...] = (
+    "sent",
+    "received",
+    "delivered",
+    "read",
+    "error",
+    "expired",
+    "unknown",
+    "other",
+)
+#: What became of a webhook request (``receiver.outcomes`` names the same values).
+REQUEST_OUTCOMES: tuple[str, ...] = (
+    "accepted",
+    "spooled",
+    "invalid",
+    "unauthorized",
+    "method_not_allowed",
+    "too_large",
+    "unsupported_media",
+    "unavailable",
+)
+#: Final statuses, the outcomes of a delivery.
+DELIVERY_OUTCOMES: tuple[str, ...] = ("delivered", "error", "expired")
+#: Statuses counted as delivery errors.
+ERROR_STATUSES: frozenset[str] = frozenset({"error", "expired"})
+#: Queues whose backlog is reported at scrape time.
+QUEUES: tuple[str, ...] = ("work", "dead_letter")
+
+DeadLetterReason = Literal["poison", "undecodable", "rejected", "permanent", "retries_exhausted"]
+#: Why a receipt became a dead letter: it killed its worker too often (``poison``), its
+#: payload is not a receipt, the ledger refused it, another declared permanent failure, or a
+#: transient failure outlasted its retries.
+DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = (
+    "poison",
+    "undecodable",
+    "rejected",
+    "permanent",
+    "retries_exhausted",
+)
+
+#: Request start to response sent: fine below 50 ms, where a healthy webhook answers.
+ACK_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05,
+    0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+#: Sent -> final, 1 s to 3 days.
+LATENCY_BUCKETS = (
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    7200.0, 21600.0, 43200.0, 86400.0, 172800.0, 259200.0,
+)  # fmt: skip
+#: Event time -> receipt: how late Qlara reports, 0.5 s to a day.
+DELAY_BUCKETS = (
+    0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    21600.0, 86400.0,
+)  # fmt: skip
+
+WEBHOOK_REQUESTS = Counter(
+    "qlara_webhook_requests",
+    "Requests to the webhook, by how they ended.",
+    ["outcome"],
+    registry=None,
+)
+WEBHOOK_ACK = Histogram(
+    "qlara_webhook_ack_seconds",
+    "Seconds from a webhook request's start to its response sent.",
+    buckets=ACK_BUCKETS,
+    registry=None,
+)
+EVENTS = Counter(
+    "qlara_events",
+    "Unique status events recorded (after deduplication).",
+    ["channel", "status"],
+    registry=None,
+)
+DUPLICATE_EVENTS = Counter(
+    "qlara_duplicate_events",
+    "Status events received again after they had been recorded.",
+    ["channel"],
+    registry=None,
+)
+DELIVERY_ERRORS = Counter(
+    "qlara_delivery_errors",
+    "Unique error and expired events, by error class (the text stays in the ledger).",
+    ["channel", "reason"],
+    registry=None,
+)
+DELIVERY_LATENCY = Histogram(
+    "qlara_delivery_latency_seconds",
+    "Seconds from a message's sent event to its final status, by event time, once per message.",
+    ["channel", "outcome"],
+    buckets=LATENCY_BUCKETS,
+    registry=None,
+)
+WEBHOOK_DELAY = Histogram(
+    "qlara_webhook_delay_seconds",
+    "Seconds from an event's time to its receipt by the webhook (how late Qlara reports).",
+    ["channel"],
+    buckets=DELAY_BUCKETS,
+    registry=None,
+)
+LAST_EVENT = Gauge(
+    "qlara_webhook_last_event_timestamp_seconds",
+    "Unix time at which the newest recorded event of the channel was received.",
+    ["channel"],
+    multiprocess_mode="max",
+    registry=None,
+)
+DEAD_LETTERS = Counter(
+    "qlara_dead_letters",
+    "Receipts written to the dead-letter table, by why they could not be recorded.",
+    ["reason"],
+    registry=None,
+)
+BUILD_INFO = Gauge(
+    "qlara_build_info",
+    "Always 1; the version label names the running qlara-sidecar.",
+    ["version"],
+    multiprocess_mode="max",
+    registry=None,
+)
+
+#: Every metric object above, for exposition and for tests' private registries.
+ALL = (
+    WEBHOOK_REQUESTS,
+    WEBHOOK_ACK,
+    EVENTS,
+    DUPLICATE_EVENTS,
+    DELIVERY_ERRORS,
+    DELIVERY_LATENCY,
+    WEBHOOK_DELAY,
+    LAST_EVENT,
+    DEAD_LETTERS,
+    BUILD_INFO,
+)
+
+_KNOWN_CHANNELS = frozenset(CHANNELS) - {"other"}
+_KNOWN_STATUSES = frozenset(STATUSES) - {"other"}
+
+
+def channel_label(channel: str | None) -> Channel:
+    """The ``channel`` label of an event's channel: ``other`` when missing or undocumented."""
+    if channel is not None:
+        lowered = channel.lower()
+        if lowered in _KNOWN_CHANNELS:
+            return lowered
+    return "other"
+
+
+def status_label(status: str) -> str:
+    """The ``status`` label of an event's status: ``other`` when undocumented."""
+    lowered = status.lower()
+    return lowered if lowered in _KNOWN_STATUSES else "other"
+
+
+def initialise(version: str | None = None) -> None:
+    """Create every labelled series at 0 (so rates exist before the first event) and set
+    ``qlara_build_info{version}`` to 1 (``version`` defaults to the installed
+    qlara-sidecar's). Idempotent; call once per process at start.
+
+    ``qlara_webhook_last_event_timestamp_seconds`` is left out: a 0 would claim an event
+    in 1970, so the series appears with a channel's first event.
+    """
+    if version is None:
+        version = installed_version()
+    for outcome in REQUEST_OUTCOMES:
+        WEBHOOK_REQUESTS.labels(outcome)
+    for channel in CHANNELS:
+        DUPLICATE_EVENTS.labels(channel)
+        WEBHOOK_DELAY.labels(channel)
+        for status in STATUSES:
+            EVENTS.labels(channel, status)
+        for error_class in ERROR_CLASSES:
+            DELIVERY_ERRORS.labels(channel, error_class)
+        for outcome in DELIVERY_OUTCOMES:
+            DELIVERY_LATENCY.labels(channel, outcome)
+    for reason in DEAD_LETTER_REASONS:
+        DEAD_LETTERS.labels(reason)
+    BUILD_INFO.labels(version).set(1)
+
+
+def installed_version() -> str:
+    """The installed qlara-sidecar's version, ``unknown`` when it is not installed."""
+    try:
+        return metadata.version("qlara-sidecar")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def label_sets() -> dict[str, list[tuple[str, ...]]]:
+    """Every label combination each labelled metric is initialised with, by metric name."""
+    return {
+        "qlara_webhook_requests": [(o,) for o in REQUEST_OUTCOMES],
+        "qlara_events": list(itertools.product(CHANNELS, STATUSES)),
+        "qlara_duplicate_events": [(c,) for c in CHANNELS],
+        "qlara_delivery_errors": list(itertools.product(CHANNELS, ERROR_CLASSES)),
+        "qlara_delivery_latency_seconds": list(itertools.product(CHANNELS, DELIVERY_OUTCOMES)),
+        "qlara_webhook_delay_seconds": [(c,) for c in CHANNELS],
+        "qlara_dead_letters": [(r,) for r in DEAD_LETTER_REASONS],
+    }

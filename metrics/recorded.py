@@ -1,0 +1,104 @@
+"""Counting what the workers recorded: events, duplicates, delivery errors, latencies, delay.
+
+:func:`count_recorded` runs in the workers after each receipt is recorded, with what the
+ledger made of it. The ledger reports each new event, each duplicate and each latency exactly
+once (a receipt recorded again is ``already_recorded`` and counts nothing), so the counters
+stay exact when the broker redelivers a message.
+
+The ledger's result type is described here structurally (:class:`RecordedReceipt`): metrics
+and the ledger are siblings and do not import each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from metrics.definitions import (
+    DELIVERY_ERRORS,
+    DELIVERY_LATENCY,
+    DELIVERY_OUTCOMES,
+    DUPLICATE_EVENTS,
+    ERROR_STATUSES,
+    EVENTS,
+    LAST_EVENT,
+    WEBHOOK_DELAY,
+    channel_label,
+    status_label,
+)
+from metrics.error_classes import delivery_error_class
+from qlara import DeliveryEvent, Receipt
+
+
+class Latency(Protocol):
+    """A message's sent -> final latency, reported once (``ledger.LatencyObservation``)."""
+
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+class RecordedReceipt(Protocol):
+    """What recording one receipt changed (``ledger.RecordResult``)."""
+
+    @property
+    def already_recorded(self) -> bool: ...
+    @property
+    def new_events(self) -> Sequence[DeliveryEvent]: ...
+    @property
+    def duplicate_events(self) -> Sequence[DeliveryEvent]: ...
+    @property
+    def latencies(self) -> Sequence[Latency]: ...
+
+
+_newest_lock = threading.Lock()
+_newest: dict[str, float] = {}
+
+
+def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
+    """Count one recorded receipt. Does nothing for a receipt recorded before.
+
+    - ``qlara_events_total{channel,status}`` and, for error and expired events,
+      ``qlara_delivery_errors_total{channel,reason}``: once per new event;
+    - ``qlara_webhook_delay_seconds{channel}``: receipt time minus event time (0 when the
+      event claims to come from the future), once per new event;
+    - ``qlara_duplicate_events_total{channel}``: once per duplicate event;
+    - ``qlara_delivery_latency_seconds{channel,outcome}``: once per latency the ledger
+      reported;
+    - ``qlara_webhook_last_event_timestamp_seconds{channel}``: the receipt time, when it is
+      later than what this process has seen for the channel.
+    """
+    if result.already_recorded:
+        return
+    received_at = receipt.received_at
+    channels: set[str] = set()
+    for event in result.new_events:
+        channel = channel_label(event.channel)
+        channels.add(channel)
+        status = status_label(event.status)
+        EVENTS.labels(channel, status).inc()
+        if status in ERROR_STATUSES:
+            DELIVERY_ERRORS.labels(channel, delivery_error_class(status, event.error)).inc()
+        WEBHOOK_DELAY.labels(channel).observe(max(received_at - event.event_time.timestamp(), 0.0))
+    for event in result.duplicate_events:
+        DUPLICATE_EVENTS.labels(channel_label(event.channel)).inc()
+    for latency in result.latencies:
+        if latency.outcome in DELIVERY_OUTCOMES:
+            DELIVERY_LATENCY.labels(channel_label(latency.channel), latency.outcome).observe(
+                max(latency.seconds, 0.0)
+            )
+    if channels:
+        _mark_newest(channels, received_at)
+
+
+def _mark_newest(channels: set[str], received_at: float) -> None:
+    # Receipts are recorded by several threads, not in receipt order: keep the maximum.
+    with _newest_lock:
+        for channel in channels:
+            if received_at > _newest.get(channel, 0.0):
+                _newest[channel] = received_at
+                LAST_EVENT.labels(channel).set(received_at)

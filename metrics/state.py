@@ -1,0 +1,133 @@
+"""Scrape-time gauges: what is waiting now, read from the ledger, the broker and the spool.
+
+A :class:`StateCollector` is built from plain callables (the receiver passes ones that read
+its ledger, its Redis and its spool), so this package needs neither. Each callable is asked
+once per scrape; one that raises leaves its samples out of that scrape (the backend is down;
+``qlara_scrape_source_up`` says which) and never fails the scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from metrics.definitions import CHANNELS, QUEUES, channel_label
+
+log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Messages of one channel sent with no final status yet, and the oldest one's age."""
+
+    messages: int
+    oldest_age_seconds: float | None
+
+
+#: Pending messages by the channel the ledger knows them by (``None``: no channel).
+PendingSource = Callable[[], Mapping[str | None, Pending]]
+#: A count: messages on the broker's work queue, dead letters waiting, events spooled.
+CountSource = Callable[[], int]
+
+
+class StateCollector(Collector):
+    """Yields ``qlara_messages_pending``, ``qlara_messages_pending_oldest_age_seconds``,
+    ``qlara_queue_messages{queue="work"|"dead_letter"}``, ``qlara_spool_events`` and
+    ``qlara_scrape_source_up{source}``.
+
+    A source given as ``None`` is not reported at all; one that raises is reported with
+    ``qlara_scrape_source_up{source} 0`` and no samples. ``work_queue`` counts what the
+    broker holds (waiting, delayed for a retry, in flight); ``dead_letters`` the dead letters
+    not redriven.
+    """
+
+    def __init__(
+        self,
+        *,
+        pending: PendingSource | None = None,
+        work_queue: CountSource | None = None,
+        dead_letters: CountSource | None = None,
+        spool: CountSource | None = None,
+    ) -> None:
+        self._pending = pending
+        self._queues = {"work": work_queue, "dead_letter": dead_letters}
+        self._spool = spool
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "qlara_scrape_source_up",
+            "1 when the backend behind a scrape-time gauge answered this scrape, else 0.",
+            labels=["source"],
+        )
+        if self._pending is not None:
+            pending = _ask("pending", self._pending, up)
+            if pending is not None:
+                yield from _pending_families(pending)
+        queues = GaugeMetricFamily(
+            "qlara_queue_messages",
+            "Messages waiting: work is the broker's queue (delayed retries and messages in "
+            "flight included), dead_letter the dead letters not yet redriven.",
+            labels=["queue"],
+        )
+        for queue in QUEUES:
+            source = self._queues[queue]
+            if source is not None:
+                size = _ask(f"{queue}_queue", source, up)
+                if size is not None:
+                    queues.add_metric([queue], size)
+        if queues.samples:
+            yield queues
+        if self._spool is not None:
+            spooled = _ask("spool", self._spool, up)
+            if spooled is not None:
+                family = GaugeMetricFamily(
+                    "qlara_spool_events",
+                    "Events waiting in this host's local spool for Redis to take them.",
+                )
+                family.add_metric([], spooled)
+                yield family
+        yield up
+
+
+def _ask(source: str, read: Callable[[], _T], up: GaugeMetricFamily) -> _T | None:
+    try:
+        value = read()
+    except Exception as exc:  # a backend being down must not fail the scrape
+        log.warning("metrics source unavailable", source=source, error=type(exc).__name__)
+        up.add_metric([source], 0)
+        return None
+    up.add_metric([source], 1)
+    return value
+
+
+def _pending_families(pending: Mapping[str | None, Pending]) -> Iterator[Metric]:
+    counts: dict[str, int] = dict.fromkeys(CHANNELS, 0)
+    oldest: dict[str, float] = {}
+    for channel, group in pending.items():
+        label = channel_label(channel)
+        counts[label] += group.messages
+        if group.oldest_age_seconds is not None:
+            oldest[label] = max(oldest.get(label, 0.0), group.oldest_age_seconds)
+    messages = GaugeMetricFamily(
+        "qlara_messages_pending",
+        "Messages sent with no final status yet.",
+        labels=["channel"],
+    )
+    ages = GaugeMetricFamily(
+        "qlara_messages_pending_oldest_age_seconds",
+        "Age of the oldest message sent with no final status yet (0 when none is pending).",
+        labels=["channel"],
+    )
+    for channel in CHANNELS:
+        messages.add_metric([channel], counts[channel])
+        ages.add_metric([channel], oldest.get(channel, 0.0))
+    yield messages
+    yield ages

@@ -1,0 +1,50 @@
+"""The metrics directory a launcher prepares for the processes it starts.
+
+Receiver and worker processes count in prometheus-client's multiprocess mode, so one
+``GET /metrics`` shows them all. The mode is chosen when Python starts in a child, from
+``PROMETHEUS_MULTIPROC_DIR``: the launcher empties the directory of the previous run's values
+and puts it in the children's environment, and when its supervisor sees a child exit it
+cleans up after it (:func:`metrics.process_exited`).
+
+- ``up`` owns its directory: ``PROMETHEUS_MULTIPROC_DIR`` when the operator set it, else
+  ``DATA_DIR/metrics``; emptied at start.
+- A receiver or worker role started with several processes and no
+  ``PROMETHEUS_MULTIPROC_DIR`` uses ``DATA_DIR/metrics/<role>``, emptied at start. When the
+  variable is set (by `up`, or by an operator who shares one directory between roles) it
+  is used as is: whoever set it empties it.
+- One process alone keeps its values in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from metrics import MULTIPROC_ENV, prepare_dir, process_exited
+from sidecar.layout import METRICS_DIR, data_dir
+from sidecar.settings import Settings
+
+
+def up_dir(settings: Settings) -> Path:
+    """The directory of `up`'s processes, emptied. Raises ``OSError``."""
+    given = os.environ.get(MULTIPROC_ENV)
+    return prepare_dir(Path(given) if given else data_dir(settings) / METRICS_DIR)
+
+
+def role_dir(settings: Settings, role: str) -> Path:
+    """The directory a role's processes share: the inherited one as is, else
+    ``DATA_DIR/metrics/<role>`` emptied. Raises ``OSError``."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        return Path(given)
+    return prepare_dir(data_dir(settings) / METRICS_DIR / role)
+
+
+def on_child_exit(directory: Path) -> Callable[[int], None]:
+    """The supervisor's ``on_exit``: clean up after an exited child in ``directory``."""
+
+    def exited(pid: int) -> None:
+        process_exited(pid, directory)
+
+    return exited

@@ -1,0 +1,70 @@
+"""Metrics under test: a private registry holding every metric object, read as deltas, and
+promtool when the machine has it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from metrics.definitions import ALL
+from tests.conftest import missing_service
+
+
+class Samples:
+    """Reads sample values from a private registry; :meth:`delta` is the change since the
+    fixture was made (the metric objects are process-wide, so other tests move them too)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        for metric in ALL:
+            self.registry.register(metric)
+        self._before = self._all()
+
+    def _all(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in self.registry.collect()
+            for sample in family.samples
+        }
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The current value of one sample, ``None`` when it does not exist."""
+        return self.registry.get_sample_value(name, labels)
+
+    def delta(self, name: str, **labels: str) -> float:
+        """How much one sample moved since the fixture was made."""
+        key = (name, tuple(sorted(labels.items())))
+        return (self._all().get(key) or 0.0) - (self._before.get(key) or 0.0)
+
+    def total_delta(self, name: str) -> float:
+        """How much every sample of ``name`` moved since the fixture was made, summed."""
+        now = self._all()
+        return sum(
+            value - self._before.get(key, 0.0) for key, value in now.items() if key[0] == name
+        )
+
+
+@pytest.fixture
+def samples() -> Samples:
+    return Samples()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The path of promtool (Debian's ``prometheus`` package)."""
+    path = shutil.which("promtool")
+    if path is None:
+        missing_service("promtool is not on PATH (apt-get install prometheus)")
+    assert path is not None
+    return path
+
+
+def promtool_check(promtool: str, exposition: bytes) -> str:
+    """What ``promtool check metrics`` says about ``exposition`` (empty when it is clean)."""
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, check=False
+    )
+    return (done.stdout + done.stderr).decode()

@@ -1,0 +1,36 @@
+"""The single-process exposition: every series from its closed sets at 0, nothing promtool
+objects to."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import metrics
+from metrics.definitions import label_sets
+from tests.metrics.conftest import promtool_check
+
+
+def test_every_label_combination_is_exposed_from_the_start() -> None:
+    metrics.initialise()
+
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+
+    for name, combinations in label_sets().items():
+        family = families[name]
+        names = family.samples[0].labels.keys() if family.samples else ()
+        seen = {tuple(s.labels[n] for n in names if n != "le") for s in family.samples}
+        assert set(combinations) <= seen, name
+    build = families["qlara_build_info"].samples
+    assert any(s.value == 1 and s.labels["version"] for s in build)
+
+
+def test_the_exposition_with_state_gauges_passes_promtool(promtool: str) -> None:
+    metrics.initialise()
+    state = metrics.StateCollector(
+        pending=lambda: {"sms": metrics.Pending(2, 30.0)},
+        work_queue=lambda: 1,
+        dead_letters=lambda: 0,
+        spool=lambda: 0,
+    )
+
+    assert promtool_check(promtool, metrics.render([state])) == ""

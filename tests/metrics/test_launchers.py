@@ -1,0 +1,98 @@
+"""The launchers' part: a metrics directory emptied at start, inherited as is by children,
+and cleaned up after a child the supervisor sees exit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from metrics import MULTIPROC_ENV
+from sidecar import metrics_dir
+from sidecar.settings import load_settings
+from sidecar.supervisor import ChildSpec, Supervisor
+from workers.dead_letters import dead_letter_reason
+from workers.errors import PermanentFailure, RejectedByLedger, UndecodableReceipt
+
+
+def test_up_empties_its_directory_of_the_previous_runs_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    stale = tmp_path / "data" / "metrics" / "counter_123.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+
+    directory = metrics_dir.up_dir(load_settings({"data_dir": tmp_path / "data"}))
+
+    assert directory == stale.parent
+    assert list(directory.iterdir()) == []
+
+
+def test_a_role_uses_an_inherited_directory_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inherited = tmp_path / "shared"
+    inherited.mkdir()
+    (inherited / "counter_1.db").write_bytes(b"a sibling's values")
+    monkeypatch.setenv(MULTIPROC_ENV, str(inherited))
+
+    directory = metrics_dir.role_dir(load_settings({"data_dir": tmp_path / "data"}), "worker")
+
+    assert directory == inherited
+    assert (inherited / "counter_1.db").exists()
+
+
+def test_a_role_on_its_own_gets_its_own_emptied_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    settings = load_settings({"data_dir": tmp_path / "data"})
+
+    directory = metrics_dir.role_dir(settings, "receiver")
+
+    assert directory == (tmp_path / "data" / "metrics" / "receiver").resolve()
+    assert directory.is_dir()
+
+
+def test_the_supervisor_cleans_up_after_a_child_that_exits(tmp_path: Path) -> None:
+    # Given a child that exits at once, and a live-only gauge file under its pid
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    supervisor = Supervisor(on_exit=metrics_dir.on_child_exit(directory), min_backoff=60)
+    child = supervisor.add(
+        ChildSpec(name="short", argv=[sys.executable, "-c", "pass"], env={}), stage=0
+    )
+    assert child.pid is not None
+    live = directory / f"gauge_livesum_{child.pid}.db"
+    live.write_bytes(b"")
+    kept = directory / f"counter_{child.pid}.db"
+    kept.write_bytes(b"")
+
+    # When the supervisor notices the exit
+    deadline = time.monotonic() + 10
+    while live.exists() and time.monotonic() < deadline:
+        supervisor.poll()
+        time.sleep(0.05)
+    supervisor.shutdown(deadline_s=1)
+
+    # Then its live-only values are gone and its counters stay
+    assert not live.exists()
+    assert kept.exists()
+
+
+@pytest.mark.parametrize(
+    ("exception", "permanent", "reason"),
+    [
+        (UndecodableReceipt("bad"), True, "undecodable"),
+        (RejectedByLedger("no"), True, "rejected"),
+        (PermanentFailure("no"), True, "permanent"),
+        (ConnectionError("down"), False, "retries_exhausted"),
+    ],
+)
+def test_dead_letter_reasons_come_from_a_closed_set(
+    exception: BaseException, permanent: bool, reason: str
+) -> None:
+    assert dead_letter_reason(exception, permanent=permanent) == reason

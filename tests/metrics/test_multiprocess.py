@@ -1,0 +1,88 @@
+"""Several processes, one exposition: counters summed, the timestamp gauge at its maximum,
+and a clean ``promtool check metrics``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from metrics import MULTIPROC_ENV, prepare_dir
+from tests.metrics.conftest import promtool_check
+
+# One process's work: the webhook counts a few requests, a worker records a few events.
+COUNT = """
+import sys
+import metrics
+metrics.initialise("9.9.9")
+accepted, events, stamp = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+for _ in range(accepted):
+    metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
+    metrics.WEBHOOK_ACK.observe(0.004)
+for _ in range(events):
+    metrics.EVENTS.labels("sms", "delivered").inc()
+metrics.LAST_EVENT.labels("sms").set(stamp)
+metrics.DEAD_LETTERS.labels("poison").inc()
+"""
+
+SCRAPE = "import sys, metrics; sys.stdout.buffer.write(metrics.render())"
+
+
+def run(code: str, directory: Path, *args: str) -> bytes:
+    env = {**os.environ, MULTIPROC_ENV: str(directory)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, check=True
+    )
+    return done.stdout
+
+
+def samples_of(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+def test_one_scrape_sums_what_two_processes_counted(tmp_path: Path) -> None:
+    # Given two processes that counted into the same directory, then exited
+    directory = prepare_dir(tmp_path / "metrics")
+    run(COUNT, directory, "3", "5", "1700000000")
+    run(COUNT, directory, "4", "6", "1700000100")
+
+    # When a third process scrapes
+    exposition = run(SCRAPE, directory)
+
+    # Then the counters are the sums, the timestamp the latest, build info 1
+    found = samples_of(exposition)
+    assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 7
+    assert found[("qlara_webhook_requests_total", (("outcome", "spooled"),))] == 0
+    assert found[("qlara_webhook_ack_seconds_count", ())] == 7
+    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 11
+    assert found[("qlara_events_total", (("channel", "rcs"), ("status", "read")))] == 0
+    assert found[("qlara_dead_letters_total", (("reason", "poison"),))] == 2
+    assert found[("qlara_webhook_last_event_timestamp_seconds", (("channel", "sms"),))] == (
+        1700000100
+    )
+    assert found[("qlara_build_info", (("version", "9.9.9"),))] == 1
+
+
+def test_the_multiprocess_exposition_passes_promtool(tmp_path: Path, promtool: str) -> None:
+    directory = prepare_dir(tmp_path / "metrics")
+    run(COUNT, directory, "1", "1", "1700000000")
+
+    assert promtool_check(promtool, run(SCRAPE, directory)) == ""
+
+
+def test_preparing_the_directory_forgets_the_previous_run(tmp_path: Path) -> None:
+    directory = prepare_dir(tmp_path / "metrics")
+    run(COUNT, directory, "3", "5", "1700000000")
+
+    prepare_dir(directory)
+    run(COUNT, directory, "1", "1", "1700000000")
+
+    found = samples_of(run(SCRAPE, directory))
+    assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 1

@@ -1,0 +1,130 @@
+"""What the workers' on-recorded hook counts, from real ledger results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from ledger import Ledger
+from metrics import count_recorded
+from qlara import Receipt
+from tests.ledger.samples import T0, event, receipt
+from tests.metrics.conftest import Samples
+
+
+@pytest.fixture
+def ledger(sqlite_url: str) -> Iterator[Ledger]:
+    opened = Ledger.connect(sqlite_url)
+    yield opened
+    opened.close()
+
+
+def record(ledger: Ledger, given: Receipt) -> None:
+    count_recorded(given, ledger.record(given))
+
+
+def test_new_events_are_counted_by_channel_and_status(ledger: Ledger, samples: Samples) -> None:
+    record(ledger, receipt(event("m-1", "sent", 0), event("m-1", "delivered", 5)))
+    record(ledger, receipt(event("m-2", "read", 0, channel="WhatsApp")))
+
+    assert samples.delta("qlara_events_total", channel="sms", status="sent") == 1
+    assert samples.delta("qlara_events_total", channel="sms", status="delivered") == 1
+    assert samples.delta("qlara_events_total", channel="whatsapp", status="read") == 1
+    assert samples.total_delta("qlara_events_total") == 3
+
+
+def test_a_missing_or_new_channel_and_a_new_status_are_counted_as_other(
+    ledger: Ledger, samples: Samples
+) -> None:
+    record(ledger, receipt(event("m-1", "sent", 0, channel=None)))
+    record(ledger, receipt(event("m-2", "sent", 0, channel="telegram")))
+    record(ledger, receipt(event("m-3", "queued_at_carrier", 0)))
+
+    assert samples.delta("qlara_events_total", channel="other", status="sent") == 2
+    assert samples.delta("qlara_events_total", channel="sms", status="other") == 1
+
+
+def test_a_resent_event_counts_as_a_duplicate_and_not_as_an_event(
+    ledger: Ledger, samples: Samples
+) -> None:
+    record(ledger, receipt(event("m-1", "sent", 0)))
+    record(ledger, receipt(event("m-1", "sent", 0)))
+    record(ledger, receipt(event("m-1", "sent", 0), event("m-1", "sent", 0)))
+
+    assert samples.total_delta("qlara_events_total") == 1
+    assert samples.delta("qlara_duplicate_events_total", channel="sms") == 3
+
+
+def test_a_receipt_recorded_twice_counts_once(ledger: Ledger, samples: Samples) -> None:
+    # Given a receipt the broker delivers twice (the ledger records its id once)
+    given = receipt(event("m-1", "sent", 0), event("m-1", "error", 9, error="Blocked"))
+
+    record(ledger, given)
+    record(ledger, given)
+
+    assert samples.total_delta("qlara_events_total") == 2
+    assert samples.total_delta("qlara_duplicate_events_total") == 0
+    assert samples.total_delta("qlara_delivery_errors_total") == 1
+    assert (
+        samples.delta("qlara_delivery_latency_seconds_count", channel="sms", outcome="error") == 1
+    )
+
+
+def test_errors_and_expiries_are_counted_by_class_never_by_text(
+    ledger: Ledger, samples: Samples
+) -> None:
+    record(ledger, receipt(event("m-1", "error", 0, error="Invalid destination number")))
+    record(ledger, receipt(event("m-2", "error", 0, error="Invalid destination number")))
+    record(ledger, receipt(event("m-3", "expired", 0, error="Validity period expired")))
+    record(ledger, receipt(event("m-4", "error", 0, channel="rcs")))
+
+    assert samples.delta("qlara_delivery_errors_total", channel="sms", reason="invalid_number") == 2
+    assert samples.delta("qlara_delivery_errors_total", channel="sms", reason="expired") == 1
+    assert samples.delta("qlara_delivery_errors_total", channel="rcs", reason="unspecified") == 1
+    exposed = {
+        sample.labels.get("reason")
+        for family in samples.registry.collect()
+        for sample in family.samples
+        if family.name == "qlara_delivery_errors"
+    }
+    assert "Invalid destination number" not in exposed
+
+
+def test_the_latency_is_observed_once_per_message_from_event_times(
+    ledger: Ledger, samples: Samples
+) -> None:
+    # Given a message whose final status arrives before its sent event
+    record(ledger, receipt(event("m-1", "delivered", 42)))
+    record(ledger, receipt(event("m-1", "sent", 0)))
+    # And a read receipt afterwards, which changes no latency
+    record(ledger, receipt(event("m-1", "read", 100)))
+
+    labels = {"channel": "sms", "outcome": "delivered"}
+    assert samples.delta("qlara_delivery_latency_seconds_count", **labels) == 1
+    assert samples.delta("qlara_delivery_latency_seconds_sum", **labels) == 42
+    assert samples.delta("qlara_delivery_latency_seconds_bucket", le="60.0", **labels) == 1
+    assert samples.delta("qlara_delivery_latency_seconds_bucket", le="30.0", **labels) == 0
+
+
+def test_the_webhook_delay_is_receipt_time_minus_event_time(
+    ledger: Ledger, samples: Samples
+) -> None:
+    record(ledger, receipt(event("m-1", "sent", 0), received_at=T0 + timedelta(seconds=3)))
+    # A clock ahead of ours gives no negative delay
+    record(ledger, receipt(event("m-2", "sent", 60), received_at=T0))
+
+    assert samples.delta("qlara_webhook_delay_seconds_count", channel="sms") == 2
+    assert samples.delta("qlara_webhook_delay_seconds_sum", channel="sms") == 3
+
+
+def test_the_last_event_timestamp_only_moves_forward(ledger: Ledger, samples: Samples) -> None:
+    later = T0 + timedelta(days=36500)  # later than anything another test recorded
+    record(ledger, receipt(event("m-1", "sent", 0, channel="rcs"), received_at=later))
+    record(ledger, receipt(event("m-2", "sent", 0, channel="rcs"), received_at=T0))
+
+    assert (
+        samples.value("qlara_webhook_last_event_timestamp_seconds", channel="rcs")
+        == later.timestamp()
+    )
