@@ -86,6 +86,13 @@ def _stringify_message(logger: WrappedLogger, method: str, event_dict: EventDict
     return event_dict
 
 
+def _drop_color_message(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    event.pop("color_message", None)
+    return event
+
+
 def configure(
     level: str = "info",
     fmt: str = "auto",
@@ -113,7 +120,8 @@ def configure(
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        # uvicorn adds a "color_message" extra: terminal escapes that only add noise here.
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _stringify_message,

@@ -92,3 +92,13 @@ def test_auto_format_is_json_when_stderr_is_not_a_terminal(
     # capsys replaces stderr with something that is not a terminal
     assert resolve_format("auto") == "json"
     assert resolve_format("console") == "console"
+
+
+def test_uvicorn_colour_codes_do_not_reach_the_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(level="info", fmt="json")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 42, extra={"color_message": "\x1b[36m%d\x1b[0m"}
+    )
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "color_message" not in line
+    assert "Started server process [42]" in line
