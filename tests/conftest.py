@@ -18,8 +18,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,32 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def make_sidecar(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Build (not start) ``qlara-sidecar up`` processes; each one started is stopped after
+    the test."""
+    from tests.e2e.sidecar_process import Sidecar, free_port, sidecar_env
+
+    made: list[Sidecar] = []
+
+    def make(**settings: str) -> Sidecar:
+        data_dir = tmp_path / f"data{len(made)}"
+        port = free_port()
+        sidecar = Sidecar(
+            data_dir=data_dir,
+            env=sidecar_env(data_dir, port, **settings),
+            port=port,
+            log_path=tmp_path / f"sidecar{len(made)}.log",
+        )
+        made.append(sidecar)
+        return sidecar
+
+    yield make
+    for sidecar in made:
+        if sidecar.process is not None:
+            try:
+                sidecar.stop()
+            except Exception as exc:
+                print(f"stopping {sidecar.port} failed: {exc}")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,37 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qlara.traffic import TrafficPlan, plan_traffic
-from tests.e2e.sidecar_process import Sidecar, free_port, post_all, sidecar_env, wait_for
+from tests.e2e.sidecar_process import Sidecar, post_all, wait_for
 from tests.metrics.conftest import promtool_check
 
 pytestmark = pytest.mark.e2e
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
-
-
-@pytest.fixture
-def make_sidecar(tmp_path: Path) -> Iterator[Any]:
-    made: list[Sidecar] = []
-
-    def make(**settings: str) -> Sidecar:
-        data_dir = tmp_path / f"data{len(made)}"
-        port = free_port()
-        sidecar = Sidecar(
-            data_dir=data_dir,
-            env=sidecar_env(data_dir, port, **settings),
-            port=port,
-            log_path=tmp_path / f"sidecar{len(made)}.log",
-        )
-        made.append(sidecar)
-        return sidecar
-
-    yield make
-    for sidecar in made:
-        if sidecar.process is not None:
-            try:
-                sidecar.stop()
-            except Exception as exc:
-                print(f"stopping {sidecar.port} failed: {exc}")
 
 
 def scrape_text(sidecar: Sidecar) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import dramatiq
@@ -12,17 +11,8 @@ from ledger import Ledger
 from qlara import Receipt
 from tests.conftest import OwnRedis
 from tests.ledger.samples import event, receipt
+from tests.workers.support import wait_for
 from workers import QUEUE_NAME, WorkerConfig, build_broker, enqueue_receipt
-
-
-def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -61,11 +51,7 @@ def test_a_message_fetched_while_the_connection_broke_is_processed_after_the_hea
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
-        wait_for(
-            lambda: ledger.get_message("m-stranded"),
-            timeout=30,
-            what="the stranded receipt to be recorded",
-        )
+        wait_for(lambda: ledger.get_message("m-stranded") is not None)
     finally:
         worker.stop(timeout=5_000)
         broker.client.close()
