@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
@@ -85,6 +86,19 @@ class Ledger:
         if result.already_recorded:
             _log.debug("ledger.receipt_already_recorded", receipt_id=receipt.receipt_id)
         return result
+
+    def record_many(self, batch: Sequence[Receipt]) -> list[RecordResult]:
+        """Record receipts in one transaction: one result per receipt, in order, each what
+        :meth:`record` would have returned had they been recorded one by one in that order
+        (a receipt id repeated in ``batch`` is ``already_recorded`` after its first).
+
+        The batch is all or nothing: when it raises, nothing of it was recorded.
+        """
+        if not batch:
+            return []
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            results = recording.record_receipts(conn, batch, utc_now())
+        return results
 
     def get_message(self, message_id: str) -> MessageDetail | None:
         """A message's state and events, or ``None`` when unknown."""

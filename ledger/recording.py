@@ -1,41 +1,55 @@
-"""Recording one receipt: a single transaction, idempotent by construction.
+"""Recording receipts: one transaction for a batch of them, idempotent by construction.
 
-1. The receipt id is inserted (insert-or-ignore). Already there: nothing else happens.
-2. Every message the receipt touches gets its ``messages`` row locked, in ascending
-   message_id order: ``SELECT ... FOR UPDATE``, and when the row does not exist yet, an
-   insert-or-ignore of a placeholder first. Events of a message are only ever written while
+1. Each receipt id is inserted (insert-or-ignore); a receipt id already there, or repeated
+   earlier in the batch, is ``already_recorded`` and contributes nothing else.
+2. Every message the claimed receipts touch gets its ``messages`` row locked: placeholder
+   rows are inserted (insert-or-ignore) for all of them, then ``SELECT ... FOR UPDATE`` locks
+   them, both in ascending message_id order. Events of a message are only ever written while
    holding that lock (purge follows the same rule), so the state recomputed below sees every
-   committed event of the message, and the fixed lock order rules out deadlocks between
-   writers. On SQLite the transaction began with ``BEGIN IMMEDIATE``: writers are serialised
-   and the row locks are moot.
+   committed event of the message, and the fixed order rules out deadlocks between writers:
+   an insert waits only on another writer's uncommitted insert of the same id, which that
+   writer made in the same order, and a writer's uncommitted rows are invisible to the
+   others' ``SELECT``. On SQLite the transaction began with ``BEGIN IMMEDIATE``: writers are
+   serialised and the row locks are moot.
 3. Each distinct event is inserted keyed by (message_id, status, event_time, part),
-   insert-or-ignore. An event already stored, or repeated within the receipt, only raises
-   that event's ``duplicates`` and its message's ``duplicate_count``.
+   insert-or-ignore. The receipt that carries an event first in the batch stores it, unless
+   it was stored before; every other copy only raises that event's ``duplicates`` and its
+   message's ``duplicate_count``.
 4. Each message that gained an event gets its state recomputed from all its events with
-   :func:`qlara.reduce_state`. The sent -> final latency is reported once per message: the
-   first transaction to set ``latency_observed_at`` (compare-and-set) reports it.
-5. Inbound replies go to their own table, insert-or-ignore by ``inbound_id``.
+   :func:`qlara.reduce_state`. The sent -> final latency is reported once per message: by
+   the first transaction that sets ``latency_observed_at`` (read and set under the row
+   lock), in the result of the first receipt of the batch after which it was known.
+5. Inbound replies go to their own table, insert-or-ignore by ``inbound_id``, in ascending
+   order across the batch.
+
+Results are exactly what recording the receipts one by one, in batch order, would give.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Integer, bindparam, select, update
 
 from ledger.errors import LedgerUnavailable
 from ledger.results import LatencyObservation, RecordResult
 from ledger.schema import channels, events, inbound, messages, receipts
 from ledger.timestamps import from_unix
 from ledger.upsert import insert_for
-from qlara import DeliveryEvent, InboundMessage, Receipt, reduce_state
+from qlara import DeliveryEvent, InboundMessage, Receipt, StatusEvent, reduce_state
 
-#: How often to retry locking a message row that a concurrent purge keeps deleting.
+#: How often to retry locking message rows that a concurrent purge keeps deleting.
 _LOCK_ATTEMPTS = 5
+#: Rows per multi-row statement: far below SQLite's and PostgreSQL's bound-parameter limits
+#: (32,766 and 65,535) at 17 columns per event row.
+_ROWS_PER_STATEMENT = 500
 
 _EventKey = tuple[str, str, datetime, int]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,128 +65,205 @@ class _StoredEvent:
     error: str | None
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What one claimed receipt of the batch changed, filled in as the batch is applied."""
+
+    receipt: Receipt
+    received_at: datetime
+    #: Position in the batch.
+    order: int
+    #: The receipt's events by storage key, in order of first appearance.
+    copies: dict[_EventKey, list[DeliveryEvent]]
+    new_events: list[DeliveryEvent] = field(default_factory=list)
+    duplicate_events: list[DeliveryEvent] = field(default_factory=list)
+    new_inbound: int = 0
+    duplicate_inbound: int = 0
+    latencies: list[LatencyObservation] = field(default_factory=list)
+
+    def result(self) -> RecordResult:
+        return RecordResult(
+            already_recorded=False,
+            new_events=self.new_events,
+            duplicate_events=self.duplicate_events,
+            new_inbound=self.new_inbound,
+            duplicate_inbound=self.duplicate_inbound,
+            latencies=self.latencies,
+        )
+
+
 def record_receipt(conn: Connection, receipt: Receipt, now: datetime) -> RecordResult:
     """Record ``receipt`` inside the transaction open on ``conn`` (see the module docstring)."""
-    received_at = from_unix(receipt.received_at)
-    if not _claim_receipt(conn, receipt.receipt_id, received_at, now):
-        return RecordResult(
-            already_recorded=True,
-            new_events=[],
-            duplicate_events=[],
-            new_inbound=0,
-            duplicate_inbound=0,
-            latencies=[],
+    return record_receipts(conn, [receipt], now)[0]
+
+
+def record_receipts(
+    conn: Connection, batch: Sequence[Receipt], now: datetime
+) -> list[RecordResult]:
+    """Record ``batch`` inside the transaction open on ``conn``: one result per receipt, in
+    batch order (see the module docstring)."""
+    firsts: dict[str, int] = {}
+    for index, receipt in enumerate(batch):
+        firsts.setdefault(receipt.receipt_id, index)
+    claimed = _claim_receipts(conn, [batch[i] for i in firsts.values()], now)
+    outcomes = {
+        index: _Outcome(
+            batch[index],
+            from_unix(batch[index].received_at),
+            index,
+            _group_events(batch[index].events),
         )
-    copies = _group_events(receipt.events)
-    message_ids = sorted({key[0] for key in copies})
-    for message_id in message_ids:
-        _lock_message(conn, message_id, received_at, now)
+        for index in firsts.values()
+        if batch[index].receipt_id in claimed
+    }
+    applied = list(outcomes.values())
+    if applied:
+        _record_events(conn, applied, now)
+        _record_inbound(conn, applied)
+    return [
+        outcomes[index].result() if index in outcomes else _already_recorded()
+        for index in range(len(batch))
+    ]
 
-    new_events: list[DeliveryEvent] = []
-    duplicate_events: list[DeliveryEvent] = []
-    extra_copies: Counter[str] = Counter()
-    for key, same in copies.items():
-        if _insert_event(conn, same[0], received_at, receipt.receipt_id):
-            new_events.append(same[0])
-            repeats = same[1:]
-        else:
-            repeats = same
-        if repeats:
-            _add_event_duplicates(conn, key, len(repeats))
-            duplicate_events.extend(repeats)
-            extra_copies[key[0]] += len(repeats)
-    _remember_channels(conn, {ev.channel for ev in new_events if ev.channel is not None}, now)
 
-    changed = {ev.message_id for ev in new_events}
-    latencies: list[LatencyObservation] = []
-    for message_id in message_ids:
-        if message_id in changed:
-            observed = _refresh_message(conn, message_id, extra_copies[message_id], now)
-            if observed is not None:
-                latencies.append(observed)
-        elif extra_copies[message_id]:
-            _add_message_duplicates(conn, message_id, extra_copies[message_id])
-
-    new_inbound, duplicate_inbound = _record_inbound(
-        conn, receipt.inbound, received_at, receipt.receipt_id
-    )
+def _already_recorded() -> RecordResult:
     return RecordResult(
-        already_recorded=False,
-        new_events=new_events,
-        duplicate_events=duplicate_events,
-        new_inbound=new_inbound,
-        duplicate_inbound=duplicate_inbound,
-        latencies=latencies,
+        already_recorded=True,
+        new_events=[],
+        duplicate_events=[],
+        new_inbound=0,
+        duplicate_inbound=0,
+        latencies=[],
     )
 
 
-def _claim_receipt(conn: Connection, receipt_id: str, received_at: datetime, now: datetime) -> bool:
+def _chunks(items: Sequence[_T], size: int = _ROWS_PER_STATEMENT) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _claim_receipts(conn: Connection, batch: Sequence[Receipt], now: datetime) -> set[str]:
+    """Insert-or-ignore each receipt id (all distinct); the ids inserted now."""
+    if not batch:
+        return set()
     stmt = (
         insert_for(conn, receipts)
-        .values(receipt_id=receipt_id, received_at=received_at, recorded_at=now)
         .on_conflict_do_nothing(index_elements=[receipts.c.receipt_id])
         .returning(receipts.c.receipt_id)
     )
-    return conn.execute(stmt).first() is not None
+    rows = [
+        {
+            "receipt_id": receipt.receipt_id,
+            "received_at": from_unix(receipt.received_at),
+            "recorded_at": now,
+        }
+        for receipt in sorted(batch, key=lambda r: r.receipt_id)  # one order for every writer
+    ]
+    return set(conn.execute(stmt, rows).scalars())
 
 
 def _group_events(items: tuple[DeliveryEvent, ...]) -> dict[_EventKey, list[DeliveryEvent]]:
-    """The receipt's events by storage key, in order of first appearance."""
     grouped: dict[_EventKey, list[DeliveryEvent]] = {}
     for ev in items:
         grouped.setdefault((ev.message_id, ev.status, ev.event_time, ev.part), []).append(ev)
     return grouped
 
 
-def _lock_message(conn: Connection, message_id: str, received_at: datetime, now: datetime) -> None:
-    """Hold ``message_id``'s row lock until commit, creating a placeholder row when missing.
+def _key(ev: DeliveryEvent | _StoredEvent, message_id: str) -> _EventKey:
+    return (message_id, ev.status, ev.event_time, ev.part)
 
-    The placeholder is filled in by :func:`_refresh_message` in the same transaction. A
-    concurrent purge may delete the row between the insert and the lock: then try again.
+
+def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) -> None:
+    owners: dict[_EventKey, _Outcome] = {}
+    first_received: dict[str, datetime] = {}
+    for outcome in outcomes:
+        for key in outcome.copies:
+            owners.setdefault(key, outcome)
+            first_received.setdefault(key[0], outcome.received_at)
+    if not owners:
+        return
+    observed = _lock_messages(conn, first_received, now)
+    inserted = _insert_events(
+        conn, [(outcome, outcome.copies[key][0]) for key, outcome in owners.items()]
+    )
+
+    event_extra: Counter[_EventKey] = Counter()
+    message_extra: Counter[str] = Counter()
+    for outcome in outcomes:
+        for key, same in outcome.copies.items():
+            if key in inserted and owners[key] is outcome:
+                outcome.new_events.append(same[0])
+                repeats = same[1:]
+            else:
+                repeats = same
+            if repeats:
+                outcome.duplicate_events.extend(repeats)
+                event_extra[key] += len(repeats)
+                message_extra[key[0]] += len(repeats)
+    _add_event_duplicates(conn, event_extra)
+    _remember_channels(
+        conn, {ev.channel for ev in _new_events(outcomes) if ev.channel is not None}, now
+    )
+    changed = sorted({key[0] for key in inserted})
+    _refresh_messages(conn, changed, owners, inserted, observed, message_extra, now)
+    refreshed = set(changed)
+    _add_message_duplicates(conn, {m: n for m, n in message_extra.items() if m not in refreshed})
+
+
+def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
+    for outcome in outcomes:
+        yield from outcome.new_events
+
+
+def _lock_messages(
+    conn: Connection, first_received: dict[str, datetime], now: datetime
+) -> dict[str, datetime | None]:
+    """Hold the row lock of every message in ``first_received`` until commit, inserting a
+    placeholder row (filled in by :func:`_refresh_messages`) where none exists; returns each
+    message's ``latency_observed_at``.
+
+    A concurrent purge may delete a row between the insert and the lock: then try again.
     """
-    lock = select(messages.c.message_id).where(messages.c.message_id == message_id)
+    locked: dict[str, datetime | None] = {}
+    missing = sorted(first_received)
+    placeholder = insert_for(conn, messages).on_conflict_do_nothing(
+        index_elements=[messages.c.message_id]
+    )
     for _ in range(_LOCK_ATTEMPTS):
-        if conn.execute(lock.with_for_update()).first() is not None:
-            return
         conn.execute(
-            insert_for(conn, messages)
-            .values(
-                message_id=message_id,
-                is_final=False,
-                event_count=0,
-                duplicate_count=0,
-                first_received_at=received_at,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[messages.c.message_id])
+            placeholder,
+            [
+                {
+                    "message_id": message_id,
+                    "is_final": False,
+                    "event_count": 0,
+                    "duplicate_count": 0,
+                    "first_received_at": first_received[message_id],
+                    "updated_at": now,
+                }
+                for message_id in missing
+            ],
         )
+        for chunk in _chunks(missing):
+            rows = conn.execute(
+                select(messages.c.message_id, messages.c.latency_observed_at)
+                .where(messages.c.message_id.in_(chunk))
+                .order_by(messages.c.message_id)
+                .with_for_update()
+            ).all()
+            locked.update((row.message_id, row.latency_observed_at) for row in rows)
+        missing = [message_id for message_id in missing if message_id not in locked]
+        if not missing:
+            return locked
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
-def _insert_event(
-    conn: Connection, ev: DeliveryEvent, received_at: datetime, receipt_id: str
-) -> bool:
+def _insert_events(
+    conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]]
+) -> set[_EventKey]:
+    """Insert-or-ignore each event (all of distinct keys); the keys inserted now."""
     stmt = (
         insert_for(conn, events)
-        .values(
-            message_id=ev.message_id,
-            status=ev.status,
-            event_time=ev.event_time,
-            part=ev.part,
-            total_parts=ev.total_parts,
-            status_code=ev.status_code,
-            channel=ev.channel,
-            customer_message_id=ev.customer_message_id,
-            phone=ev.phone,
-            error=ev.error,
-            shape=ev.shape.value,
-            price=ev.price,
-            naive_time=ev.naive_time,
-            raw=ev.raw,
-            received_at=received_at,
-            receipt_id=receipt_id,
-            duplicates=0,
-        )
         .on_conflict_do_nothing(
             index_elements=[
                 events.c.message_id,
@@ -181,143 +272,266 @@ def _insert_event(
                 events.c.part,
             ]
         )
-        .returning(events.c.id)
+        .returning(events.c.message_id, events.c.status, events.c.event_time, events.c.part)
     )
-    return conn.execute(stmt).first() is not None
+    rows = [
+        {
+            "message_id": ev.message_id,
+            "status": ev.status,
+            "event_time": ev.event_time,
+            "part": ev.part,
+            "total_parts": ev.total_parts,
+            "status_code": ev.status_code,
+            "channel": ev.channel,
+            "customer_message_id": ev.customer_message_id,
+            "phone": ev.phone,
+            "error": ev.error,
+            "shape": ev.shape.value,
+            "price": ev.price,
+            "naive_time": ev.naive_time,
+            "raw": ev.raw,
+            "received_at": outcome.received_at,
+            "receipt_id": outcome.receipt.receipt_id,
+            "duplicates": 0,
+        }
+        for outcome, ev in firsts
+    ]
+    return {
+        (row.message_id, row.status, row.event_time, row.part) for row in conn.execute(stmt, rows)
+    }
 
 
-def _add_event_duplicates(conn: Connection, key: _EventKey, count: int) -> None:
-    message_id, status, event_time, part = key
+def _add_event_duplicates(conn: Connection, extra: Counter[_EventKey]) -> None:
+    if not extra:
+        return
     conn.execute(
         update(events)
         .where(
-            events.c.message_id == message_id,
-            events.c.status == status,
-            events.c.event_time == event_time,
-            events.c.part == part,
+            events.c.message_id == bindparam("k_message_id"),
+            events.c.status == bindparam("k_status"),
+            events.c.event_time == bindparam("k_event_time"),
+            events.c.part == bindparam("k_part"),
         )
-        .values(duplicates=events.c.duplicates + count)
+        .values(duplicates=events.c.duplicates + bindparam("k_extra", type_=Integer)),
+        [
+            {
+                "k_message_id": message_id,
+                "k_status": status,
+                "k_event_time": event_time,
+                "k_part": part,
+                "k_extra": count,
+            }
+            for (message_id, status, event_time, part), count in extra.items()
+        ],
     )
 
 
-def _add_message_duplicates(conn: Connection, message_id: str, count: int) -> None:
+def _add_message_duplicates(conn: Connection, extra: dict[str, int]) -> None:
+    if not extra:
+        return
     conn.execute(
         update(messages)
-        .where(messages.c.message_id == message_id)
-        .values(duplicate_count=messages.c.duplicate_count + count)
+        .where(messages.c.message_id == bindparam("k_message_id"))
+        .values(duplicate_count=messages.c.duplicate_count + bindparam("k_extra", type_=Integer)),
+        [{"k_message_id": m, "k_extra": n} for m, n in extra.items()],
     )
 
 
 def _remember_channels(conn: Connection, names: set[str], now: datetime) -> None:
-    for name in sorted(names):  # sorted: concurrent first sightings wait in one order
-        conn.execute(
-            insert_for(conn, channels)
-            .values(channel=name, first_seen_at=now)
-            .on_conflict_do_nothing(index_elements=[channels.c.channel])
-        )
+    if not names:
+        return
+    conn.execute(
+        insert_for(conn, channels).on_conflict_do_nothing(index_elements=[channels.c.channel]),
+        # sorted: concurrent first sightings wait in one order
+        [{"channel": name, "first_seen_at": now} for name in sorted(names)],
+    )
 
 
-def _refresh_message(
-    conn: Connection, message_id: str, extra_copies: int, now: datetime
-) -> LatencyObservation | None:
-    """Recompute the message's state from all its events; report its latency the first time."""
-    rows = conn.execute(
-        select(
-            events.c.status,
-            events.c.event_time,
-            events.c.part,
-            events.c.channel,
-            events.c.customer_message_id,
-            events.c.phone,
-            events.c.error,
-        ).where(events.c.message_id == message_id)
-    ).all()
-    stored = [
-        _StoredEvent(
-            status=row.status,
-            event_time=row.event_time,
-            part=row.part,
-            channel=row.channel,
-            customer_message_id=row.customer_message_id,
-            phone=row.phone,
-            error=row.error,
+def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_StoredEvent]]:
+    stored: dict[str, list[_StoredEvent]] = {message_id: [] for message_id in message_ids}
+    for chunk in _chunks(message_ids):
+        rows = conn.execute(
+            select(
+                events.c.message_id,
+                events.c.status,
+                events.c.event_time,
+                events.c.part,
+                events.c.channel,
+                events.c.customer_message_id,
+                events.c.phone,
+                events.c.error,
+            ).where(events.c.message_id.in_(chunk))
         )
-        for row in rows
-    ]
-    state = reduce_state(stored)
+        for row in rows:
+            stored[row.message_id].append(
+                _StoredEvent(
+                    status=row.status,
+                    event_time=row.event_time,
+                    part=row.part,
+                    channel=row.channel,
+                    customer_message_id=row.customer_message_id,
+                    phone=row.phone,
+                    error=row.error,
+                )
+            )
+    return stored
+
+
+def _refresh_messages(
+    conn: Connection,
+    changed: list[str],
+    owners: dict[_EventKey, _Outcome],
+    inserted: set[_EventKey],
+    observed: dict[str, datetime | None],
+    extra: Counter[str],
+    now: datetime,
+) -> None:
+    """Recompute each changed message's state from all its events; report its latency the
+    first time it is known, in the result of the receipt after which it was."""
+    if not changed:
+        return
+    stored = _stored_events(conn, changed)
+    updates: list[dict[str, Any]] = []
+    for message_id in changed:
+        rows = stored[message_id]
+        state = reduce_state(rows)
+        observed_at = observed[message_id]
+        if observed_at is None and state.latency_seconds is not None:
+            found = _first_latency(message_id, rows, owners, inserted)
+            if found is not None:
+                outcome, observation = found
+                outcome.latencies.append(observation)
+                observed_at = now
+        updates.append(
+            {
+                "k_message_id": message_id,
+                "k_status": state.status,
+                "k_status_time": state.status_time,
+                "k_is_final": state.is_final,
+                "k_sent_at": state.sent_at,
+                "k_final_at": state.final_at,
+                "k_read_at": state.read_at,
+                "k_channel": state.channel,
+                "k_customer_message_id": state.customer_message_id,
+                "k_phone": state.phone,
+                "k_error": state.error,
+                "k_latency_seconds": state.latency_seconds,
+                "k_latency_observed_at": observed_at,
+                "k_event_count": len(rows),
+                "k_extra": extra[message_id],
+                "k_updated_at": now,
+            }
+        )
+    c = messages.c
     conn.execute(
         update(messages)
-        .where(messages.c.message_id == message_id)
+        .where(c.message_id == bindparam("k_message_id"))
         .values(
-            status=state.status,
-            status_time=state.status_time,
-            is_final=state.is_final,
-            sent_at=state.sent_at,
-            final_at=state.final_at,
-            read_at=state.read_at,
-            channel=state.channel,
-            customer_message_id=state.customer_message_id,
-            phone=state.phone,
-            error=state.error,
-            latency_seconds=state.latency_seconds,
-            event_count=len(stored),
-            duplicate_count=messages.c.duplicate_count + extra_copies,
-            updated_at=now,
-        )
+            status=bindparam("k_status", type_=c.status.type),
+            status_time=bindparam("k_status_time", type_=c.status_time.type),
+            is_final=bindparam("k_is_final", type_=c.is_final.type),
+            sent_at=bindparam("k_sent_at", type_=c.sent_at.type),
+            final_at=bindparam("k_final_at", type_=c.final_at.type),
+            read_at=bindparam("k_read_at", type_=c.read_at.type),
+            channel=bindparam("k_channel", type_=c.channel.type),
+            customer_message_id=bindparam(
+                "k_customer_message_id", type_=c.customer_message_id.type
+            ),
+            phone=bindparam("k_phone", type_=c.phone.type),
+            error=bindparam("k_error", type_=c.error.type),
+            latency_seconds=bindparam("k_latency_seconds", type_=c.latency_seconds.type),
+            latency_observed_at=bindparam(
+                "k_latency_observed_at", type_=c.latency_observed_at.type
+            ),
+            event_count=bindparam("k_event_count", type_=c.event_count.type),
+            duplicate_count=c.duplicate_count + bindparam("k_extra", type_=Integer),
+            updated_at=bindparam("k_updated_at", type_=c.updated_at.type),
+        ),
+        updates,
     )
-    seconds = state.latency_seconds
-    if seconds is None or state.status is None:
-        return None
-    first_time = conn.execute(
-        update(messages)
-        .where(messages.c.message_id == message_id, messages.c.latency_observed_at.is_(None))
-        .values(latency_observed_at=now)
-    ).rowcount
-    if first_time != 1:
-        return None
-    return LatencyObservation(channel=state.channel, outcome=state.status, seconds=seconds)
 
 
-def _record_inbound(
-    conn: Connection, items: tuple[InboundMessage, ...], received_at: datetime, receipt_id: str
-) -> tuple[int, int]:
-    """Insert-or-ignore each reply by ``inbound_id``; returns (new, duplicate) counts."""
-    grouped: dict[str, list[InboundMessage]] = {}
-    for item in items:
-        grouped.setdefault(item.inbound_id, []).append(item)
-    new = duplicate = 0
-    for inbound_id in sorted(grouped):  # sorted: concurrent inserts wait in one order
-        same = grouped[inbound_id]
-        first = same[0]
-        inserted = (
-            conn.execute(
-                insert_for(conn, inbound)
-                .values(
-                    inbound_id=inbound_id,
-                    event_time=first.event_time,
-                    channel=first.channel,
-                    source=first.source,
-                    destination=first.destination,
-                    text=first.text,
-                    message_type=first.message_type,
-                    naive_time=first.naive_time,
-                    raw=first.raw,
-                    received_at=received_at,
-                    receipt_id=receipt_id,
-                    duplicates=0,
-                )
-                .on_conflict_do_nothing(index_elements=[inbound.c.inbound_id])
-                .returning(inbound.c.inbound_id)
-            ).first()
-            is not None
-        )
-        repeats = len(same) - 1 if inserted else len(same)
-        new += int(inserted)
-        duplicate += repeats
-        if repeats:
-            conn.execute(
-                update(inbound)
-                .where(inbound.c.inbound_id == inbound_id)
-                .values(duplicates=inbound.c.duplicates + repeats)
+def _first_latency(
+    message_id: str,
+    rows: list[_StoredEvent],
+    owners: dict[_EventKey, _Outcome],
+    inserted: set[_EventKey],
+) -> tuple[_Outcome, LatencyObservation] | None:
+    """The first receipt of the batch after which the message's latency was known, with the
+    latency as it was then: what recording the batch one receipt at a time would report."""
+    known: list[StatusEvent] = []
+    added: dict[int, list[StatusEvent]] = {}
+    contributors: dict[int, _Outcome] = {}
+    for row in rows:
+        key = _key(row, message_id)
+        if key in inserted:
+            owner = owners[key]
+            added.setdefault(id(owner), []).append(row)
+            contributors[id(owner)] = owner
+        else:
+            known.append(row)
+    for ref, outcome in sorted(contributors.items(), key=lambda item: item[1].order):
+        known.extend(added[ref])
+        state = reduce_state(known)
+        if state.latency_seconds is not None and state.status is not None:
+            observation = LatencyObservation(
+                channel=state.channel, outcome=state.status, seconds=state.latency_seconds
             )
-    return new, duplicate
+            return outcome, observation
+    return None
+
+
+def _record_inbound(conn: Connection, outcomes: list[_Outcome]) -> None:
+    """Insert-or-ignore each reply by ``inbound_id``, counting new and duplicate copies in
+    the results of the receipts that carried them."""
+    copies: dict[str, list[tuple[_Outcome, InboundMessage]]] = {}
+    for outcome in outcomes:
+        for item in outcome.receipt.inbound:
+            copies.setdefault(item.inbound_id, []).append((outcome, item))
+    if not copies:
+        return
+    ordered = sorted(copies)  # sorted: concurrent inserts wait in one order
+    rows = []
+    for inbound_id in ordered:
+        outcome, first = copies[inbound_id][0]
+        rows.append(
+            {
+                "inbound_id": inbound_id,
+                "event_time": first.event_time,
+                "channel": first.channel,
+                "source": first.source,
+                "destination": first.destination,
+                "text": first.text,
+                "message_type": first.message_type,
+                "naive_time": first.naive_time,
+                "raw": first.raw,
+                "received_at": outcome.received_at,
+                "receipt_id": outcome.receipt.receipt_id,
+                "duplicates": 0,
+            }
+        )
+    inserted = set(
+        conn.execute(
+            insert_for(conn, inbound)
+            .on_conflict_do_nothing(index_elements=[inbound.c.inbound_id])
+            .returning(inbound.c.inbound_id),
+            rows,
+        ).scalars()
+    )
+    extra: dict[str, int] = {}
+    for inbound_id in ordered:
+        same = copies[inbound_id]
+        if inbound_id in inserted:
+            same[0][0].new_inbound += 1
+            same = same[1:]
+        for outcome, _ in same:
+            outcome.duplicate_inbound += 1
+        if same:
+            extra[inbound_id] = len(same)
+    if extra:
+        conn.execute(
+            update(inbound)
+            .where(inbound.c.inbound_id == bindparam("k_inbound_id"))
+            .values(duplicates=inbound.c.duplicates + bindparam("k_extra", type_=Integer)),
+            [{"k_inbound_id": i, "k_extra": n} for i, n in extra.items()],
+        )

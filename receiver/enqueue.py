@@ -26,10 +26,14 @@ operation, redis-py's retries are off, and each caller waits at most ``deadline`
 before :class:`EnqueueFailed` tells it to fall back to the spool.
 
 Concurrent enqueues are micro-batched: one flusher task sends whatever is waiting as one
-pipeline of EVALSHA calls, so under load one round trip carries many messages. A caller that
-gives up (deadline passed) is dropped from a batch not yet sent; if its message was already
-sent, the outcome is unknown and the caller spools it anyway. The message then reaches the
-queue twice under the same receipt id, which the ledger records once.
+pipeline, so under load one round trip carries many callers. Receipts
+(:meth:`RedisEnqueuer.enqueue_receipt`) waiting for the same flush become ONE Dramatiq
+message whose argument is the JSON array of their receipts, which the workers record in one
+ledger transaction; envelopes (spool lines) are sent as they are, one EVALSHA each, in
+order. A caller that gives up (deadline passed) is dropped from a batch not yet sent; if its
+receipt was already sent, the outcome is unknown and the caller spools it anyway (as its own
+single-receipt message). The receipt then reaches the queue twice under the same receipt
+id, which the ledger records once.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ _DISPATCH_SHA = hashlib.sha1(DISPATCH_SCRIPT, usedforsecurity=False).hexdigest()
 # RedisBroker halves the Lua stack limit it measures; 1000 is below half of any stock build.
 _MAX_UNPACK_SIZE = DEFAULT_LUA_MAX_STACK or 1000
 _MAX_BATCH = 512
+_MAX_IN_FLIGHT = 2
 
 
 class EnqueueFailed(Exception):
@@ -121,18 +126,52 @@ def build_message(
     )
 
 
+def build_batch_message(
+    receipts: Sequence[bytes], *, queue_name: str, actor_name: str
+) -> dramatiq.Message[object]:
+    """The Dramatiq message that carries several receipts to the workers' actor at once.
+
+    ``receipts`` are receipts' JSON (:meth:`qlara.Receipt.encode`); the single argument is
+    their JSON array as text, which the actor records in one ledger transaction. The
+    message id is fresh: a batch is not one receipt.
+    """
+    return dramatiq.Message(
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=((b"[" + b",".join(receipts) + b"]").decode(),),
+        kwargs={},
+        options={"redis_message_id": str(uuid.uuid4())},
+        message_id=uuid.uuid4().hex,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    queue_name: str
+    actor_name: str
+    data: bytes
+
+
 @dataclass(slots=True)
 class _Pending:
-    envelope: Envelope
     future: asyncio.Future[None]
+    #: Sent as it is, in order with the other envelopes.
+    envelope: Envelope | None = None
+    #: Sent in one message with the other receipts of the same flush.
+    receipt: _Receipt | None = None
 
 
 class RedisEnqueuer:
-    """Enqueues :class:`Envelope` values with Dramatiq's dispatch script, in bounded time.
+    """Enqueues :class:`Envelope` values and receipts with Dramatiq's dispatch script, in
+    bounded time.
 
     ``timeout`` (seconds) applies to connecting and to each socket operation; ``deadline``
-    (seconds) bounds one caller's whole wait and one pipeline's whole run. Bound to the event
-    loop that first uses it; :meth:`aclose` stops its flusher and closes its connections.
+    (seconds) bounds one caller's whole wait and one pipeline's whole run. At most
+    ``max_in_flight`` pipelines wait for Redis at once (with ``appendfsync always`` each
+    waits for an fsync, and Redis makes one fsync serve all that arrived meanwhile); one
+    that carries envelopes runs alone, so envelopes land in the order they were submitted.
+    Bound to the event loop that first uses it; :meth:`aclose` stops its flusher and closes
+    its connections.
     """
 
     def __init__(
@@ -143,12 +182,14 @@ class RedisEnqueuer:
         timeout: float,
         deadline: float,
         max_batch: int = _MAX_BATCH,
+        max_in_flight: int = _MAX_IN_FLIGHT,
     ) -> None:
         self.namespace = namespace
         self.broker_id = str(uuid.uuid4())
         self._deadline = deadline
         self._timeout = timeout
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
             redis_url,
             socket_timeout=timeout,
@@ -159,17 +200,24 @@ class RedisEnqueuer:
         )
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._flusher: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def enqueue(self, envelope: Envelope) -> None:
         """Put one message on its queue. Raises :class:`EnqueueFailed` within ``deadline``."""
-        future = self._submit(envelope)
-        try:
-            async with asyncio.timeout(self._deadline):
-                await future
-        except TimeoutError as exc:
-            raise EnqueueFailed("deadline passed") from exc
+        await self._wait(self._submit(_Pending(self._future(), envelope=envelope)))
+
+    async def enqueue_receipt(self, receipt: bytes, *, queue_name: str, actor_name: str) -> None:
+        """Put one receipt's JSON on ``queue_name`` for ``actor_name``, in one message with
+        the other receipts waiting for the same flush (:func:`build_batch_message`).
+
+        Raises :class:`EnqueueFailed` within ``deadline``; the receipt may then be in the
+        queue or not, and the caller keeps it.
+        """
+        item = _Pending(self._future(), receipt=_Receipt(queue_name, actor_name, receipt))
+        await self._wait(self._submit(item))
 
     async def enqueue_many(self, envelopes: Sequence[Envelope]) -> list[bool]:
         """Put messages on their queues, in order; says for each whether Redis took it.
@@ -178,7 +226,9 @@ class RedisEnqueuer:
         """
         if self._closed:
             return [False] * len(envelopes)
-        futures = [self._submit(envelope) for envelope in envelopes]
+        futures = [
+            self._submit(_Pending(self._future(), envelope=envelope)) for envelope in envelopes
+        ]
         results = await asyncio.gather(*futures, return_exceptions=True)
         return [not isinstance(result, BaseException) for result in results]
 
@@ -193,26 +243,39 @@ class RedisEnqueuer:
     async def aclose(self) -> None:
         """Stop the flusher (failing what is still waiting) and close the connections."""
         self._closed = True
+        tasks = [*self._sending]
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            tasks.append(self._flusher)
             self._flusher = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         while self._queue:
             item = self._queue.popleft()
             if not item.future.done():
                 item.future.set_exception(EnqueueFailed("receiver shutting down"))
         await self._client.aclose()
 
-    def _submit(self, envelope: Envelope) -> asyncio.Future[None]:
+    async def _wait(self, future: asyncio.Future[None]) -> None:
+        try:
+            async with asyncio.timeout(self._deadline):
+                await future
+        except TimeoutError as exc:
+            raise EnqueueFailed("deadline passed") from exc
+
+    def _future(self) -> asyncio.Future[None]:
         if self._closed:
             raise EnqueueFailed("receiver shutting down")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(envelope, future))
+        return asyncio.get_running_loop().create_future()
+
+    def _submit(self, item: _Pending) -> asyncio.Future[None]:
+        self._queue.append(item)
         self._wake.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_forever(), name="redis-enqueue")
-        return future
+        return item.future
 
     async def _flush_forever(self) -> None:
         while True:
@@ -220,33 +283,59 @@ class RedisEnqueuer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            # Waiting for a slot lets the next batch grow meanwhile.
+            await self._slots.acquire()
+            held = 1
             batch: list[_Pending] = []
-            while self._queue and len(batch) < self._max_batch:
-                item = self._queue.popleft()
-                if not item.future.done():  # a caller that gave up is not sent
-                    batch.append(item)
-            if batch:
-                await self._send(batch)
+            try:
+                while self._queue and len(batch) < self._max_batch:
+                    item = self._queue.popleft()
+                    if not item.future.done():  # a caller that gave up is not sent
+                        batch.append(item)
+                if batch and any(item.envelope is not None for item in batch):
+                    # Envelopes (spool lines) land in order: no other pipeline may overtake.
+                    while held < self._max_in_flight:
+                        await self._slots.acquire()
+                        held += 1
+            except BaseException:  # cancelled at shutdown while waiting for the slots
+                self._release(held)
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(EnqueueFailed("receiver shutting down"))
+                raise
+            if not batch:
+                self._release(held)
+                continue
+            task = asyncio.create_task(self._send(batch, held), name="redis-enqueue-send")
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[_Pending]) -> None:
+    def _release(self, held: int) -> None:
+        for _ in range(held):
+            self._slots.release()
+
+    async def _send(self, batch: list[_Pending], held: int) -> None:
         # Every future is settled on the way out, whatever happens (even cancellation at
         # shutdown): a caller must never wait on a message nobody will answer for.
-        errors: list[str | None] = ["cancelled"] * len(batch)
+        owners, envelopes = _compose(batch)
+        errors: list[str | None] = ["cancelled"] * len(envelopes)
         try:
             async with asyncio.timeout(self._deadline):
-                errors = await self._dispatch([item.envelope for item in batch])
+                errors = await self._dispatch(envelopes)
         except Exception as exc:  # Redis down, slow, refusing, or anything else: spool it
             reason = type(exc).__name__
             log.warning("redis_enqueue_failed", error=reason, batch=len(batch))
-            errors = [reason] * len(batch)
+            errors = [reason] * len(envelopes)
         finally:
-            for item, error in zip(batch, errors, strict=True):
-                if item.future.done():
-                    continue
-                if error is None:
-                    item.future.set_result(None)
-                else:
-                    item.future.set_exception(EnqueueFailed(error))
+            self._release(held)
+            for items, error in zip(owners, errors, strict=True):
+                for item in items:
+                    if item.future.done():
+                        continue
+                    if error is None:
+                        item.future.set_result(None)
+                    else:
+                        item.future.set_exception(EnqueueFailed(error))
 
     async def _dispatch(self, envelopes: list[Envelope]) -> list[str | None]:
         """Run the script once per envelope in one pipeline; an error name or None each."""
@@ -290,3 +379,23 @@ class RedisEnqueuer:
                 envelope.data,
             )
         return list(await pipe.execute(raise_on_error=False))
+
+
+def _compose(batch: list[_Pending]) -> tuple[list[list[_Pending]], list[Envelope]]:
+    """The envelopes one flush sends, with the items each answers for: every envelope item
+    as it is, in order, then one batch message per queue and actor for the receipts."""
+    owners: list[list[_Pending]] = []
+    envelopes: list[Envelope] = []
+    receipts: dict[tuple[str, str], list[_Pending]] = {}
+    for item in batch:
+        if item.envelope is not None:
+            owners.append([item])
+            envelopes.append(item.envelope)
+        elif item.receipt is not None:
+            receipts.setdefault((item.receipt.queue_name, item.receipt.actor_name), []).append(item)
+    for (queue_name, actor_name), items in receipts.items():
+        data = [item.receipt.data for item in items if item.receipt is not None]
+        message = build_batch_message(data, queue_name=queue_name, actor_name=actor_name)
+        owners.append(items)
+        envelopes.append(Envelope.of(message))
+    return owners, envelopes

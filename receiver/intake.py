@@ -207,11 +207,7 @@ class Intake:
             events=tuple(parsed.events),
             inbound=tuple(parsed.inbound),
         )
-        config = self.runtime.config
-        envelope = Envelope.of(
-            build_message(receipt, queue_name=config.queue_name, actor_name=config.actor_name)
-        )
-        outcome = await self._make_durable(envelope)
+        outcome = await self._make_durable(receipt)
         if outcome == "unavailable":
             self._count("unavailable", len(rejected))
             await _respond(send, 503, _UNAVAILABLE, ((b"retry-after", b"5"),))
@@ -227,16 +223,23 @@ class Intake:
             answer = _RECEIVED
         await _respond(send, 200, answer)
 
-    async def _make_durable(self, envelope: Envelope) -> Outcome:
+    async def _make_durable(self, receipt: Receipt) -> Outcome:
         runtime = self.runtime
+        config = runtime.config
         enqueuer = runtime.enqueuer
         if enqueuer is not None:
             try:
-                await enqueuer.enqueue(envelope)
+                await enqueuer.enqueue_receipt(
+                    receipt.encode(), queue_name=config.queue_name, actor_name=config.actor_name
+                )
             except EnqueueFailed:
                 pass
             else:
                 return "accepted"
+        # The spool keeps the receipt as its own message, replayed as it is.
+        envelope = Envelope.of(
+            build_message(receipt, queue_name=config.queue_name, actor_name=config.actor_name)
+        )
         try:
             async with asyncio.timeout(SPOOL_BUDGET):
                 await asyncio.to_thread(runtime.spool.append, envelope.data)

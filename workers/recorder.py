@@ -1,4 +1,4 @@
-"""What the ``record_receipt`` actor does with one message."""
+"""What the ``record_receipt`` actor does with one message: one receipt or a batch."""
 
 from __future__ import annotations
 
@@ -20,55 +20,65 @@ RecordedHook = Callable[[Receipt, RecordResult], None]
 
 
 class ReceiptRecorder:
-    """Decodes a receipt payload and records it in the process's ledger.
+    """Decodes a message payload and records its receipts in the process's ledger.
 
-    Raises :class:`~workers.errors.UndecodableReceipt` for a payload that is not a receipt and
-    :class:`~workers.errors.RejectedByLedger` when the ledger refuses it (both permanent);
-    ``ledger.LedgerUnavailable`` passes through as transient. Recording is idempotent per
-    receipt id, so a redelivered or retried message is harmless.
+    A payload is one receipt's JSON object (spool lines, redriven dead letters, messages of
+    older receivers) or a JSON array of receipts (what the receiver enqueues), recorded in one
+    ledger transaction. Raises :class:`~workers.errors.UndecodableReceipt` for a payload that
+    is neither and :class:`~workers.errors.RejectedByLedger` when the ledger refuses it (both
+    permanent); ``ledger.LedgerUnavailable`` passes through as transient. Recording is
+    idempotent per receipt id, so a redelivered or retried message is harmless.
     """
 
     def __init__(self, connection: LedgerConnection, hooks: Iterable[RecordedHook] = ()) -> None:
         self._connection = connection
-        #: Callbacks run after every successful record (the one place counting hooks in).
+        #: Callbacks run after every successful record, once per receipt (the one place
+        #: counting hooks in).
         self.on_recorded: list[RecordedHook] = list(hooks)
 
-    def __call__(self, receipt_json: object) -> RecordResult:
-        receipt = decode_receipt(receipt_json)
+    def __call__(self, payload: object) -> list[RecordResult]:
+        """Record the payload's receipts; their results, in payload order."""
+        batch = decode_receipts(payload)
         try:
-            result = self._connection.ledger.record(receipt)
+            results = self._connection.ledger.record_many(batch)
         except LedgerUnavailable:
             raise
         except LedgerError as exc:
             raise RejectedByLedger(f"{type(exc).__name__}: {first_line(exc)}") from exc
-        log.debug(
-            "receipt recorded",
-            receipt_id=receipt.receipt_id,
-            events=len(receipt.events),
-            inbound=len(receipt.inbound),
-            already_recorded=result.already_recorded,
-            new_events=len(result.new_events),
-            duplicate_events=len(result.duplicate_events),
-            new_inbound=result.new_inbound,
-            duplicate_inbound=result.duplicate_inbound,
-        )
-        for hook in self.on_recorded:
-            try:
-                hook(receipt, result)
-            except Exception:
-                log.exception("on_recorded hook failed", receipt_id=receipt.receipt_id)
-        return result
+        for receipt, result in zip(batch, results, strict=True):
+            log.debug(
+                "receipt recorded",
+                receipt_id=receipt.receipt_id,
+                events=len(receipt.events),
+                inbound=len(receipt.inbound),
+                already_recorded=result.already_recorded,
+                new_events=len(result.new_events),
+                duplicate_events=len(result.duplicate_events),
+                new_inbound=result.new_inbound,
+                duplicate_inbound=result.duplicate_inbound,
+            )
+            for hook in self.on_recorded:
+                try:
+                    hook(receipt, result)
+                except Exception:
+                    log.exception("on_recorded hook failed", receipt_id=receipt.receipt_id)
+        return results
 
 
-def decode_receipt(receipt_json: object) -> Receipt:
-    """Decode a message payload into a Receipt; raise UndecodableReceipt if it is not one."""
-    if not isinstance(receipt_json, str | bytes):
-        raise UndecodableReceipt(f"expected a JSON string, got {type(receipt_json).__name__}")
+_PAYLOAD = msgspec.json.Decoder(Receipt | list[Receipt])
+
+
+def decode_receipts(payload: object) -> list[Receipt]:
+    """The receipts of a message payload (one receipt's JSON, or a JSON array of receipts);
+    raise UndecodableReceipt if it is neither."""
+    if not isinstance(payload, str | bytes):
+        raise UndecodableReceipt(f"expected a JSON string, got {type(payload).__name__}")
     try:
-        return Receipt.decode(receipt_json)
+        decoded = _PAYLOAD.decode(payload)
     except msgspec.DecodeError as exc:
         # msgspec names the path and the expected type, never the offending value.
         raise UndecodableReceipt(first_line(exc)) from exc
+    return decoded if isinstance(decoded, list) else [decoded]
 
 
 def first_line(exc: BaseException, *, limit: int = 300) -> str:

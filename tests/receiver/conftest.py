@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import msgspec
 import pytest
 import redis
 from litestar.testing import TestClient
@@ -109,10 +110,18 @@ class QueueReader:
         return [dramatiq.Message.decode(item) for item in data]
 
     def receipts(self) -> list[Receipt]:
-        return [Receipt.decode(message.args[0]) for message in self.messages()]
+        """Every receipt waiting, in queue order, whether its message carries one receipt (a
+        spool line) or a batch of them (an enqueue)."""
+        return [receipt for message in self.messages() for receipt in message_receipts(message)]
 
     def __len__(self) -> int:
         return int(self.client.llen(self.ids_key))
+
+
+def message_receipts(message: dramatiq.Message[Any]) -> list[Receipt]:
+    """The receipts a message carries: one receipt's JSON or a JSON array of receipts."""
+    decoded = msgspec.json.decode(message.args[0], type=Receipt | list[Receipt])
+    return decoded if isinstance(decoded, list) else [decoded]
 
 
 @pytest.fixture

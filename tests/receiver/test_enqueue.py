@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
+import msgspec
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -127,6 +128,30 @@ def test_many_concurrent_enqueues_all_land_in_submission_order(
 
     ids = client.lrange(f"{namespace}:{QUEUE}", 0, -1)
     assert [i.decode() for i in ids] == [e.redis_message_id for e in envelopes]
+
+
+def test_receipts_waiting_for_one_flush_land_as_one_message_carrying_them_all(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    # Given fifty receipts submitted before the flusher runs
+    receipts = [receipt(f"r-{n:02d}") for n in range(50)]
+
+    async def enqueue_all(enqueuer: RedisEnqueuer) -> None:
+        await asyncio.gather(
+            *(
+                enqueuer.enqueue_receipt(r.encode(), queue_name=QUEUE, actor_name=ACTOR)
+                for r in receipts
+            )
+        )
+
+    # When they are enqueued
+    run(enqueue_all, redis_url, namespace, deadline=10.0)
+
+    # Then one Dramatiq message carries them all, in submission order, as a JSON array
+    [raw] = client.hvals(f"{namespace}:{QUEUE}.msgs")
+    message = dramatiq.Message.decode(raw)
+    assert (message.queue_name, message.actor_name) == (QUEUE, ACTOR)
+    assert msgspec.json.decode(message.args[0], type=list[Receipt]) == receipts
 
 
 def test_a_redis_that_forgot_the_script_gets_it_again(

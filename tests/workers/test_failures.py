@@ -223,3 +223,30 @@ def test_no_log_line_carries_a_phone_number_from_a_failing_receipt(
     # Then Dramatiq's lines name the message by id, never with its payload
     assert "Failed to process message record_receipt(message_id=r-private)" in caplog.text
     assert "3901234567" not in caplog.text
+
+
+def test_a_dead_lettered_batch_keeps_its_payload_and_is_recorded_after_redrive(
+    broker: RedisBroker,
+    ledger: Ledger,
+    config: WorkerConfig,
+    start_worker: Callable[[], dramatiq.Worker],
+) -> None:
+    # Given a batch of two receipts dead-lettered because the ledger refused it
+    refuse_receipts(config.database_url)
+    batch = [make_receipt("r-b1", "m-1"), make_receipt("r-b2", "m-2")]
+    payload = "[" + ",".join(r.encode().decode() for r in batch) + "]"
+    broker.enqueue(receipt_message(payload, message_id="batch-1"))
+    start_worker()
+    join(broker)
+    [letter] = ledger.dead_letters()
+    assert letter.payload == payload
+    assert letter.receipt_id == "batch-1"
+
+    # When the cause is removed and the dead letters are redriven
+    accept_receipts(config.database_url)
+    assert redrive(config) == RedriveResult(redriven=1, remaining=0)
+    join(broker)
+
+    # Then both receipts are recorded, once
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events, counts.duplicates) == (2, 2, 0)

@@ -11,7 +11,10 @@ from ledger import Ledger, RecordResult
 from qlara import Receipt
 from tests.workers.support import join, make_receipt, queued_messages
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker, enqueue_receipt
+from workers.broker import receipt_message
+from workers.connection import LedgerConnection
 from workers.delivery_limit import delivery_count_key
+from workers.recorder import ReceiptRecorder
 
 
 def test_an_enqueued_receipt_is_recorded_in_the_ledger(
@@ -120,3 +123,53 @@ def test_a_failing_hook_does_not_fail_the_message(config: WorkerConfig, ledger: 
 
     counts = ledger.counts()
     assert (counts.receipts, counts.dead_letters) == (1, 0)
+
+
+def _batch(*receipts: Receipt) -> str:
+    return "[" + ",".join(r.encode().decode() for r in receipts) + "]"
+
+
+def test_a_batch_message_records_each_of_its_receipts_once(
+    broker: RedisBroker, ledger: Ledger, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    # Given a receipt recorded before, and a message carrying it again among two new ones
+    seen = make_receipt("r-seen", "m-1")
+    enqueue_receipt(broker, seen)
+    start_worker()
+    join(broker)
+
+    # When the batch is processed
+    broker.enqueue(
+        receipt_message(_batch(make_receipt("r-a", "m-2"), seen, make_receipt("r-b", "m-3")))
+    )
+    join(broker)
+
+    # Then the new receipts are recorded and the old one is not counted again
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events, counts.duplicates) == (3, 3, 0)
+    assert queued_messages(broker.client, broker.namespace) == 0
+
+
+def test_the_hooks_run_once_per_receipt_of_a_batch_with_its_own_result(
+    config: WorkerConfig, ledger: Ledger
+) -> None:
+    # Given a recorder with a hook, and a batch whose second receipt repeats the first
+    seen: list[tuple[str, RecordResult]] = []
+    recorder = ReceiptRecorder(
+        LedgerConnection(config.database_url),
+        [lambda r, result: seen.append((r.receipt_id, result))],
+    )
+    first = make_receipt("r-1", "m-1")
+
+    # When the batch is recorded
+    results = recorder(_batch(first, make_receipt("r-2", "m-1"), first))
+
+    # Then each receipt got its own result, in order
+    assert [(receipt_id, r.already_recorded) for receipt_id, r in seen] == [
+        ("r-1", False),
+        ("r-2", False),
+        ("r-1", True),
+    ]
+    assert [r for _, r in seen] == results
+    assert [len(r.new_events) for r in results] == [1, 0, 0]
+    assert [len(r.duplicate_events) for r in results] == [0, 1, 0]
