@@ -132,15 +132,17 @@ def queue(config: ReceiverConfig) -> Iterator[QueueReader]:
 
 
 def spool_lines(config: ReceiverConfig) -> list[bytes]:
-    """Every line of every spool segment."""
+    """Every line of every spool segment (a segment the drainer deletes meanwhile has none)."""
     directory = config.spool_dir
     if not directory.is_dir():
         return []
-    return [
-        line
-        for path in sorted(directory.glob("*.spool"))
-        for line in path.read_bytes().splitlines()
-    ]
+    lines: list[bytes] = []
+    for path in sorted(directory.glob("*.spool")):
+        try:
+            lines.extend(path.read_bytes().splitlines())
+        except FileNotFoundError:
+            continue
+    return lines
 
 
 def reject_records(config: ReceiverConfig) -> list[dict[str, Any]]:
