@@ -10,7 +10,7 @@ so the more specific rules come first ("Blocked by carrier" is ``blocked``, not 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 ErrorClass = Literal[
     "invalid_number",
@@ -28,20 +28,7 @@ ErrorClass = Literal[
 ]
 
 #: Every class, in the order the rules are tried (``unspecified`` and ``other`` last).
-ERROR_CLASSES: tuple[ErrorClass, ...] = (
-    "invalid_number",
-    "blocked",
-    "unreachable",
-    "absent",
-    "handset",
-    "rejected",
-    "spam",
-    "billing",
-    "carrier",
-    "expired",
-    "unspecified",
-    "other",
-)
+ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 
 _RULES: tuple[tuple[ErrorClass, re.Pattern[str]], ...] = (
     (

@@ -44,6 +44,16 @@ def bearer_matches(authorization: bytes | None, expected: bytes) -> bool:
     return ok and scheme.lower() == b"bearer"
 
 
+def bearer_in_headers(headers: Iterable[tuple[bytes, bytes]], expected: bytes) -> bool:
+    """Whether the request's ``Authorization`` header (the last one, when repeated) is
+    ``Bearer <expected>``; ``headers`` are raw ASGI header pairs."""
+    authorization = None
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value
+    return bearer_matches(authorization, expected)
+
+
 def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     """Parse CIDRs (host bits allowed). Raises ``ValueError`` naming the bad one."""
     networks: list[IPNetwork] = []

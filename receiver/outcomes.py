@@ -8,7 +8,7 @@ Every request to the intake ends in exactly one outcome. These counters live in 
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Literal, get_args
 
 Outcome = Literal[
     "accepted",  # 200, enqueued to Redis
@@ -21,16 +21,7 @@ Outcome = Literal[
     "unavailable",  # 503, neither Redis nor the spool could take it
 ]
 
-OUTCOMES: tuple[Outcome, ...] = (
-    "accepted",
-    "spooled",
-    "invalid",
-    "unauthorized",
-    "method_not_allowed",
-    "too_large",
-    "unsupported_media",
-    "unavailable",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
 class Outcomes:

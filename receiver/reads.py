@@ -20,7 +20,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
 from ledger import EventRecord, MessageSummary, WebhookStats
-from receiver.auth import bearer_matches
+from receiver.auth import bearer_in_headers
 from receiver.errors import BadParameter, ReadUnauthorized
 from receiver.runtime import Runtime
 
@@ -35,11 +35,7 @@ _PARAMETERS = frozenset({*_FILTERS, "since", "until", "limit", "cursor"})
 def require_read_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: the request carries the read token as a bearer token."""
     runtime: Runtime = connection.app.state.runtime
-    authorization = None
-    for name, value in connection.scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-    if not bearer_matches(authorization, runtime.read_token):
+    if not bearer_in_headers(connection.scope["headers"], runtime.read_token):
         raise ReadUnauthorized
 
 

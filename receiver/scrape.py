@@ -23,7 +23,7 @@ from litestar.handlers import BaseRouteHandler
 
 import metrics
 from ledger import Backlog
-from receiver.auth import bearer_matches
+from receiver.auth import bearer_in_headers
 from receiver.errors import ReadUnauthorized
 from receiver.runtime import Runtime
 
@@ -38,11 +38,7 @@ def require_metrics_token(
     runtime: Runtime = connection.app.state.runtime
     if runtime.metrics_token is None:
         return
-    authorization = None
-    for name, value in connection.scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-    if not bearer_matches(authorization, runtime.metrics_token):
+    if not bearer_in_headers(connection.scope["headers"], runtime.metrics_token):
         raise ReadUnauthorized
 
 
