@@ -140,7 +140,7 @@ def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch
     ("host", "metrics_host", "message"),
     [
         ("127.0.0.1", "127.0.0.1", "when both listen on 127.0.0.1"),
-        ("0.0.0.0", "127.0.0.1", "while QLARA_SIDECAR_METRICS_HOST (127.0.0.1) overlaps"),
+        ("0.0.0.0", "127.0.0.1", "while QLARA_SIDECAR_METRICS_HOST (127.0.0.1)"),  # noqa: S104
         ("127.0.0.1", "::", "while QLARA_SIDECAR_METRICS_HOST (::) overlaps"),
         ("localhost", "127.0.0.1", "overlaps QLARA_SIDECAR_HOST (localhost)"),
     ],
