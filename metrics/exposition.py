@@ -3,7 +3,9 @@
 In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set when the process started) every
 receiver and worker process writes its values to files there, and a scrape merges them all
 with prometheus-client's ``MultiProcessCollector``; otherwise the scrape reads this process's
-values. Either way the scrape-time gauges come from the collectors passed in.
+values. A process that only serves other processes' values (``qlara-sidecar metrics``) names
+their directory instead, and shows what is there and nothing of its own. Either way the
+scrape-time gauges come from the collectors passed in.
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ from metrics.multiproc import MULTIPROC_ENV, multiprocess_mode
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
-def scrape_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
+def scrape_registry(
+    extra: Iterable[Collector] = (), *, directory: str | os.PathLike[str] | None = None
+) -> CollectorRegistry:
     """A fresh registry for one scrape: every process's metrics, then ``extra`` collectors.
 
-    Raises ``ValueError`` when multiprocess mode is on but its directory is missing.
+    With ``directory``, the metrics are the values the processes counting there wrote (read
+    only: nothing is written or removed), whatever this process's own mode.
+
+    Raises ``ValueError`` when the multiprocess directory is missing.
     """
     registry = CollectorRegistry(auto_describe=False)
-    if multiprocess_mode():
+    if directory is not None:
+        MultiProcessCollector(registry, path=os.fspath(directory))  # type: ignore[no-untyped-call]
+    elif multiprocess_mode():
         MultiProcessCollector(registry, path=os.environ[MULTIPROC_ENV])  # type: ignore[no-untyped-call]
     else:
         for metric in ALL:
@@ -39,7 +48,9 @@ def scrape_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
     return registry
 
 
-def render(extra: Iterable[Collector] = ()) -> bytes:
+def render(
+    extra: Iterable[Collector] = (), *, directory: str | os.PathLike[str] | None = None
+) -> bytes:
     """The exposition text of :func:`scrape_registry`. Blocking (reads files and runs the
     collectors): call it off the event loop."""
-    return generate_latest(scrape_registry(extra))
+    return generate_latest(scrape_registry(extra, directory=directory))

@@ -7,8 +7,8 @@ drains into Redis later. See :mod:`receiver.intake`, :mod:`receiver.enqueue` and
 :mod:`receiver.spool`.
 """
 
-from receiver.app import create_app
-from receiver.config import ReceiverConfig
+from receiver.app import create_app, create_metrics_app
+from receiver.config import MetricsConfig, ReceiverConfig
 from receiver.enqueue import EnqueueFailed, Envelope, RedisEnqueuer, build_message
 from receiver.outcomes import OUTCOMES, Outcome, Outcomes
 from receiver.spool import Spool, SpoolSize
@@ -17,6 +17,7 @@ __all__ = [
     "OUTCOMES",
     "EnqueueFailed",
     "Envelope",
+    "MetricsConfig",
     "Outcome",
     "Outcomes",
     "ReceiverConfig",
@@ -25,4 +26,5 @@ __all__ = [
     "SpoolSize",
     "build_message",
     "create_app",
+    "create_metrics_app",
 ]

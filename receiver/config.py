@@ -15,7 +15,9 @@ class ReceiverConfig:
     set. ``allowed_networks`` and ``trusted_proxies`` are CIDRs; an empty allowlist admits
     any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
     proxy. ``metrics_token``, when set, is the bearer token ``GET /metrics`` wants (unset:
-    the metrics are open, as health is). Times are in seconds, sizes in bytes.
+    the metrics are open, as health is); ``serve_metrics`` off leaves ``/metrics`` out of the
+    app (a 404), for when a separate metrics listener serves them. Times are in seconds,
+    sizes in bytes.
     """
 
     data_dir: Path
@@ -37,6 +39,7 @@ class ReceiverConfig:
     reject_log_max_bytes: int = 8 * 1024 * 1024
     openapi: bool = False
     metrics_token: str | None = None
+    serve_metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.webhook_token is None and not self.allow_no_auth:
@@ -64,3 +67,35 @@ class ReceiverConfig:
     def rejects_dir(self) -> Path:
         """Where the reject log is written."""
         return self.data_dir / "rejects"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Everything :func:`receiver.create_metrics_app` needs.
+
+    ``metrics_dir`` is the multiprocess directory whose values are served (read only).
+    ``database_url`` and ``redis_url``, when set, add the ledger's and the broker's
+    scrape-time gauges (``None``: left out); the spool under ``data_dir`` (as
+    :attr:`ReceiverConfig.spool_dir`) is reported while it exists. ``metrics_token``, when
+    set, is the bearer token ``GET /metrics`` wants.
+    """
+
+    metrics_dir: Path
+    data_dir: Path
+    queue_name: str
+    namespace: str = "qlara"
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_timeout: float = 0.25
+    metrics_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.metrics_token is not None and not self.metrics_token:
+            raise ValueError("metrics_token must not be empty")
+        if not self.redis_timeout > 0:
+            raise ValueError("redis_timeout must be a positive number of seconds")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where this host's receiver spools (the same place as its ReceiverConfig's)."""
+        return self.data_dir / "spool"

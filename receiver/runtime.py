@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-
 import redis
 import structlog
 
 from ledger import Ledger
 from receiver.auth import WebhookGuard, secret_bytes
+from receiver.backends import Backends
 from receiver.config import ReceiverConfig
 from receiver.drain import SpoolDrainer
 from receiver.enqueue import RedisEnqueuer
 from receiver.outcomes import Outcomes
 from receiver.rejects import RejectLog
+from receiver.scrape import StateSources
 from receiver.spool import Spool
 
 log = structlog.get_logger(__name__)
@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 class Runtime:
     """Config, checks, spool, reject log and counters (ready once built), and the Redis
     enqueuer, spool drainer, ledger and the scrape's Redis client (bound to the event loop
-    or opened on first use).
+    or opened on first use, see :class:`~receiver.backends.Backends`).
 
     Lives on ``app.state.runtime``; :meth:`start` and :meth:`stop` run in the app's lifespan.
     """
@@ -31,17 +31,16 @@ class Runtime:
         self.config = config
         self.guard = WebhookGuard(config)
         self.read_token = secret_bytes(config.read_token)
-        self.metrics_token = (
-            secret_bytes(config.metrics_token) if config.metrics_token is not None else None
-        )
         self.spool = Spool(config.spool_dir)
         self.rejects = RejectLog(config.rejects_dir, config.reject_log_max_bytes)
         self.outcomes = Outcomes()
         self.enqueuer: RedisEnqueuer | None = None
         self.drainer: SpoolDrainer | None = None
-        self._ledger: Ledger | None = None
-        self._ledger_lock = threading.Lock()
-        self._scrape_redis: redis.Redis | None = None
+        self.backends = Backends(
+            database_url=config.database_url,
+            redis_url=config.redis_url,
+            redis_timeout=config.redis_timeout,
+        )
 
     async def start(self) -> None:
         """Connect to Redis (lazily, bounded by the configured timeouts) and start draining."""
@@ -63,13 +62,7 @@ class Runtime:
         if self.enqueuer is not None:
             await self.enqueuer.aclose()
             self.enqueuer = None
-        with self._ledger_lock:
-            if self._ledger is not None:
-                self._ledger.close()
-                self._ledger = None
-            if self._scrape_redis is not None:
-                self._scrape_redis.close()
-                self._scrape_redis = None
+        self.backends.close()
 
     def ledger(self) -> Ledger:
         """The ledger, opened on first use (without migrating: the workers own the schema).
@@ -77,18 +70,19 @@ class Runtime:
         Blocking: call from a worker thread. Raises ``ledger.LedgerUnavailable`` or
         ``ValueError`` (bad URL) as :meth:`ledger.Ledger.connect` does.
         """
-        with self._ledger_lock:
-            if self._ledger is None:
-                self._ledger = Ledger.connect(self.config.database_url, migrate=False)
-            return self._ledger
+        return self.backends.ledger()
 
     def scrape_redis(self) -> redis.Redis:
         """A blocking Redis client for the metrics scrape (the enqueuer's client belongs to
         the event loop), created on first use; each call may take ``redis_timeout``."""
-        with self._ledger_lock:
-            if self._scrape_redis is None:
-                timeout = self.config.redis_timeout
-                self._scrape_redis = redis.Redis.from_url(
-                    self.config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-                )
-            return self._scrape_redis
+        return self.backends.redis()
+
+    def state_sources(self) -> StateSources:
+        """What the scrape-time gauges read: this process's ledger, Redis and spool."""
+        config = self.config
+        return StateSources(
+            queue_key=f"{config.namespace}:{config.queue_name}",
+            ledger=self.ledger,
+            redis=self.scrape_redis,
+            spool=self.spool,
+        )

@@ -6,74 +6,140 @@ messages and dead letters from the ledger (through its indexes), the broker's ba
 Redis, the local spool. A backend that does not answer leaves its samples out
 (``qlara_scrape_source_up{source} 0``); the scrape itself still answers 200.
 
-When ``ReceiverConfig.metrics_token`` is set the route wants ``Authorization: Bearer
-<metrics token>`` and answers 401 otherwise.
+The route serves the :class:`Exposition` on ``app.state.exposition``: the receiver's app
+(:func:`receiver.create_app`) builds one over its runtime, the metrics-only app
+(:func:`receiver.create_metrics_app`) one over a directory it only reads. When the
+exposition has a token the route wants ``Authorization: Bearer <metrics token>`` and answers
+401 otherwise.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from litestar import Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers import BaseRouteHandler
 
 import metrics
-from ledger import Backlog
-from receiver.auth import bearer_in_headers
+from ledger import Backlog, Ledger
+from receiver.auth import bearer_in_headers, secret_bytes
 from receiver.errors import ReadUnauthorized
-from receiver.runtime import Runtime
+from receiver.spool import Spool
 
 # Litestar appends the charset to a text media type itself.
 _MEDIA_TYPE = metrics.CONTENT_TYPE.removesuffix("; charset=utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class StateSources:
+    """What the scrape-time gauges read; a source given as ``None`` is left out.
+
+    ``queue_key`` is the broker's queue key (``<namespace>:<queue>``); ``ledger`` and
+    ``redis`` return the (blocking) clients, opened on first use. With
+    ``spool_if_present`` the spool is read only while its directory exists (a host whose
+    receiver never spooled, or one that runs no receiver, reports no spool at all).
+    """
+
+    queue_key: str
+    ledger: Callable[[], Ledger] | None = None
+    redis: Callable[[], redis.Redis] | None = None
+    spool: Spool | None = None
+    spool_if_present: bool = False
+
+
+class Exposition:
+    """What ``GET /metrics`` serves: the counted metrics (this process's mode, or only the
+    files in ``directory`` when given) plus the scrape-time gauges over ``sources``; and the
+    bearer token a scrape needs, if any."""
+
+    def __init__(
+        self,
+        sources: StateSources,
+        *,
+        token: str | None = None,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.sources = sources
+        self.token = secret_bytes(token) if token is not None else None
+        self.directory = directory
+
+    def render(self) -> bytes:
+        """The exposition text. Blocking: call it off the event loop."""
+        return metrics.render([state_collector(self.sources)], directory=self.directory)
 
 
 def require_metrics_token(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """Guard: the metrics token as a bearer token, when one is configured."""
-    runtime: Runtime = connection.app.state.runtime
-    if runtime.metrics_token is None:
+    exposition: Exposition = connection.app.state.exposition
+    if exposition.token is None:
         return
-    if not bearer_in_headers(connection.scope["headers"], runtime.metrics_token):
+    if not bearer_in_headers(connection.scope["headers"], exposition.token):
         raise ReadUnauthorized
 
 
 @get("/metrics", guards=[require_metrics_token], sync_to_thread=True, include_in_schema=False)
 def scrape(state: State) -> Response[bytes]:
     """The text exposition (format 0.0.4) of every process's metrics and the state gauges."""
-    runtime: Runtime = state.runtime
-    body = metrics.render([state_collector(runtime)])
-    return Response(body, media_type=_MEDIA_TYPE)
+    exposition: Exposition = state.exposition
+    return Response(exposition.render(), media_type=_MEDIA_TYPE)
 
 
-def state_collector(runtime: Runtime) -> metrics.StateCollector:
-    """The scrape-time collector over ``runtime``'s ledger, Redis and spool (one ledger
-    query per scrape, shared by the pending and dead-letter gauges)."""
-    backlog = functools.cache(lambda: runtime.ledger().backlog())
+def state_collector(sources: StateSources) -> metrics.StateCollector:
+    """The scrape-time collector over ``sources`` (one ledger query per scrape, shared by the
+    pending and dead-letter gauges)."""
+    pending, dead_letters = (None, None) if sources.ledger is None else _backlog(sources.ledger)
+    work_queue = None
+    if sources.redis is not None:
+        work_queue = functools.partial(_work_queue, sources.redis, sources.queue_key)
+    spool = sources.spool
+    if spool is not None and sources.spool_if_present and not spool.directory.is_dir():
+        spool = None
+    return metrics.StateCollector(
+        pending=pending,
+        work_queue=work_queue,
+        dead_letters=dead_letters,
+        spool=None if spool is None else functools.partial(_spooled, spool),
+    )
+
+
+def _backlog(
+    ledger: Callable[[], Ledger],
+) -> tuple[Callable[[], dict[str | None, metrics.Pending]], Callable[[], int]]:
+    backlog = functools.cache(lambda: ledger().backlog())
 
     def pending() -> dict[str | None, metrics.Pending]:
         return _pending(backlog(), datetime.now(UTC))
 
-    return metrics.StateCollector(
-        pending=pending,
-        work_queue=lambda: work_queue_size(runtime),
-        dead_letters=lambda: backlog().dead_letters,
-        spool=lambda: runtime.spool.size().events,
-    )
+    def dead_letters() -> int:
+        return backlog().dead_letters
+
+    return pending, dead_letters
 
 
-def work_queue_size(runtime: Runtime) -> int:
-    """Messages the broker holds for the workers: waiting or in flight (``<ns>:<queue>.msgs``)
-    and delayed for a retry (``<ns>:<queue>.DQ.msgs``). Raises ``redis.RedisError``."""
-    config = runtime.config
-    key = f"{config.namespace}:{config.queue_name}"
-    with runtime.scrape_redis().pipeline(transaction=False) as pipe:
-        pipe.hlen(f"{key}.msgs")
-        pipe.hlen(f"{key}.DQ.msgs")
+def _work_queue(client: Callable[[], redis.Redis], queue_key: str) -> int:
+    return work_queue_size(client(), queue_key)
+
+
+def _spooled(spool: Spool) -> int:
+    return spool.size().events
+
+
+def work_queue_size(client: redis.Redis, queue_key: str) -> int:
+    """Messages the broker holds for the workers: waiting or in flight (``<queue_key>.msgs``)
+    and delayed for a retry (``<queue_key>.DQ.msgs``). Raises ``redis.RedisError``."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hlen(f"{queue_key}.msgs")
+        pipe.hlen(f"{queue_key}.DQ.msgs")
         return sum(int(n) for n in pipe.execute())
 
 

@@ -6,12 +6,12 @@ Nothing imports this package; it imports the others. Its parts:
 - :mod:`sidecar.tokens`: webhook and read tokens, generated once and kept in ``tokens.json``;
 - :mod:`sidecar.logging`: one ``configure()`` for structlog and stdlib logging, with the
   phone-number and secret redaction safety net;
-- :mod:`sidecar.wiring`: settings to :class:`receiver.ReceiverConfig` and
-  :class:`workers.WorkerConfig`;
+- :mod:`sidecar.wiring`: settings to :class:`receiver.ReceiverConfig`,
+  :class:`receiver.MetricsConfig` and :class:`workers.WorkerConfig`;
 - :mod:`sidecar.layout`: where things live under ``DATA_DIR``;
 - :mod:`sidecar.embedded_redis`, :mod:`sidecar.supervisor`, :mod:`sidecar.children`,
-  :mod:`sidecar.receiver_role`, :mod:`sidecar.worker_role`, :mod:`sidecar.up`: the
-  processes and their supervision;
+  :mod:`sidecar.receiver_role`, :mod:`sidecar.worker_role`, :mod:`sidecar.metrics_role`,
+  :mod:`sidecar.up`: the processes and their supervision;
 - :mod:`sidecar.asgi`: the uvicorn factory; :mod:`sidecar.cli`: the command line.
 """
 

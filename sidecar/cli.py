@@ -129,11 +129,21 @@ def up(**flags: Any) -> None:
     help="Receiver processes. [default: RECEIVER_PROCESSES]",
 )
 @click.option("--skip-migrate", is_flag=True, hidden=True, help="The parent already migrated.")
+@click.option(
+    "--no-metrics-listener",
+    is_flag=True,
+    hidden=True,
+    help="The parent runs the metrics listener.",
+)
 @settings_options
-def receiver(processes: int | None, skip_migrate: bool, **flags: Any) -> None:
+def receiver(
+    processes: int | None, skip_migrate: bool, no_metrics_listener: bool, **flags: Any
+) -> None:
     """Run the receiver only: the webhook and the read API over HTTP.
 
     Needs QLARA_SIDECAR_REDIS_URL and QLARA_SIDECAR_DATABASE_URL (shared with the workers).
+    With METRICS_PORT set, GET /metrics moves from the receiver's port to its own listener
+    on METRICS_HOST:METRICS_PORT, a second supervised process.
 
     \b
     Example:
@@ -161,7 +171,14 @@ def receiver(processes: int | None, skip_migrate: bool, **flags: Any) -> None:
         click.echo(f"qlara-sidecar: error: {exc}", err=True)
         sys.exit(1)
     _announce_generated(settings, tokens)
-    sys.exit(run_receiver(settings, tokens, processes=processes or settings.receiver_processes))
+    sys.exit(
+        run_receiver(
+            settings,
+            tokens,
+            processes=processes or settings.receiver_processes,
+            metrics_listener=settings.metrics_port != 0 and not no_metrics_listener,
+        )
+    )
 
 
 @main.command()
@@ -199,6 +216,40 @@ def worker(processes: int | None, **flags: Any) -> None:
             database=wiring.database_url(settings),
         )
     )
+
+
+@main.command()
+@settings_options
+def metrics(**flags: Any) -> None:
+    """Serve GET /metrics and GET /healthz only, on METRICS_HOST:METRICS_PORT.
+
+    For a host that runs workers and no receiver: nothing else serves the counters its
+    worker processes write. It shows what they counted (the multiprocess directory
+    PROMETHEUS_MULTIPROC_DIR, or by default DATA_DIR/metrics/worker, where
+    `qlara-sidecar worker --processes N` with N of 2 or more counts), plus what is waiting
+    now in the backends this host is configured with: the ledger (DATABASE_URL), the queue
+    (REDIS_URL), and the spool when DATA_DIR has one. A backend not configured is left out;
+    one that is down is reported as qlara_scrape_source_up 0. It never empties the
+    directory and counts nothing of its own. With METRICS_TOKEN set, a scrape needs
+    Authorization: Bearer <token>. One process; METRICS_PORT must be set.
+
+    \b
+    Example (a worker host, the metrics on loopback for a local Prometheus agent):
+        export QLARA_SIDECAR_REDIS_URL=redis://10.0.0.5:6379/0
+        export QLARA_SIDECAR_DATABASE_URL=postgresql+psycopg://qlara@10.0.0.6/qlara
+        qlara-sidecar worker --processes 4 &
+        qlara-sidecar metrics --metrics-port 9100
+        curl http://127.0.0.1:9100/metrics
+    """
+    from sidecar.metrics_role import run_metrics
+
+    settings = _settings(flags)
+    if settings.metrics_port == 0:
+        _usage_error(
+            f"{env_name('metrics_port')}: must be set (1-65535) for this command, "
+            f"e.g. {flag_name('metrics_port')} 9100"
+        )
+    sys.exit(run_metrics(settings))
 
 
 @main.command()

@@ -23,6 +23,12 @@ EMBEDDED_URL_FILE = Path("redis") / "url"
 METRICS_DIR = Path("metrics")
 """Under DATA_DIR: where `up`'s processes keep their metric values (multiprocess mode)."""
 
+SPOOL_DIR = Path("spool")
+"""Under DATA_DIR: the receiver's spool (``receiver.ReceiverConfig.spool_dir``)."""
+
+WORKER_METRICS = "worker"
+"""Under METRICS_DIR: the worker role's own directory, which `qlara-sidecar metrics` serves."""
+
 
 def data_dir(settings: Settings) -> Path:
     """The absolute data directory, created if missing."""

@@ -12,7 +12,11 @@ cleans up after it (:func:`metrics.process_exited`).
   ``PROMETHEUS_MULTIPROC_DIR`` uses ``DATA_DIR/metrics/<role>``, emptied at start. When the
   variable is set (by `up`, or by an operator who shares one directory between roles) it
   is used as is: whoever set it empties it.
-- One process alone keeps its values in memory.
+- One process alone keeps its values in memory (a worker started with ``--processes 1``
+  and no ``PROMETHEUS_MULTIPROC_DIR`` included: nothing else can serve its values).
+- The metrics listener (``qlara-sidecar metrics``, :mod:`sidecar.metrics_role`) only reads:
+  ``PROMETHEUS_MULTIPROC_DIR`` when set, else the worker role's ``DATA_DIR/metrics/worker``;
+  it never empties it and never counts into it.
 """
 
 from __future__ import annotations

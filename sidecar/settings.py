@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         description="Bearer token GET /metrics requires (Authorization: Bearer ...). Unset: "
         "the metrics are served without one, like /healthz.",
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of the separate metrics listener (METRICS_PORT); keep it on "
+        "loopback or a private network.",
+    )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="TCP port of a separate listener serving GET /metrics and /healthz only; "
+        "the receiver's port then answers 404 for /metrics. 0: /metrics is served on the "
+        "receiver's port. Required by `qlara-sidecar metrics`.",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis used as the queue, e.g. redis://10.0.0.5:6379/0. Unset: `up` starts "
@@ -326,7 +339,44 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         unset = "basic_auth_user" if settings.basic_auth_user is None else "basic_auth_password"
         other = "basic_auth_password" if unset == "basic_auth_user" else "basic_auth_user"
         raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    if (
+        settings.metrics_port != 0
+        and settings.metrics_port == settings.port
+        and hosts_overlap(settings.host, settings.metrics_host)
+    ):
+        where = (
+            f"when both listen on {settings.host}"
+            if settings.host == settings.metrics_host
+            else f"while {env_name('metrics_host')} ({settings.metrics_host}) overlaps "
+            f"{env_name('host')} ({settings.host})"
+        )
+        raise SettingsError(
+            f"{env_name('metrics_port')}: must differ from {env_name('port')} "
+            f"({settings.port}) {where}"
+        )
     return settings
+
+
+_ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
+_LOOPBACK_NAMES = {"localhost": ("127.0.0.1", "::1")}
+
+
+def hosts_overlap(first: str, second: str) -> bool:
+    """Whether listening on ``first`` and on ``second`` could claim the same address (the
+    same address, or either one every address), so the same port cannot serve both."""
+    a, b = first.strip().lower().strip("[]"), second.strip().lower().strip("[]")
+    if a in _ANY_ADDRESS or b in _ANY_ADDRESS:
+        return True
+    names_a = {_normal_address(x) for x in _LOOPBACK_NAMES.get(a, (a,))}
+    names_b = {_normal_address(x) for x in _LOOPBACK_NAMES.get(b, (b,))}
+    return bool(names_a & names_b)
+
+
+def _normal_address(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
 
 
 def _describe(exc: ValidationError, given: Mapping[str, Any]) -> str:

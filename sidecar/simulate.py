@@ -38,6 +38,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from qlara.simulation import TimedRequest, TrafficOptions, TrafficSummary, live_traffic
 from sidecar.settings import Settings
 from sidecar.tokens import TokenFileError, resolve_tokens
+from sidecar.urls import local_url, metrics_url
 
 ProgressMode = Literal["bar", "lines", "none"]
 
@@ -326,12 +327,7 @@ def _masked(url: str) -> str:
 
 def local_base_url(settings: Settings) -> str:
     """``http://host:port`` of the sidecar the settings describe, reachable from here."""
-    host = settings.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - connecting, not binding
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return local_url(settings.host, settings.port)
 
 
 def local_webhook_url(settings: Settings) -> str:
@@ -448,7 +444,7 @@ class DemoTraffic(threading.Thread):
                     f"{self.base}/v1/stats/webhook",
                     f"  One message:   curl -H 'Authorization: Bearer <read token>' "
                     f"{self.base}/v1/messages/sim-{seed:x}-0000001",
-                    f"  Metrics:       {self.base}/metrics",
+                    f"  Metrics:       {metrics_url(self.settings)}",
                 ]
             )
         )

@@ -1,11 +1,13 @@
 """`qlara-sidecar up`: everything on one machine, under one supervisor.
 
 Start order: the embedded Redis (unless ``REDIS_URL`` is set) until it answers PING, the
-ledger migrations (once, here), the tokens, the receiver, ``WORKERS`` worker processes, all
-counting into one metrics directory (:mod:`sidecar.metrics_dir`). Stop
-order (Ctrl-C or SIGTERM): the receiver first, so nothing new is accepted; the workers, which
-finish their in-flight events; Redis last, which writes its append-only file. All within
-10 seconds, stragglers killed; exit status 0.
+ledger migrations (once, here), the tokens, the receiver, the metrics listener when
+``METRICS_PORT`` is set (:mod:`sidecar.metrics_role`; the receiver then serves no
+``/metrics``), ``WORKERS`` worker processes, all counting into one metrics directory
+(:mod:`sidecar.metrics_dir`). Stop order (Ctrl-C or SIGTERM): the receiver and the metrics
+listener first, so nothing new is accepted; the workers, which finish their in-flight
+events; Redis last, which writes its append-only file. All within 10 seconds, stragglers
+killed; exit status 0.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import structlog
 from metrics import MULTIPROC_ENV
 from sidecar import embedded_redis, metrics_dir, wiring
 from sidecar.children import child_env
-from sidecar.layout import EMBEDDED_URL_FILE, data_dir
+from sidecar.layout import EMBEDDED_URL_FILE, SPOOL_DIR, data_dir
 from sidecar.logging import configure
+from sidecar.metrics_role import metrics_spec
 from sidecar.receiver_role import receiver_spec, warn_if_open
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import Tokens, resolve_tokens, secrets_of, tokens_path
-from sidecar.urls import hide_password
+from sidecar.urls import hide_password, local_url, metrics_url
 from sidecar.worker_role import worker_spec
 
 log = structlog.get_logger(__name__)
@@ -60,6 +63,10 @@ def run_up(settings: Settings) -> int:
         env[MULTIPROC_ENV] = str(counted)
         # The receiver first: it is what Qlara is waiting for, and the slowest to start.
         supervisor.add(receiver_spec(settings, env), stage=0)
+        if settings.metrics_port != 0:
+            # This host's spool is the receiver's: reported (at 0) before it is first used.
+            (root / SPOOL_DIR).mkdir(exist_ok=True)
+            supervisor.add(metrics_spec(env), stage=0)
         for index in range(1, settings.workers + 1):
             supervisor.add(worker_spec(settings, index, env), stage=1)
         _print_banner(settings, tokens, root, redis_note, database)
@@ -96,12 +103,7 @@ def _start_redis(settings: Settings, supervisor: Supervisor, url_file: Path) -> 
 
 
 def _base_url(settings: Settings) -> str:
-    host = settings.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - displaying, not binding
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return local_url(settings.host, settings.port)
 
 
 def _print_banner(
@@ -137,7 +139,12 @@ def _print_banner(
         f"  Read API:      {base}/v1/messages/<messageId>",
         f"                 {read_hint}",
         f"  Health:        {base}/healthz",
-        f"  Metrics:       {base}/metrics",
+        f"  Metrics:       {metrics_url(settings)}",
+        *(
+            ["                 Authorization: Bearer <QLARA_SIDECAR_METRICS_TOKEN>"]
+            if settings.metrics_token is not None
+            else []
+        ),
         f"  Data dir:      {root}",
         f"  Ledger:        {hide_password(database)}",
         f"  Redis:         {redis_note}",

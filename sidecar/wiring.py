@@ -1,13 +1,16 @@
 """From one :class:`~sidecar.settings.Settings` to each role's own configuration object.
 
 The receiver and the workers never read the environment: they take a
-:class:`receiver.ReceiverConfig` or a :class:`workers.WorkerConfig`, built here.
+:class:`receiver.ReceiverConfig`, a :class:`receiver.MetricsConfig` or a
+:class:`workers.WorkerConfig`, built here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ledger import Ledger, default_sqlite_url
-from receiver import ReceiverConfig
+from receiver import MetricsConfig, ReceiverConfig
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.settings import Settings, SettingsError, env_name
 from sidecar.tokens import Tokens
@@ -59,12 +62,30 @@ def receiver_config(
         redis_timeout=settings.redis_timeout,
         enqueue_deadline=settings.enqueue_deadline,
         openapi=settings.openapi,
-        metrics_token=(
-            settings.metrics_token.get_secret_value()
-            if settings.metrics_token is not None
-            else None
-        ),
+        metrics_token=_metrics_token(settings),
+        # A separate listener serves /metrics: the receiver's port must not.
+        serve_metrics=settings.metrics_port == 0,
     )
+
+
+def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
+    """The metrics-only listener's configuration: the values counted into ``directory``,
+    plus the state gauges of the ledger and the queue this host is configured with."""
+    return MetricsConfig(
+        metrics_dir=directory,
+        data_dir=data_dir(settings),
+        queue_name=QUEUE_NAME,
+        namespace=settings.namespace,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        redis_timeout=settings.redis_timeout,
+        metrics_token=_metrics_token(settings),
+    )
+
+
+def _metrics_token(settings: Settings) -> str | None:
+    token = settings.metrics_token
+    return token.get_secret_value() if token is not None else None
 
 
 def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerConfig:

@@ -8,6 +8,7 @@ import workers
 from metrics import MULTIPROC_ENV
 from sidecar import metrics_dir, wiring
 from sidecar.children import child_argv, child_env
+from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
@@ -23,7 +24,8 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
         return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
-    counted = metrics_dir.role_dir(settings, "worker")
+    # `qlara-sidecar metrics` on this host serves this directory.
+    counted = metrics_dir.role_dir(settings, WORKER_METRICS)
     supervisor = Supervisor(on_exit=metrics_dir.on_child_exit(counted))
     stop = stop_on_signals(supervisor)
     env = child_env(settings, redis_url=redis, database_url=database)

@@ -39,3 +39,11 @@ def test_every_metric_the_code_defines_is_documented() -> None:
             assert f"`{value._name}_total`" in documented
         elif isinstance(value, prometheus_client.Gauge | prometheus_client.Histogram):
             assert f"`{value._name}`" in documented
+
+
+def test_every_command_is_in_the_commands_section() -> None:
+    from sidecar.cli import main
+
+    documented = _section("commands")
+    for name in main.commands:
+        assert f"`qlara-sidecar {name}" in documented, f"{name} is not in the README's commands"

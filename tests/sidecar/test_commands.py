@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,44 @@ def test_no_auth_mode_is_announced_with_a_warning() -> None:
 
     assert [entry["log_level"] for entry in logs] == ["warning"]
     assert "ALLOW_NO_AUTH" in str(logs[0]["event"])
+
+
+def test_metrics_without_a_metrics_port_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = run("metrics", data_dir=str(tmp_path))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "qlara-sidecar: error: QLARA_SIDECAR_METRICS_PORT: must be set (1-65535) for this "
+        "command, e.g. --metrics-port 9100"
+    )
+
+
+def test_the_metrics_listener_names_the_variable_prometheus_client_reads() -> None:
+    # sidecar.metrics_role spells it out: importing `metrics` there would be too early.
+    from metrics import MULTIPROC_ENV
+    from sidecar.metrics_role import MULTIPROC_ENV as LISTENER_ENV
+
+    assert LISTENER_ENV == MULTIPROC_ENV
+
+
+def test_the_metrics_listener_serves_the_worker_roles_directory_and_never_empties_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metrics import MULTIPROC_ENV
+    from sidecar.metrics_role import served_dir
+
+    settings = load_settings({"data_dir": tmp_path / "data"})
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    default = (tmp_path / "data" / "metrics" / "worker").resolve()
+    default.mkdir(parents=True)
+    (default / "counter_7.db").write_bytes(b"a worker's values")
+
+    assert served_dir(settings) == default
+    assert (default / "counter_7.db").exists()
+
+    given = tmp_path / "shared"
+    monkeypatch.setenv(MULTIPROC_ENV, str(given))
+    assert served_dir(settings) == given
+    assert given.is_dir()
+    # Taken out of the environment: this process must not count into it
+    assert MULTIPROC_ENV not in os.environ

@@ -58,6 +58,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.openapi is False
     assert (settings.log_level, settings.log_format) == ("info", "auto")
     assert (settings.redis_port, settings.redis_appendfsync) == (0, "always")
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 0)
 
 
 def test_the_environment_is_parsed_into_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,6 +112,9 @@ def test_a_flag_beats_the_environment_which_beats_the_default(
         ("REDIS_APPENDFSYNC", "never", "QLARA_SIDECAR_REDIS_APPENDFSYNC: must be one of"),
         ("REDIS_URL", "http://x", "QLARA_SIDECAR_REDIS_URL: must start with redis://"),
         ("REDIS_TIMEOUT", "0", "QLARA_SIDECAR_REDIS_TIMEOUT: must be a number of seconds"),
+        ("METRICS_PORT", "70000", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
+        ("METRICS_PORT", "-1", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
+        ("METRICS_PORT", "ninety", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
     ],
 )
 def test_an_invalid_value_names_its_variable(
@@ -130,6 +134,54 @@ def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(SettingsError, match="QLARA_SIDECAR_BASIC_AUTH_PASSWORD: must be set"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("host", "metrics_host", "message"),
+    [
+        ("127.0.0.1", "127.0.0.1", "when both listen on 127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1", "while QLARA_SIDECAR_METRICS_HOST (127.0.0.1)"),  # noqa: S104
+        ("127.0.0.1", "::", "while QLARA_SIDECAR_METRICS_HOST (::) overlaps"),
+        ("localhost", "127.0.0.1", "overlaps QLARA_SIDECAR_HOST (localhost)"),
+    ],
+)
+def test_the_metrics_port_must_differ_from_the_receivers_on_the_same_address(
+    monkeypatch: pytest.MonkeyPatch, host: str, metrics_host: str, message: str
+) -> None:
+    monkeypatch.setenv("QLARA_SIDECAR_HOST", host)
+    monkeypatch.setenv("QLARA_SIDECAR_METRICS_HOST", metrics_host)
+    monkeypatch.setenv("QLARA_SIDECAR_PORT", "9000")
+    monkeypatch.setenv("QLARA_SIDECAR_METRICS_PORT", "9000")
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    text = str(raised.value)
+    assert text.startswith(
+        "QLARA_SIDECAR_METRICS_PORT: must differ from QLARA_SIDECAR_PORT (9000) "
+    )
+    assert message in text
+    assert "\n" not in text
+
+
+def test_the_metrics_port_may_equal_the_receivers_on_another_address() -> None:
+    settings = load_settings(
+        {"host": "10.0.0.5", "port": 9000, "metrics_host": "127.0.0.1", "metrics_port": 9000}
+    )
+
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9000)
+
+
+def test_a_separate_metrics_port_is_read_from_the_environment_and_passed_to_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QLARA_SIDECAR_METRICS_PORT", "9100")
+
+    settings = load_settings({"metrics_host": "10.0.0.7"})
+
+    assert (settings.metrics_host, settings.metrics_port) == ("10.0.0.7", 9100)
+    assert settings.to_env()["QLARA_SIDECAR_METRICS_PORT"] == "9100"
+    assert settings.to_env()["QLARA_SIDECAR_METRICS_HOST"] == "10.0.0.7"
 
 
 def test_the_cli_exits_2_with_one_line_naming_the_variable() -> None:
