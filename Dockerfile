@@ -7,6 +7,7 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY qlara ./qlara
 COPY ledger ./ledger
+COPY metrics ./metrics
 COPY receiver ./receiver
 COPY workers ./workers
 COPY sidecar ./sidecar

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -58,5 +59,13 @@ def test_the_queue_keeps_what_it_acknowledged(compose: dict[str, Any]) -> None:
 
 def test_the_image_copies_every_package_the_project_installs() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("qlara", "ledger", "receiver", "workers", "sidecar"):
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [
+        pattern.removesuffix("*")
+        for pattern in patterns
+        if (ROOT / pattern.removesuffix("*") / "__init__.py").is_file()
+    ]
+    assert "metrics" in packages
+    for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
