@@ -87,6 +87,7 @@ def parse_body(body: bytes) -> ParsedBody:
     Raises :class:`InvalidPayload` when the body as a whole is unusable (empty, malformed,
     NaN or Infinity, a top-level scalar, an empty array) or when a single-object body is
     invalid. In an array, each invalid item is listed in ``rejected`` and the rest is read.
+    A NUL character in a text field is read as U+FFFD (the raw bytes keep it).
     """
     if not body.strip():
         raise InvalidPayload("empty body: expected a JSON object or array")
@@ -98,9 +99,11 @@ def parse_body(body: bytes) -> ParsedBody:
         if _NON_FINITE.search(body):
             raise InvalidPayload("NaN and Infinity are not valid JSON numbers") from exc
         raise InvalidPayload(f"malformed JSON: {_strip_value(str(exc))}") from exc
+    # JSON carries a NUL character only as this escape; no text field keeps one (see _no_nul).
+    nul = b"\\u0000" in body
     out = ParsedBody()
     if isinstance(doc, dict):
-        _add(out, parse_item(doc, body))
+        _add(out, parse_item(_no_nul(doc) if nul else doc, body))
         return out
     if not isinstance(doc, list):
         raise InvalidPayload(f"expected a JSON object or array at top level, got {_json_type(doc)}")
@@ -114,10 +117,25 @@ def parse_body(body: bytes) -> ParsedBody:
             )
             continue
         try:
-            _add(out, parse_item(item, _ENCODE(item)))
+            _add(out, parse_item(_no_nul(item) if nul else item, _ENCODE(item)))
         except InvalidPayload as exc:
             out.rejected.append(ItemRejection(index, exc.problem, exc.field))
     return out
+
+
+def _no_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys included) replaced by U+FFFD.
+
+    PostgreSQL text cannot hold NUL, and no Qlara field means one; the raw body, kept with
+    each event, still has the original.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
 
 
 def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessage:

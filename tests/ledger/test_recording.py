@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from ledger import LatencyObservation, Ledger
-from qlara import Shape
+from qlara import Receipt, Shape, parse_body
 from tests.ledger.samples import PHONE, T0, event, receipt, reply
 
 
@@ -254,3 +254,20 @@ def test_every_datetime_returned_is_timezone_aware_utc(ledger: Ledger) -> None:
     stamps += [e.event_time for e in message.events] + [e.received_at for e in message.events]
     assert all(s is not None and s.utcoffset() == timedelta(0) for s in stamps)
     assert all(s is not None and s.tzinfo is UTC for s in stamps)
+
+
+def test_an_event_whose_text_had_a_nul_character_is_recorded_on_every_backend(
+    ledger: Ledger,
+) -> None:
+    # PostgreSQL text cannot hold NUL: the parser replaces it, raw keeps the original bytes
+    body = (
+        b'{"messageId":"m-nul","status":"ERROR","timestamp":"2025-04-08T14:30:00Z",'
+        b'"channel":"sms","error":"bad\\u0000thing"}'
+    )
+    parsed = parse_body(body)
+    receipt = Receipt(receipt_id="r-nul", received_at=1_744_120_000.0, events=tuple(parsed.events))
+    [result] = ledger.record_many([receipt])
+    assert len(result.new_events) == 1
+    detail = ledger.get_message("m-nul")
+    assert detail is not None
+    assert detail.events[0].error == "bad\ufffdthing"

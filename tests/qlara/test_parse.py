@@ -236,3 +236,15 @@ def test_a_problem_never_echoes_the_value() -> None:
     with pytest.raises(InvalidPayload) as info:
         parse_body(json.dumps({**GUIDE, "timestamp": secret}).encode())
     assert secret not in info.value.problem
+
+
+def test_a_nul_character_in_any_text_becomes_a_replacement_character_and_raw_keeps_it() -> None:
+    body = (
+        b'[{"messageId":"m\\u0000-1","status":"ERROR","timestamp":"2025-04-08T14:30:00Z",'
+        b'"channel":"sms","error":"bad\\u0000thing","x\\u0000":"y"}]'
+    )
+    [event] = parse_body(body).events
+    assert isinstance(event, DeliveryEvent)
+    assert event.message_id == "m\ufffd-1"
+    assert event.error == "bad\ufffdthing"
+    assert b"\\u0000" in event.raw  # the original, NULs included
