@@ -7,7 +7,7 @@ migrations shipped in ``ledger/migrations``.
 """
 
 from ledger.engine import default_sqlite_url
-from ledger.errors import LedgerError, LedgerUnavailable
+from ledger.errors import LedgerError, LedgerRefused, LedgerUnavailable
 from ledger.ledger import Ledger
 from ledger.results import (
     Backlog,
@@ -31,6 +31,7 @@ __all__ = [
     "Ledger",
     "LedgerCounts",
     "LedgerError",
+    "LedgerRefused",
     "LedgerUnavailable",
     "MessageDetail",
     "MessagePage",

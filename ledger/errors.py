@@ -2,16 +2,20 @@
 
 :class:`LedgerUnavailable` means "try again later": the database is down, unreachable,
 locked or chose this transaction as a deadlock victim. Callers (the workers) let their retry
-policy handle it. Anything else, a programming error or a violated constraint, propagates
-unchanged, because retrying it would fail the same way.
+policy handle it. :class:`LedgerRefused` means a value cannot be stored at all (a driver ``DataError``):
+retrying fails the same way. Anything else (a violated constraint, a programming error)
+propagates unchanged.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|\([^)]*\)=\([^)]*\)")
 
 
 class LedgerError(Exception):
@@ -20,6 +24,11 @@ class LedgerError(Exception):
 
 class LedgerUnavailable(LedgerError):
     """The database cannot serve the call now (down, unreachable, locked): transient, retry."""
+
+
+class LedgerRefused(LedgerError):
+    """The database refused a value it cannot store (a driver ``DataError``): retrying the
+    same data fails the same way."""
 
 
 #: SQLite reports some programming errors as OperationalError; these are not transient.
@@ -40,6 +49,11 @@ def unavailable_on_operational_errors() -> Iterator[None]:
         if any(marker in text for marker in _SQLITE_PROGRAMMING_ERRORS):
             raise
         raise LedgerUnavailable(f"{type(exc.orig).__name__}: {text.strip()}") from exc
+    except sa_exc.DataError as exc:
+        # Drivers quote the offending value (it may be a phone number): keep the words only.
+        lines = str(exc.orig).strip().splitlines()
+        words = _QUOTED.sub("…", lines[0]) if lines else ""
+        raise LedgerRefused(f"{type(exc.orig).__name__}: {words}") from exc
     except sa_exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise

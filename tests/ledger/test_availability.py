@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from ledger import Ledger, LedgerError, LedgerUnavailable
+from ledger import Ledger, LedgerError, LedgerRefused, LedgerUnavailable
 from tests.ledger.samples import PHONE, event, receipt
 
 
@@ -76,3 +76,18 @@ def test_a_locked_sqlite_database_is_unavailable_and_the_error_names_no_phone(
     ledger.record(receipt(event("m-1", "sent", 0)))
     assert ledger.counts().events == 1
     ledger.close()
+
+
+def test_a_value_postgresql_cannot_store_is_refused_without_the_value(postgres_url: str) -> None:
+    ledger = Ledger.connect(postgres_url, migrate=True)
+    try:
+        # A receipt built past the parser, with a NUL in its error text and phone number
+        bad = receipt(event("m-nul", "error", error="bad\x00+393901234567"))
+        with pytest.raises(LedgerRefused) as refused:
+            ledger.record_many([bad])
+        assert str(refused.value).startswith("DataError: ")
+        assert "+39" not in str(refused.value)
+        # nothing of the refused transaction stays
+        assert ledger.counts().receipts == 0
+    finally:
+        ledger.close()
