@@ -52,8 +52,10 @@ def bury(
     kind: metrics.DeadLetterReason,
     attempts: int,
     park_ms: int,
+    payload: str | None = None,
 ) -> bool:
-    """Write ``message`` to the dead-letter table; return whether it was written.
+    """Write ``message`` (or, when given, ``payload`` in its name: the part of the message
+    that failed) to the dead-letter table; return whether it was written.
 
     A written dead letter is counted in ``qlara_dead_letters_total{reason=kind}`` (``reason``
     is the text stored with it, which no label carries).
@@ -64,7 +66,7 @@ def bury(
     """
     try:
         connection.ledger.add_dead_letter(
-            payload=message_payload(message),
+            payload=payload if payload is not None else message_payload(message),
             reason=reason,
             attempts=attempts,
             receipt_id=message.message_id,
@@ -119,6 +121,8 @@ class DeadLetters(Middleware):
         throws = message.options.get("throws") or actor.options.get("throws")
         permanent = isinstance(exception, throws) if throws else False
         attempts = retries + 1 if permanent else retries
+        # Only the receipts the ledger refused, when the others were recorded.
+        part = exception.payload if isinstance(exception, RejectedByLedger) else None
         bury(
             broker,
             message,
@@ -127,4 +131,5 @@ class DeadLetters(Middleware):
             kind=dead_letter_reason(exception, permanent=permanent),
             attempts=max(attempts, 1),
             park_ms=self._park_ms,
+            payload=part,
         )

@@ -17,4 +17,17 @@ class UndecodableReceipt(PermanentFailure):
 
 
 class RejectedByLedger(PermanentFailure):
-    """The ledger refused the receipt for a reason that is not its own unavailability."""
+    """The ledger refused receipts for a reason that is not its own unavailability.
+
+    ``payload``, when set, is what to keep as the dead letter instead of the whole message:
+    the refused receipts only (``refused`` of the message's ``of``), the others having been
+    recorded.
+    """
+
+    def __init__(
+        self, reason: str, *, payload: str | None = None, refused: int = 1, of: int = 1
+    ) -> None:
+        super().__init__(reason if of == 1 else f"{reason} ({refused} of {of} receipts)")
+        self.payload = payload
+        self.refused = refused
+        self.of = of
