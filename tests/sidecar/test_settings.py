@@ -45,7 +45,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.read_token is None
     assert settings.redis_url is None
     assert settings.database_url is None
-    assert (settings.workers, settings.worker_threads) == (2, 4)
+    assert (settings.workers, settings.worker_threads) == (2, 64)
     assert settings.receiver_processes == (os.cpu_count() or 1)
     assert settings.allow_no_auth is False
     assert settings.allowed_networks == ()
@@ -98,7 +98,7 @@ def test_a_flag_beats_the_environment_which_beats_the_default(
 
     assert settings.port == 9002
     assert settings.workers == 5
-    assert settings.worker_threads == 4
+    assert settings.worker_threads == 64
 
 
 @pytest.mark.parametrize(
