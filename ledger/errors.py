@@ -2,9 +2,9 @@
 
 :class:`LedgerUnavailable` means "try again later": the database is down, unreachable,
 locked or chose this transaction as a deadlock victim. Callers (the workers) let their retry
-policy handle it. :class:`LedgerRefused` means a value cannot be stored at all (a driver ``DataError``):
-retrying fails the same way. Anything else (a violated constraint, a programming error)
-propagates unchanged.
+policy handle it. :class:`LedgerRefused` means a value cannot be stored at all (a driver
+``DataError``): retrying fails the same way. Anything else (a violated constraint, a
+programming error) propagates unchanged.
 """
 
 from __future__ import annotations

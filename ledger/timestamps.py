@@ -9,13 +9,11 @@ guessed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
-
-_ZERO = timedelta(0)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,12 +62,12 @@ def _sqlite_text(value: datetime | None) -> str | None:
     """An aware datetime as SQLite's DATETIME text, in UTC (naive: refused)."""
     if value is None:
         return None
-    offset = value.utcoffset() if value.tzinfo is not None else None
-    if offset is None:
-        raise ValueError("a stored datetime must be timezone-aware")
-    if offset != _ZERO:
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("a stored datetime must be timezone-aware")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset; cheaper than replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:
