@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, text
 from ledger import dead_letter_store, reading, recording, stats
 from ledger import purge as retention
 from ledger.engine import WRITE_OPTION, build_engine
-from ledger.errors import unavailable_on_operational_errors
+from ledger.errors import LedgerUnavailable, unavailable_on_operational_errors
 from ledger.migrate import upgrade_to_head
 from ledger.results import (
     Backlog,
@@ -27,6 +28,10 @@ from ledger.timestamps import require_aware, utc_now
 from qlara import Receipt
 
 _log = structlog.get_logger()
+
+
+#: How long :meth:`Ledger.migrate` waits, in all, for another process's migration (s).
+MIGRATE_WAIT_S = 60.0
 
 
 class Ledger:
@@ -62,9 +67,22 @@ class Ledger:
 
     def migrate(self) -> None:
         """Upgrade the schema to the latest migration. Idempotent; safe to run from several
-        processes at once (they take turns)."""
-        with unavailable_on_operational_errors():
-            upgrade_to_head(self._engine)
+        processes at once (they take turns).
+
+        On SQLite a process that finds the file locked for longer than the busy timeout (the
+        other's migration is slow, on a loaded disk) tries again, for up to
+        ``MIGRATE_WAIT_S`` in all.
+        """
+        deadline = time.monotonic() + MIGRATE_WAIT_S
+        while True:
+            try:
+                with unavailable_on_operational_errors():
+                    upgrade_to_head(self._engine)
+                return
+            except LedgerUnavailable as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def close(self) -> None:
         """Close every pooled connection. The ledger must not be used afterwards."""
