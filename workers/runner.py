@@ -24,8 +24,10 @@ log = structlog.get_logger(__name__)
 EXIT_OK = 0
 EXIT_BOOT_FAILED = 1
 
-#: How often worker threads wake from an idle queue (ms); bounds how soon they notice a stop.
-WORKER_TIMEOUT_MS = 500
+#: Dramatiq's idle timeout (ms): the longest its consumer sleeps when the queue is empty or
+#: every prefetched message is still being worked on, and how soon threads notice a stop. A
+#: message arriving meanwhile waits up to this long: kept short for the time to visible.
+WORKER_TIMEOUT_MS = 100
 #: Kept back from ``shutdown_timeout_s`` for what happens after the worker stops.
 _SHUTDOWN_MARGIN_S = 0.5
 
