@@ -208,12 +208,13 @@ def worker(processes: int | None, **flags: Any) -> None:
         redis = require(settings, "redis_url")
     except SettingsError as exc:
         _usage_error(str(exc))
+    database = wiring.database_url(settings)
     sys.exit(
         run_workers(
             settings,
-            processes=processes or settings.workers,
+            processes=processes or wiring.worker_processes(settings, database),
             redis=redis,
-            database=wiring.database_url(settings),
+            database=database,
         )
     )
 

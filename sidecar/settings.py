@@ -109,7 +109,16 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the ledger, e.g. postgresql+psycopg://user@host/db. "
         "Unset: SQLite under DATA_DIR.",
     )
-    workers: int = Field(2, ge=1, le=256, description="Worker processes started by `up`.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description=(
+            "Worker processes started by `up` and `worker`. Unset: 1 with an SQLite ledger "
+            "(SQLite takes one writer at a time; a second process only waits for the lock), "
+            "2 with PostgreSQL."
+        ),
+    )
     worker_threads: int = Field(
         64,
         ge=1,
@@ -407,6 +416,9 @@ def _describe(exc: ValidationError, given: Mapping[str, Any]) -> str:
 def expectation(info: FieldInfo) -> str:
     """What a valid value of the field looks like, phrased for an error message."""
     annotation = info.annotation
+    optional = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if len(optional) == 1 and len(get_args(annotation)) == 2:  # X | None: what X expects
+        annotation = optional[0]
     if get_origin(annotation) is Literal:
         return "must be one of: " + ", ".join(str(arg) for arg in get_args(annotation))
     low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)

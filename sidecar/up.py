@@ -67,7 +67,7 @@ def run_up(settings: Settings) -> int:
             # This host's spool is the receiver's: reported (at 0) before it is first used.
             (root / SPOOL_DIR).mkdir(exist_ok=True)
             supervisor.add(metrics_spec(env), stage=0)
-        for index in range(1, settings.workers + 1):
+        for index in range(1, wiring.worker_processes(settings, database) + 1):
             supervisor.add(worker_spec(settings, index, env), stage=1)
         _print_banner(settings, tokens, root, redis_note, database)
         probe = _ReadinessProbe(settings)
@@ -148,7 +148,8 @@ def _print_banner(
         f"  Data dir:      {root}",
         f"  Ledger:        {hide_password(database)}",
         f"  Redis:         {redis_note}",
-        f"  Processes:     {settings.receiver_processes} receiver, {settings.workers} worker "
+        f"  Processes:     {settings.receiver_processes} receiver, "
+        f"{wiring.worker_processes(settings, database)} worker "
         f"({settings.worker_threads} threads each)",
         "  Stop with Ctrl-C.",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledger import Ledger, default_sqlite_url
+from ledger.engine import normalise_url
 from receiver import MetricsConfig, ReceiverConfig
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.settings import Settings, SettingsError, env_name
@@ -22,6 +23,18 @@ def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url
     return default_sqlite_url(data_dir(settings))
+
+
+def worker_processes(settings: Settings, database: str) -> int:
+    """``WORKERS``, else 1 for an SQLite ledger and 2 for PostgreSQL.
+
+    SQLite has one writer at a time: a second worker process only waits for the write lock
+    (and SQLite's busy handler sleeps up to 100 ms between tries), while one process's
+    threads share each transaction.
+    """
+    if settings.workers is not None:
+        return settings.workers
+    return 1 if normalise_url(database).get_backend_name() == "sqlite" else 2
 
 
 def redis_url(settings: Settings) -> str:

@@ -38,7 +38,7 @@ def test_config_prints_every_setting_with_its_current_value(tmp_path: Path) -> N
     for name in Settings.model_fields:
         assert env_name(name) in out, f"{env_name(name)} missing"
     assert "QLARA_SIDECAR_PORT = 9123   (env)" in out
-    assert "QLARA_SIDECAR_WORKERS = 2   (default)" in out
+    assert "QLARA_SIDECAR_WORKERS = unset   (default)" in out
     assert "never-print-this-webhook-token" not in out
     assert "hunter2hunter2" not in out
     assert "QLARA_SIDECAR_WEBHOOK_TOKEN = ********" in out

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from sidecar import wiring
 from sidecar.settings import Settings, SettingsError, load_settings
 
 CLI = [sys.executable, "-m", "sidecar"]
@@ -45,7 +46,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.read_token is None
     assert settings.redis_url is None
     assert settings.database_url is None
-    assert (settings.workers, settings.worker_threads) == (2, 64)
+    assert (settings.workers, settings.worker_threads) == (None, 64)
     assert settings.receiver_processes == (os.cpu_count() or 1)
     assert settings.allow_no_auth is False
     assert settings.allowed_networks == ()
@@ -209,3 +210,20 @@ def test_an_invalid_flag_value_names_the_variable_and_the_flag() -> None:
 def test_every_setting_has_a_description() -> None:
     for name, info in Settings.model_fields.items():
         assert info.description, f"{name} has no description"
+
+
+@pytest.mark.parametrize(
+    ("database", "workers", "expected"),
+    [
+        ("sqlite:///qlara-data/ledger.sqlite3", None, 1),
+        ("postgresql+psycopg://user@db/qlara", None, 2),
+        ("postgresql://user@db/qlara", None, 2),
+        ("sqlite:///qlara-data/ledger.sqlite3", "3", 3),
+    ],
+)
+def test_worker_processes_default_to_one_sqlite_writer_and_two_for_postgresql(
+    monkeypatch: pytest.MonkeyPatch, database: str, workers: str | None, expected: int
+) -> None:
+    if workers is not None:
+        monkeypatch.setenv("QLARA_SIDECAR_WORKERS", workers)
+    assert wiring.worker_processes(load_settings(), database) == expected
