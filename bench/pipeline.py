@@ -67,7 +67,7 @@ class Settings:
         self.modes = env_str("MODES", "e2e drain").split()
         self.rounds = env_int("ROUNDS", 2)
         self.processes = env_int("PROCESSES", os.cpu_count() or 1)
-        self.workers = env_int("WORKERS", 2)
+        self.workers = env_int("WORKERS", 0)  # 0: the sidecar's default
         self.worker_threads = env_str("WORKER_THREADS", "")
         self.connections = env_int("CONNECTIONS", 32)
         self.timeout = env_int("TIMEOUT", 180)
@@ -160,7 +160,7 @@ def one_run(
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/readyz", ok={200}, timeout=60)
         time.sleep(1.0)
-        worker_cmd = [SIDECAR, "worker", "--processes", str(s.workers)]
+        worker_cmd = [SIDECAR, "worker", *(["--processes", str(s.workers)] if s.workers else [])]
         row["idle_before_pct"] = wait_quiet(s.quiet_pct, s.quiet_wait)
         stats_url = f"{base}/v1/stats/webhook"
         b0, tot0 = machine_cpu()

@@ -25,7 +25,7 @@ For each database in DBS: a fresh private redis-server (AOF, REDIS_APPENDFSYNC),
 |---|---|
 | `DBS` | `sqlite postgres` |
 | `RATE`, `DURATION` | `1000` requests/s, `30` s |
-| `PROCESSES`, `WORKERS`, `WORKER_THREADS` | CPU count, `2`, `16` |
+| `PROCESSES`, `WORKERS`, `WORKER_THREADS` | CPUs, the sidecar's (1 SQLite, 2 PostgreSQL), `64` |
 | `CONNECTIONS` | `64` (loadgen's connection bound) |
 | `REDIS_APPENDFSYNC` | `always` |
 | `SAMPLE_S`, `WARM_EVENTS` | `2`, `100000` (or a tenth of the run when smaller) |
@@ -73,7 +73,7 @@ class Settings:
         self.rate = env_int("RATE", 1000)
         self.duration = env_int("DURATION", 30)
         self.processes = env_int("PROCESSES", os.cpu_count() or 1)
-        self.workers = env_int("WORKERS", 2)
+        self.workers = env_int("WORKERS", 0)  # 0: the sidecar's default
         self.worker_threads = env_int("WORKER_THREADS", 16)
         self.connections = env_int("CONNECTIONS", 64)
         self.fsync = env_str("REDIS_APPENDFSYNC", "always")
@@ -191,7 +191,7 @@ def one_run(s: Settings, procs: Procs, db: str) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/readyz", ok={200}, timeout=60)
         worker = procs.start(
-            [SIDECAR, "worker", "--processes", str(s.workers)],
+            [SIDECAR, "worker", *(["--processes", str(s.workers)] if s.workers else [])],
             log_path=work / "worker.log",
             env=env,
             cwd=ROOT,
