@@ -182,7 +182,7 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
             first_received.setdefault(key[0], outcome.received_at)
     if not owners:
         return
-    observed = _lock_messages(conn, first_received, now)
+    observed, created = _lock_messages(conn, first_received, now)
     inserted = _insert_events(
         conn, [(outcome, outcome.copies[key][0]) for key, outcome in owners.items()]
     )
@@ -205,7 +205,7 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
         conn, {ev.channel for ev in _new_events(outcomes) if ev.channel is not None}, now
     )
     changed = sorted({key[0] for key in inserted})
-    _refresh_messages(conn, changed, owners, inserted, observed, message_extra, now)
+    _refresh_messages(conn, changed, created, owners, inserted, observed, message_extra, now)
     refreshed = set(changed)
     _add_message_duplicates(conn, {m: n for m, n in message_extra.items() if m not in refreshed})
 
@@ -217,34 +217,46 @@ def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
 
 def _lock_messages(
     conn: Connection, first_received: dict[str, datetime], now: datetime
-) -> dict[str, datetime | None]:
+) -> tuple[dict[str, datetime | None], set[str]]:
     """Hold the row lock of every message in ``first_received`` until commit, inserting a
     placeholder row (filled in by :func:`_refresh_messages`) where none exists; returns each
-    message's ``latency_observed_at``.
+    message's ``latency_observed_at``, and the messages whose row was created here (they
+    have no stored event yet: events are only written under their message's row, and purge
+    deletes a message with its last event).
 
-    A concurrent purge may delete a row between the insert and the lock: then try again.
+    A row inserted here is locked by the insert itself; only the others are selected
+    ``FOR UPDATE``. A concurrent purge may delete a row between the insert and the lock:
+    then try again.
     """
     locked: dict[str, datetime | None] = {}
+    created: set[str] = set()
     missing = sorted(first_received)
-    placeholder = insert_for(conn, messages).on_conflict_do_nothing(
-        index_elements=[messages.c.message_id]
+    placeholder = (
+        insert_for(conn, messages)
+        .on_conflict_do_nothing(index_elements=[messages.c.message_id])
+        .returning(messages.c.message_id)
     )
     for _ in range(_LOCK_ATTEMPTS):
-        conn.execute(
-            placeholder,
-            [
-                {
-                    "message_id": message_id,
-                    "is_final": False,
-                    "event_count": 0,
-                    "duplicate_count": 0,
-                    "first_received_at": first_received[message_id],
-                    "updated_at": now,
-                }
-                for message_id in missing
-            ],
+        now_created = set(
+            conn.execute(
+                placeholder,
+                [
+                    {
+                        "message_id": message_id,
+                        "is_final": False,
+                        "event_count": 0,
+                        "duplicate_count": 0,
+                        "first_received_at": first_received[message_id],
+                        "updated_at": now,
+                    }
+                    for message_id in missing
+                ],
+            ).scalars()
         )
-        for chunk in _chunks(missing):
+        created |= now_created
+        locked.update((message_id, None) for message_id in now_created)
+        existing = [message_id for message_id in missing if message_id not in now_created]
+        for chunk in _chunks(existing):
             rows = conn.execute(
                 select(messages.c.message_id, messages.c.latency_observed_at)
                 .where(messages.c.message_id.in_(chunk))
@@ -254,7 +266,7 @@ def _lock_messages(
             locked.update((row.message_id, row.latency_observed_at) for row in rows)
         missing = [message_id for message_id in missing if message_id not in locked]
         if not missing:
-            return locked
+            return locked, created
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
@@ -380,6 +392,7 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
 def _refresh_messages(
     conn: Connection,
     changed: list[str],
+    created: set[str],
     owners: dict[_EventKey, _Outcome],
     inserted: set[_EventKey],
     observed: dict[str, datetime | None],
@@ -387,10 +400,27 @@ def _refresh_messages(
     now: datetime,
 ) -> None:
     """Recompute each changed message's state from all its events; report its latency the
-    first time it is known, in the result of the receipt after which it was."""
+    first time it is known, in the result of the receipt after which it was.
+
+    A message ``created`` in this transaction has exactly the events inserted here: they are
+    taken from memory, not read back."""
     if not changed:
         return
-    stored = _stored_events(conn, changed)
+    stored = _stored_events(conn, [m for m in changed if m not in created])
+    for key in inserted:
+        if key[0] in created:
+            ev = owners[key].copies[key][0]
+            stored.setdefault(key[0], []).append(
+                _StoredEvent(
+                    status=ev.status,
+                    event_time=ev.event_time,
+                    part=ev.part,
+                    channel=ev.channel,
+                    customer_message_id=ev.customer_message_id,
+                    phone=ev.phone,
+                    error=ev.error,
+                )
+            )
     updates: list[dict[str, Any]] = []
     for message_id in changed:
         rows = stored[message_id]
