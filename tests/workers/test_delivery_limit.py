@@ -105,3 +105,41 @@ def test_a_message_that_kills_its_worker_process_is_dead_lettered_and_stops_loop
     assert _delivery_count(broker, "r-killer") == 0
     survivor.terminate()
     assert survivor.process.wait(timeout=config.shutdown_timeout_s + 5) == 0
+
+
+def test_succeeded_counts_are_forgotten_in_one_batch_and_failed_ones_at_once(
+    broker: RedisBroker, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = _delivery_limit(broker)
+    monkeypatch.setattr(DeliveryLimit, "FORGET_BATCH", 3)
+    monkeypatch.setattr(DeliveryLimit, "FORGET_AFTER_S", 3600.0)
+    ok = [MessageProxy(receipt_message("{}", message_id=f"r-ok-{i}")) for i in range(3)]
+    failed = MessageProxy(receipt_message("{}", message_id="r-failed"))
+    for message in [*ok, failed]:
+        limit.before_process_message(broker, message)
+
+    # A failure is forgotten at once: its retry comes back under the same id
+    limit.after_process_message(broker, failed, exception=RuntimeError("retried"))
+    assert _delivery_count(broker, "r-failed") == 0
+    # Successes wait for the batch...
+    limit.after_process_message(broker, ok[0])
+    limit.after_process_message(broker, ok[1])
+    assert [_delivery_count(broker, f"r-ok-{i}") for i in range(3)] == [1, 1, 1]
+    # ...and go together when it is full
+    limit.after_process_message(broker, ok[2])
+    assert [_delivery_count(broker, f"r-ok-{i}") for i in range(3)] == [0, 0, 0]
+
+
+def test_succeeded_counts_still_waiting_are_forgotten_when_the_worker_stops(
+    broker: RedisBroker, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = _delivery_limit(broker)
+    monkeypatch.setattr(DeliveryLimit, "FORGET_AFTER_S", 3600.0)
+    message = MessageProxy(receipt_message("{}", message_id="r-last"))
+    limit.before_process_message(broker, message)
+    limit.after_process_message(broker, message)
+    assert _delivery_count(broker, "r-last") == 1
+
+    limit.after_worker_shutdown(broker, None)
+
+    assert _delivery_count(broker, "r-last") == 0
