@@ -64,6 +64,19 @@ class _StoredEvent:
     phone: str | None
     error: str | None
 
+    @classmethod
+    def of(cls, source: Any) -> _StoredEvent:
+        """From an events row, or from the DeliveryEvent that is about to be one."""
+        return cls(
+            status=source.status,
+            event_time=source.event_time,
+            part=source.part,
+            channel=source.channel,
+            customer_message_id=source.customer_message_id,
+            phone=source.phone,
+            error=source.error,
+        )
+
 
 @dataclass(slots=True)
 class _Outcome:
@@ -375,17 +388,7 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
             ).where(events.c.message_id.in_(chunk))
         )
         for row in rows:
-            stored[row.message_id].append(
-                _StoredEvent(
-                    status=row.status,
-                    event_time=row.event_time,
-                    part=row.part,
-                    channel=row.channel,
-                    customer_message_id=row.customer_message_id,
-                    phone=row.phone,
-                    error=row.error,
-                )
-            )
+            stored[row.message_id].append(_StoredEvent.of(row))
     return stored
 
 
@@ -410,17 +413,7 @@ def _refresh_messages(
     for key in inserted:
         if key[0] in created:
             ev = owners[key].copies[key][0]
-            stored.setdefault(key[0], []).append(
-                _StoredEvent(
-                    status=ev.status,
-                    event_time=ev.event_time,
-                    part=ev.part,
-                    channel=ev.channel,
-                    customer_message_id=ev.customer_message_id,
-                    phone=ev.phone,
-                    error=ev.error,
-                )
-            )
+            stored.setdefault(key[0], []).append(_StoredEvent.of(ev))
     updates: list[dict[str, Any]] = []
     for message_id in changed:
         rows = stored[message_id]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from sidecar.layout import data_dir
 from sidecar.logging import resolve_format
@@ -31,3 +32,17 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
     for field, value in extra.items():
         env[env_name(field)] = value
     return env
+
+
+#: How every HTTP server of the sidecar runs under uvicorn: uvloop and httptools; no access
+#: log (a webhook path carries its token); uvicorn's proxy-header rewriting off (the receiver
+#: decides itself which proxies to believe); logging left to the sidecar's own configuration;
+#: no Server header.
+SERVER_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "access_log": False,
+    "log_config": None,
+    "proxy_headers": False,
+    "server_header": False,
+}

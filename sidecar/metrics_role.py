@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from sidecar.children import child_argv
+from sidecar.children import SERVER_OPTIONS, child_argv
 from sidecar.layout import METRICS_DIR, WORKER_METRICS, data_dir
 from sidecar.logging import configure
 from sidecar.settings import Settings
@@ -74,12 +74,7 @@ def run_metrics(settings: Settings) -> int:
         host=settings.metrics_host,
         port=settings.metrics_port,
         workers=1,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
+        **SERVER_OPTIONS,
         timeout_graceful_shutdown=METRICS_GRACE_S,
     )
     return 0

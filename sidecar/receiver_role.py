@@ -15,7 +15,7 @@ import uvicorn
 
 from metrics import MULTIPROC_ENV
 from sidecar import metrics_dir
-from sidecar.children import child_argv, child_env
+from sidecar.children import SERVER_OPTIONS, child_argv, child_env
 from sidecar.layout import SPOOL_DIR, data_dir
 from sidecar.logging import configure
 from sidecar.metrics_role import metrics_spec
@@ -67,12 +67,7 @@ def run_receiver(
         host=settings.host,
         port=settings.port,
         workers=processes,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
+        **SERVER_OPTIONS,
         timeout_graceful_shutdown=RECEIVER_GRACE_S,
     )
     return 0
