@@ -169,6 +169,19 @@ class GroupCommit:
         return group
 
     def _commit(self, group: list[_Call]) -> None:
+        # Whatever happens, even an interrupt raised in this thread (Dramatiq's time limit,
+        # shutdown), every call of the group gets an outcome: its caller may be waiting.
+        try:
+            self._commit_group(group)
+        finally:
+            for call in group:
+                if call.outcome is None:
+                    call.outcome = GroupOutcome(
+                        results=[None] * len(call.receipts),
+                        error=LedgerUnavailable("the transaction was interrupted; retry"),
+                    )
+
+    def _commit_group(self, group: list[_Call]) -> None:
         if not group:
             return
         try:

@@ -190,3 +190,46 @@ def test_a_batch_with_a_receipt_postgresql_cannot_store_dead_letters_that_receip
         worker.stop(timeout=10_000)
         broker.client.close()
         ledger.close()
+
+
+class _Interrupt(BaseException):
+    """Like Dramatiq's time-limit and shutdown interrupts: not an Exception."""
+
+
+def test_an_interrupted_transaction_leaves_no_caller_waiting_for_ever() -> None:
+    # Given a transaction in progress, and two callers queued behind it
+    fake = _Ledger()
+    group = GroupCommit(lambda: fake)  # type: ignore[arg-type, return-value]
+    fake.release.clear()
+    first = threading.Thread(target=group.record, args=([make_receipt("r-0", "m")],))
+    first.start()
+    assert fake.entered.wait(10)
+    ended: dict[str, object] = {}
+
+    def caller(name: str) -> None:
+        try:
+            ended[name] = group.record([make_receipt(f"r-{name}", "m")])
+        except _Interrupt as exc:
+            ended[name] = exc
+
+    callers = [threading.Thread(target=caller, args=(name,)) for name in ("a", "b")]
+    for thread in callers:
+        thread.start()
+    while len(group._pending) < 2:
+        threading.Event().wait(0.005)
+
+    def interrupted(batch: Sequence[Receipt]) -> list[RecordResult]:
+        raise _Interrupt
+
+    # When the transaction that takes both of them is interrupted in its thread
+    fake.record_many = interrupted  # type: ignore[method-assign]
+    fake.release.set()
+    for thread in [first, *callers]:
+        thread.join(10)
+
+    # Then the interrupted thread raised, and the other caller was told to retry
+    assert not any(thread.is_alive() for thread in callers)
+    outcomes = sorted(ended.values(), key=lambda v: isinstance(v, _Interrupt))
+    assert isinstance(outcomes[1], _Interrupt)
+    assert isinstance(outcomes[0], GroupOutcome)
+    assert isinstance(outcomes[0].error, LedgerUnavailable)
