@@ -95,13 +95,6 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def role_of(pid: int, roots: dict[str, int]) -> str:
-    for role, root in roots.items():
-        if pid in tree_pids(root):
-            return role
-    return "other"
-
-
 class Sampler(threading.Thread):
     """Samples RSS per process and the recorded-events count until stopped."""
 

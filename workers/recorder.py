@@ -50,7 +50,6 @@ class ReceiptRecorder:
         *,
         max_group_receipts: int = MAX_GROUP_RECEIPTS,
     ) -> None:
-        self._connection = connection
         self._group = GroupCommit(lambda: connection.ledger, max_receipts=max_group_receipts)
         #: Callbacks run after every successful record, once per receipt (the one place
         #: counting hooks in).

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from ledger import Ledger
 from metrics import MULTIPROC_ENV, prepare_dir
 from receiver import MetricsConfig, ReceiverConfig, create_app, create_metrics_app
 from tests.ledger.samples import event, receipt
+from tests.metrics.scraping import scrape, unreachable_backends
 
 METRICS_TOKEN = "metrics-app-scrape-token"
 
@@ -32,25 +32,12 @@ for _ in range(5):
 metrics.EVENTS.labels("whatsapp", "read").inc()
 """
 
-Found = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
 
 def counted_by_a_worker(directory: Path) -> Path:
     prepare_dir(directory)
     env = {**os.environ, MULTIPROC_ENV: str(directory)}
     subprocess.run([sys.executable, "-c", WORKER], env=env, check=True)
     return directory
-
-
-def scrape(client: TestClient[Any], **headers: str) -> Found:
-    response = client.get("/metrics", headers=headers)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 @pytest.fixture
@@ -139,16 +126,8 @@ def test_the_ledger_and_the_queue_are_read_when_configured(
 def test_a_backend_that_is_down_leaves_its_samples_out(
     config: MetricsConfig, tmp_path: Path
 ) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
-    broken = replace(
-        config,
-        redis_url=closed,
-        database_url=f"sqlite:///{tmp_path / 'missing' / 'ledger.sqlite3'}",
-    )
+    redis_url, database_url = unreachable_backends(tmp_path)
+    broken = replace(config, redis_url=redis_url, database_url=database_url)
 
     with TestClient(create_metrics_app(broken)) as client:
         found = scrape(client)

@@ -3,7 +3,6 @@ token, and a scrape that still answers when a backend is down."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,13 +10,13 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from ledger import Ledger
 from metrics.definitions import installed_version
 from receiver import ReceiverConfig, create_app
 from tests.ledger.samples import event, receipt
 from tests.metrics.conftest import Samples
+from tests.metrics.scraping import scrape, unreachable_backends
 
 TOKEN = "metrics-test-webhook-token"
 READ_TOKEN = "metrics-test-read-token"
@@ -43,17 +42,6 @@ def config(tmp_path: Path, redis_url: str, namespace: str, sqlite_url: str) -> R
 def client(config: ReceiverConfig) -> Iterator[TestClient[Any]]:
     with TestClient(create_app(config)) as started:
         yield started
-
-
-def scrape(client: TestClient[Any], **headers: str) -> dict[tuple[str, tuple[Any, ...]], float]:
-    response = client.get("/metrics", headers=headers)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 def test_webhook_requests_are_counted_by_outcome_and_timed(
@@ -103,14 +91,8 @@ def test_pending_messages_and_the_work_queue_are_read_at_scrape_time(
 def test_a_scrape_answers_when_redis_and_the_database_are_down(
     config: ReceiverConfig, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
-    broken = replace(
-        config,
-        redis_url=closed,
-        database_url=f"sqlite:///{tmp_path / 'missing' / 'ledger.sqlite3'}",
-    )
+    redis_url, database_url = unreachable_backends(tmp_path)
+    broken = replace(config, redis_url=redis_url, database_url=database_url)
     with TestClient(create_app(broken)) as client:
         found = scrape(client)
 
