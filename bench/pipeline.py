@@ -18,7 +18,8 @@ Modes (MODES):
   peers' figures measure (their queue is pre-filled).
 
 PEER_WORKERS (default empty; e.g. "rq_simple") also runs the peers' own pipeline_bench.sh
-with the same N, one round, for a side-by-side in the same session.
+with the same N, one round, for a side-by-side in the same session. SPY=1 runs the workers
+under py-spy (`pip install py-spy`) and keeps a speedscope profile per run in OUT.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class Settings:
         self.peers_dir = Path(env_str("PEERS_DIR", str(ROOT.parent / "shared" / "peers")))
         self.peers_venv = Path(env_str("PEERS_VENV", "/tmp/peers-venv"))
         self.peer_workers = env_str("PEER_WORKERS", "")
+        self.spy = env_str(
+            "SPY", ""
+        )  # "1": profile the workers with py-spy (speedscope file in OUT)
         default_out = BENCH / "out" / f"pipeline-{time.strftime('%Y%m%d-%H%M%S')}"
         self.out = Path(env_str("OUT", str(default_out))).resolve()
 
@@ -94,6 +98,18 @@ def workload(s: Settings) -> tuple[list[bytes], dict[str, int]]:
         sys.path.pop(0)
     items, expect = jobs(s.n)
     return [json.dumps(p, separators=(",", ":")).encode() for p in items], expect
+
+
+def spy(worker: subprocess.Popen[bytes], out: Path, log_path: Path) -> None:
+    """Sample the worker processes while they hold the GIL (their CPU), with py-spy, for
+    SPY_SECONDS, in the background."""
+    seconds = env_int("SPY_SECONDS", 8)
+    cmd = [VENV / "bin" / "py-spy", "record", "--pid", str(worker.pid), "--subprocesses"]
+    cmd += ["--nonblocking", "--gil", "--rate", "50", "--duration", str(seconds)]
+    with log_path.open("ab") as log_file:
+        subprocess.Popen(
+            [*cmd, "-f", "speedscope", "-o", str(out)], stdout=log_file, stderr=log_file
+        )
 
 
 def psql(admin_url: str, sql: str) -> None:
@@ -208,6 +224,8 @@ def one_run(
             worker = procs.start(worker_cmd, log_path=work / "worker.log", env=env, cwd=ROOT)
         else:
             t0 = t_post0
+        if s.spy:
+            spy(worker, s.out / f"{tag}.worker.speedscope.json", work / "py-spy.log")
         want_events, want_dups = expect["events"], expect["duplicates"]
         first_row_at = None
         stats: dict[str, Any] = {}

@@ -2,23 +2,27 @@
 
 1. Each receipt id is inserted (insert-or-ignore); a receipt id already there, or repeated
    earlier in the batch, is ``already_recorded`` and contributes nothing else.
-2. Every message the claimed receipts touch gets its ``messages`` row locked: placeholder
-   rows are inserted (insert-or-ignore) for all of them, then ``SELECT ... FOR UPDATE`` locks
-   them, both in ascending message_id order. Events of a message are only ever written while
-   holding that lock (purge follows the same rule), so the state recomputed below sees every
-   committed event of the message, and the fixed order rules out deadlocks between writers:
-   an insert waits only on another writer's uncommitted insert of the same id, which that
-   writer made in the same order, and a writer's uncommitted rows are invisible to the
-   others' ``SELECT``. On SQLite the transaction began with ``BEGIN IMMEDIATE``: writers are
-   serialised and the row locks are moot.
-3. Each distinct event is inserted keyed by (message_id, status, event_time, part),
-   insert-or-ignore. The receipt that carries an event first in the batch stores it, unless
-   it was stored before; every other copy only raises that event's ``duplicates`` and its
-   message's ``duplicate_count``.
-4. Each message that gained an event gets its state recomputed from all its events with
-   :func:`qlara.reduce_state`. The sent -> final latency is reported once per message: by
-   the first transaction that sets ``latency_observed_at`` (read and set under the row
-   lock), in the result of the first receipt of the batch after which it was known.
+2. Every message the claimed receipts touch gets its ``messages`` row locked, in ascending
+   message_id order: its full row, computed from the batch's events alone, is inserted
+   (insert-or-ignore), then ``SELECT ... FOR UPDATE`` locks the rows that already existed.
+   Events of a message are only ever written while holding that lock (purge follows the
+   same rule, and deletes a message with its last event), so a row created here is the
+   message's whole state, and the events read below are every committed event of the
+   others. The fixed order rules out deadlocks between writers: an insert waits only on
+   another writer's uncommitted insert of the same id, which that writer made in the same
+   order, and a writer's uncommitted rows are invisible to the others' ``SELECT``. On SQLite
+   the transaction began with ``BEGIN IMMEDIATE``: writers are serialised and the row locks
+   are moot.
+3. The stored events of the messages that existed are read. Each distinct event of the batch
+   that none of them has is inserted, keyed by (message_id, status, event_time, part): the
+   receipt that carries it first in the batch stores it; every other copy, and every copy of
+   an event stored before, only raises that event's ``duplicates`` and its message's
+   ``duplicate_count``.
+4. Each existing message that gained an event gets its state recomputed from all its events
+   with :func:`qlara.reduce_state`. The sent -> final latency is reported once per message:
+   by the first transaction that sets ``latency_observed_at`` (read and set under the row
+   lock, or set in the row created), in the result of the first receipt of the batch after
+   which it was known.
 5. Inbound replies go to their own table, insert-or-ignore by ``inbound_id``, in ascending
    order across the batch.
 
@@ -195,10 +199,18 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
             first_received.setdefault(key[0], outcome.received_at)
     if not owners:
         return
-    observed, created = _lock_messages(conn, first_received, now)
-    inserted = _insert_events(
-        conn, [(outcome, outcome.copies[key][0]) for key, outcome in owners.items()]
-    )
+    keys_of: dict[str, list[_EventKey]] = {}
+    for key in owners:
+        keys_of.setdefault(key[0], []).append(key)
+    fresh = {
+        message_id: _FreshMessage.of(message_id, keys, owners, first_received[message_id], now)
+        for message_id, keys in keys_of.items()
+    }
+    observed, created = _lock_messages(conn, fresh)
+    stored = _stored_events(conn, sorted(m for m in first_received if m not in created))
+    known = {_key(ev, message_id) for message_id, evs in stored.items() for ev in evs}
+    inserted = {key for key in owners if key not in known}
+    _insert_events(conn, [(owners[key], owners[key].copies[key][0]) for key in inserted])
 
     event_extra: Counter[_EventKey] = Counter()
     message_extra: Counter[str] = Counter()
@@ -217,10 +229,60 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
     _remember_channels(
         conn, {ev.channel for ev in _new_events(outcomes) if ev.channel is not None}, now
     )
-    changed = sorted({key[0] for key in inserted})
-    _refresh_messages(conn, changed, created, owners, inserted, observed, message_extra, now)
+    changed = sorted({key[0] for key in inserted if key[0] not in created})
+    found = _refresh_messages(conn, changed, stored, owners, inserted, observed, message_extra, now)
+    found.update((m, fresh[m].latency) for m in created)
+    for message_id in sorted(found):  # one order, however the batch was split
+        latency = found[message_id]
+        if latency is not None:
+            outcome, observation = latency
+            outcome.latencies.append(observation)
     refreshed = set(changed)
     _add_message_duplicates(conn, {m: n for m, n in message_extra.items() if m not in refreshed})
+
+
+@dataclass(slots=True)
+class _FreshMessage:
+    """A message's full row as it is when the batch's events are all it has, with the
+    latency observation it then reports: used when the batch creates the message."""
+
+    row: dict[str, Any]
+    latency: tuple[_Outcome, LatencyObservation] | None
+
+    @classmethod
+    def of(
+        cls,
+        message_id: str,
+        keys: list[_EventKey],
+        owners: dict[_EventKey, _Outcome],
+        first_received: datetime,
+        now: datetime,
+    ) -> _FreshMessage:
+        rows = [_StoredEvent.of(owners[key].copies[key][0]) for key in keys]
+        state = reduce_state(rows)
+        latency = None
+        if state.latency_seconds is not None:
+            latency = _first_latency(message_id, rows, owners, set(keys))
+        row = {
+            "message_id": message_id,
+            "status": state.status,
+            "status_time": state.status_time,
+            "is_final": state.is_final,
+            "sent_at": state.sent_at,
+            "final_at": state.final_at,
+            "read_at": state.read_at,
+            "channel": state.channel,
+            "customer_message_id": state.customer_message_id,
+            "phone": state.phone,
+            "error": state.error,
+            "latency_seconds": state.latency_seconds,
+            "latency_observed_at": now if latency is not None else None,
+            "event_count": len(keys),
+            "duplicate_count": 0,
+            "first_received_at": first_received,
+            "updated_at": now,
+        }
+        return cls(row, latency)
 
 
 def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
@@ -229,13 +291,13 @@ def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
 
 
 def _lock_messages(
-    conn: Connection, first_received: dict[str, datetime], now: datetime
+    conn: Connection, fresh: dict[str, _FreshMessage]
 ) -> tuple[dict[str, datetime | None], set[str]]:
-    """Hold the row lock of every message in ``first_received`` until commit, inserting a
-    placeholder row (filled in by :func:`_refresh_messages`) where none exists; returns each
-    message's ``latency_observed_at``, and the messages whose row was created here (they
-    have no stored event yet: events are only written under their message's row, and purge
-    deletes a message with its last event).
+    """Hold the row lock of every message in ``fresh`` until commit, inserting its fresh
+    row where none exists; returns each existing message's ``latency_observed_at``, and the
+    messages whose row was created here (they have no stored event yet: events are only
+    written under their message's row, and purge deletes a message with its last event, so
+    the fresh row, made of the batch's events alone, is the message's state).
 
     A row inserted here is locked by the insert itself; only the others are selected
     ``FOR UPDATE``. A concurrent purge may delete a row between the insert and the lock:
@@ -243,31 +305,17 @@ def _lock_messages(
     """
     locked: dict[str, datetime | None] = {}
     created: set[str] = set()
-    missing = sorted(first_received)
-    placeholder = (
+    missing = sorted(fresh)
+    insert = (
         insert_for(conn, messages)
         .on_conflict_do_nothing(index_elements=[messages.c.message_id])
         .returning(messages.c.message_id)
     )
     for _ in range(_LOCK_ATTEMPTS):
         now_created = set(
-            conn.execute(
-                placeholder,
-                [
-                    {
-                        "message_id": message_id,
-                        "is_final": False,
-                        "event_count": 0,
-                        "duplicate_count": 0,
-                        "first_received_at": first_received[message_id],
-                        "updated_at": now,
-                    }
-                    for message_id in missing
-                ],
-            ).scalars()
+            conn.execute(insert, [fresh[message_id].row for message_id in missing]).scalars()
         )
         created |= now_created
-        locked.update((message_id, None) for message_id in now_created)
         existing = [message_id for message_id in missing if message_id not in now_created]
         for chunk in _chunks(existing):
             rows = conn.execute(
@@ -277,28 +325,17 @@ def _lock_messages(
                 .with_for_update()
             ).all()
             locked.update((row.message_id, row.latency_observed_at) for row in rows)
-        missing = [message_id for message_id in missing if message_id not in locked]
+        missing = [m for m in missing if m not in locked and m not in created]
         if not missing:
             return locked, created
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
-def _insert_events(
-    conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]]
-) -> set[_EventKey]:
-    """Insert-or-ignore each event (all of distinct keys); the keys inserted now."""
-    stmt = (
-        insert_for(conn, events)
-        .on_conflict_do_nothing(
-            index_elements=[
-                events.c.message_id,
-                events.c.status,
-                events.c.event_time,
-                events.c.part,
-            ]
-        )
-        .returning(events.c.message_id, events.c.status, events.c.event_time, events.c.part)
-    )
+def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]]) -> None:
+    """Insert each event: all of distinct keys that no stored event has (their messages are
+    locked, so none can have been stored meanwhile)."""
+    if not firsts:
+        return
     rows = [
         {
             "message_id": ev.message_id,
@@ -321,9 +358,7 @@ def _insert_events(
         }
         for outcome, ev in firsts
     ]
-    return {
-        (row.message_id, row.status, row.event_time, row.part) for row in conn.execute(stmt, rows)
-    }
+    conn.execute(events.insert(), rows)
 
 
 def _add_event_duplicates(conn: Connection, extra: Counter[_EventKey]) -> None:
@@ -395,35 +430,31 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
 def _refresh_messages(
     conn: Connection,
     changed: list[str],
-    created: set[str],
+    stored: dict[str, list[_StoredEvent]],
     owners: dict[_EventKey, _Outcome],
     inserted: set[_EventKey],
     observed: dict[str, datetime | None],
     extra: Counter[str],
     now: datetime,
-) -> None:
-    """Recompute each changed message's state from all its events; report its latency the
-    first time it is known, in the result of the receipt after which it was.
-
-    A message ``created`` in this transaction has exactly the events inserted here: they are
-    taken from memory, not read back."""
+) -> dict[str, tuple[_Outcome, LatencyObservation] | None]:
+    """Recompute each changed message's state from its ``stored`` events (read before this
+    batch's) and those ``inserted`` now; returns, for each, the latency it reports the first
+    time it is known, with the receipt after which it was."""
+    found: dict[str, tuple[_Outcome, LatencyObservation] | None] = {}
     if not changed:
-        return
-    stored = _stored_events(conn, [m for m in changed if m not in created])
+        return found
+    rows_of: dict[str, list[_StoredEvent]] = {m: list(stored.get(m, ())) for m in changed}
     for key in inserted:
-        if key[0] in created:
-            ev = owners[key].copies[key][0]
-            stored.setdefault(key[0], []).append(_StoredEvent.of(ev))
+        if key[0] in rows_of:
+            rows_of[key[0]].append(_StoredEvent.of(owners[key].copies[key][0]))
     updates: list[dict[str, Any]] = []
     for message_id in changed:
-        rows = stored[message_id]
+        rows = rows_of[message_id]
         state = reduce_state(rows)
         observed_at = observed[message_id]
         if observed_at is None and state.latency_seconds is not None:
-            found = _first_latency(message_id, rows, owners, inserted)
-            if found is not None:
-                outcome, observation = found
-                outcome.latencies.append(observation)
+            found[message_id] = _first_latency(message_id, rows, owners, inserted)
+            if found[message_id] is not None:
                 observed_at = now
         updates.append(
             {
@@ -472,6 +503,7 @@ def _refresh_messages(
         ),
         updates,
     )
+    return found
 
 
 def _first_latency(

@@ -1,8 +1,8 @@
 """CPU per event of the ledger alone: `Ledger.record_many` on a fresh SQLite file (or DATABASE_URL)
 for batches of 1, 8, 32 and 128 receipts.
 
-    .venv/bin/python bench/ledger.py                       # SQLite in a temporary directory
-    .venv/bin/python bench/ledger.py postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/record.py                       # SQLite in a temporary directory
+    .venv/bin/python bench/record.py postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 The receipts are single-event webhook requests from `qlara.traffic.plan_traffic` (about 12,600,
 5% of them resent), parsed as the receiver parses them. Batch 1 records the first 2,000 only.
