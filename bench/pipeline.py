@@ -248,6 +248,8 @@ def one_run(
         time.sleep(0.5)
         final = get_json(stats_url, READ_TOKEN)
         left = redis_srv.llen("qlara:qlara-events")
+        # Each queue message a worker takes is counted once (DeliveryLimit: INCRBY).
+        taken = redis_srv.client().info("commandstats").get("cmdstat_incrby", {}).get("calls", 0)
         timed_out = not (
             stats["eventsTotal"] >= want_events and stats["duplicatesTotal"] >= want_dups
         )
@@ -272,6 +274,8 @@ def one_run(
             duplicates_total=final["duplicatesTotal"],
             pending=final["pending"],
             left_in_queue=left,
+            queue_messages=taken,
+            receipts_per_message=round(s.n / taken, 1) if taken else None,
             cpu_ms_per_event=round((busy - gen_cpu - poll_cpu) / s.n * 1e3, 3),
             worker_cpu_ms_per_event=round((wrk1 - wk0) / s.n * 1e3, 3),
             receiver_cpu_ms_per_event=round((rcv1 - rcv0) / s.n * 1e3, 3),

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Integer, bindparam, select, update
+from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 
+from ledger.bulk import execute_rows
 from ledger.errors import LedgerUnavailable
 from ledger.results import LatencyObservation, RecordResult
 from ledger.schema import channels, events, inbound, messages, receipts
@@ -331,34 +332,37 @@ def _lock_messages(
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
+#: The events insert: every column but the id, in table order.
+_EVENT_KEYS = [column.key for column in events.c if column.key != "id"]
+_INSERT_EVENT = events.insert().inline()
+
+
 def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]]) -> None:
     """Insert each event: all of distinct keys that no stored event has (their messages are
     locked, so none can have been stored meanwhile)."""
-    if not firsts:
-        return
     rows = [
-        {
-            "message_id": ev.message_id,
-            "status": ev.status,
-            "event_time": ev.event_time,
-            "part": ev.part,
-            "total_parts": ev.total_parts,
-            "status_code": ev.status_code,
-            "channel": ev.channel,
-            "customer_message_id": ev.customer_message_id,
-            "phone": ev.phone,
-            "error": ev.error,
-            "shape": ev.shape.value,
-            "price": ev.price,
-            "naive_time": ev.naive_time,
-            "raw": ev.raw,
-            "received_at": outcome.received_at,
-            "receipt_id": outcome.receipt.receipt_id,
-            "duplicates": 0,
-        }
+        (
+            ev.message_id,
+            ev.status,
+            ev.event_time,
+            ev.part,
+            ev.total_parts,
+            ev.status_code,
+            ev.channel,
+            ev.customer_message_id,
+            ev.phone,
+            ev.error,
+            ev.shape.value,
+            ev.price,
+            ev.naive_time,
+            ev.raw,
+            outcome.received_at,
+            outcome.receipt.receipt_id,
+            0,
+        )
         for outcome, ev in firsts
     ]
-    conn.execute(events.insert(), rows)
+    execute_rows(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
 
 
 def _add_event_duplicates(conn: Connection, extra: Counter[_EventKey]) -> None:
@@ -427,6 +431,34 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
     return stored
 
 
+def _message_update() -> tuple[Update, list[str]]:
+    """The UPDATE that sets a message's recomputed state, and its parameters in bind order."""
+    c = messages.c
+    state = [
+        "status",
+        "status_time",
+        "is_final",
+        "sent_at",
+        "final_at",
+        "read_at",
+        "channel",
+        "customer_message_id",
+        "phone",
+        "error",
+        "latency_seconds",
+        "latency_observed_at",
+        "event_count",
+    ]
+    values: dict[str, Any] = {name: bindparam(f"k_{name}", type_=c[name].type) for name in state}
+    values["duplicate_count"] = c.duplicate_count + bindparam("k_extra", type_=Integer)
+    values["updated_at"] = bindparam("k_updated_at", type_=c.updated_at.type)
+    stmt = update(messages).where(c.message_id == bindparam("k_message_id")).values(values)
+    return stmt, [f"k_{name}" for name in state] + ["k_extra", "k_updated_at", "k_message_id"]
+
+
+_UPDATE_MESSAGE, _UPDATE_MESSAGE_KEYS = _message_update()
+
+
 def _refresh_messages(
     conn: Connection,
     changed: list[str],
@@ -447,7 +479,7 @@ def _refresh_messages(
     for key in inserted:
         if key[0] in rows_of:
             rows_of[key[0]].append(_StoredEvent.of(owners[key].copies[key][0]))
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[Any, ...]] = []
     for message_id in changed:
         rows = rows_of[message_id]
         state = reduce_state(rows)
@@ -457,52 +489,26 @@ def _refresh_messages(
             if found[message_id] is not None:
                 observed_at = now
         updates.append(
-            {
-                "k_message_id": message_id,
-                "k_status": state.status,
-                "k_status_time": state.status_time,
-                "k_is_final": state.is_final,
-                "k_sent_at": state.sent_at,
-                "k_final_at": state.final_at,
-                "k_read_at": state.read_at,
-                "k_channel": state.channel,
-                "k_customer_message_id": state.customer_message_id,
-                "k_phone": state.phone,
-                "k_error": state.error,
-                "k_latency_seconds": state.latency_seconds,
-                "k_latency_observed_at": observed_at,
-                "k_event_count": len(rows),
-                "k_extra": extra[message_id],
-                "k_updated_at": now,
-            }
+            (
+                state.status,
+                state.status_time,
+                state.is_final,
+                state.sent_at,
+                state.final_at,
+                state.read_at,
+                state.channel,
+                state.customer_message_id,
+                state.phone,
+                state.error,
+                state.latency_seconds,
+                observed_at,
+                len(rows),
+                extra[message_id],
+                now,
+                message_id,
+            )
         )
-    c = messages.c
-    conn.execute(
-        update(messages)
-        .where(c.message_id == bindparam("k_message_id"))
-        .values(
-            status=bindparam("k_status", type_=c.status.type),
-            status_time=bindparam("k_status_time", type_=c.status_time.type),
-            is_final=bindparam("k_is_final", type_=c.is_final.type),
-            sent_at=bindparam("k_sent_at", type_=c.sent_at.type),
-            final_at=bindparam("k_final_at", type_=c.final_at.type),
-            read_at=bindparam("k_read_at", type_=c.read_at.type),
-            channel=bindparam("k_channel", type_=c.channel.type),
-            customer_message_id=bindparam(
-                "k_customer_message_id", type_=c.customer_message_id.type
-            ),
-            phone=bindparam("k_phone", type_=c.phone.type),
-            error=bindparam("k_error", type_=c.error.type),
-            latency_seconds=bindparam("k_latency_seconds", type_=c.latency_seconds.type),
-            latency_observed_at=bindparam(
-                "k_latency_observed_at", type_=c.latency_observed_at.type
-            ),
-            event_count=bindparam("k_event_count", type_=c.event_count.type),
-            duplicate_count=c.duplicate_count + bindparam("k_extra", type_=Integer),
-            updated_at=bindparam("k_updated_at", type_=c.updated_at.type),
-        ),
-        updates,
-    )
+    execute_rows(conn, _UPDATE_MESSAGE, _UPDATE_MESSAGE_KEYS, updates)
     return found
 
 
