@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 _DURATION = re.compile(
     r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?"
@@ -93,10 +93,10 @@ class _Section(BaseModel):
 class PerChannel(_Section):
     """One duration per ``channel`` label value."""
 
-    sms: Window = Field(description="SMS.")
-    rcs: Window = Field(description="RCS.")
-    whatsapp: Window = Field(description="WhatsApp.")
-    other: Window = Field(description="Any other or missing channel.")
+    sms: Window = Field(description="SMS")
+    rcs: Window = Field(description="RCS")
+    whatsapp: Window = Field(description="WhatsApp")
+    other: Window = Field(description="any other or missing channel")
 
     def items(self) -> Iterator[tuple[str, str]]:
         """``(channel, duration)`` in the order of the ``channel`` label's values."""
@@ -111,6 +111,12 @@ class BurnWindows(_Section):
     long: Window
     short: Window
     burn_rate: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _long_is_longer(self) -> BurnWindows:
+        if seconds(self.long) <= seconds(self.short):
+            raise ValueError(f"long ({self.long}) must be longer than short ({self.short})")
+        return self
 
 
 class SidecarDown(_Section):
@@ -282,6 +288,12 @@ class Backlog(_Section):
     )
     for_: Duration = Field(default="10m", alias="for", description="How long growth must hold.")
 
+    @model_validator(mode="after")
+    def _age_outlasts_for(self) -> Backlog:
+        if seconds(self.max_age) <= seconds(self.for_):
+            raise ValueError(f"max_age ({self.max_age}) must be longer than for ({self.for_})")
+        return self
+
 
 class DeadLetters(_Section):
     window: Window = Field(
@@ -397,8 +409,10 @@ def _rows(section: BaseModel, prefix: str) -> Iterator[tuple[str, str, str]]:
         key = prefix + (info.alias or name)
         value = getattr(section, name)
         if isinstance(value, PerChannel):
-            for channel, duration in value.items():
-                yield f"{key}.{channel}", duration, info.description or ""
+            for index, (channel, duration) in enumerate(value.items()):
+                label = PerChannel.model_fields[channel].description
+                text = info.description if index == 0 else f"The same, for {label}."
+                yield f"{key}.{channel}", duration, text or ""
         elif isinstance(value, _Section):
             yield from _rows(value, key + ".")
         elif isinstance(value, tuple):
