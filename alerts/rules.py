@@ -37,14 +37,11 @@ _TAKEN = ("accepted", "spooled")
 #: method. ``unavailable`` (our own 503) is not the caller's doing.
 _REFUSED = tuple(o for o in REQUEST_OUTCOMES if o not in {*_TAKEN, "unavailable"})
 
-_OUTCOMES = 'qlara_events_total{status=~"%s"}' % "|".join(DELIVERY_OUTCOMES)  # noqa: UP031
-_FAILURES = 'qlara_events_total{status=~"%s"}' % "|".join(  # noqa: UP031
-    s for s in DELIVERY_OUTCOMES if s in ERROR_STATUSES
-)
-_TAKEN_REQUESTS = 'qlara_webhook_requests_total{outcome=~"%s"}' % "|".join(_TAKEN)  # noqa: UP031
-_REFUSED_REQUESTS = 'qlara_webhook_requests_total{outcome=~"%s"}' % "|".join(  # noqa: UP031
-    _REFUSED
-)
+_FAILED = tuple(s for s in DELIVERY_OUTCOMES if s in ERROR_STATUSES)
+_OUTCOMES = f'qlara_events_total{{status=~"{"|".join(DELIVERY_OUTCOMES)}"}}'
+_FAILURES = f'qlara_events_total{{status=~"{"|".join(_FAILED)}"}}'
+_TAKEN_REQUESTS = f'qlara_webhook_requests_total{{outcome=~"{"|".join(_TAKEN)}"}}'
+_REFUSED_REQUESTS = f'qlara_webhook_requests_total{{outcome=~"{"|".join(_REFUSED)}"}}'
 _PENDING = "sum(max by (channel) (qlara_messages_pending))"
 _WORK_QUEUE = 'qlara_queue_messages{queue="work"}'
 
