@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, get_args, get_origin
 
 import click
 
@@ -27,6 +27,9 @@ from sidecar.settings import (
     require,
 )
 from sidecar.tokens import Tokens, tokens_path
+
+if TYPE_CHECKING:
+    from alerts import Thresholds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -326,6 +329,103 @@ def config(markdown: bool, **flags: Any) -> None:
     from sidecar.report import markdown_table, settings_report
 
     click.echo(markdown_table() if markdown else settings_report(settings, flags))
+
+
+@main.group("alerts")
+def alerts_group() -> None:
+    """Prometheus alert rules for the sidecar, rendered from one set of thresholds.
+
+    The rule files shipped in alerts/rules/ are rendered from the default thresholds.
+    To tune them, print the defaults, keep the keys you change, and render your own:
+
+    \b
+    Example:
+        qlara-sidecar alerts thresholds > thresholds.yaml      # edit: keep what you change
+        qlara-sidecar alerts render --thresholds thresholds.yaml --out /etc/prometheus/qlara
+    then add /etc/prometheus/qlara/*.yml to rule_files in prometheus.yml.
+    alerts/README.md explains each alert, its thresholds and its runbook.
+    """
+
+
+_THRESHOLDS_OPTION = click.option(
+    "--thresholds",
+    "thresholds_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file of the thresholds to change (nested keys as `alerts thresholds` prints "
+    "them); every key left out keeps its default.",
+)
+
+
+def _thresholds(path: Path | None) -> Thresholds:
+    from alerts import ThresholdsError, load_thresholds
+
+    try:
+        return load_thresholds(path)
+    except ThresholdsError as exc:
+        _usage_error(str(exc))
+
+
+@alerts_group.command("render")
+@_THRESHOLDS_OPTION
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("alerts/rules"),
+    show_default=True,
+    help="Directory the rule files are written to (created if missing).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 naming the files in --out that differ from the rendering.",
+)
+def alerts_render(thresholds_file: Path | None, out: Path, check: bool) -> None:
+    """Write the Prometheus rule files: recording.yml (failure shares per channel and
+    window, hourly volume), webhook.yml and delivery.yml (the alerts).
+
+    Each alert has the labels severity and service="qlara-sidecar", and the annotations
+    summary, description, runbook_url and dashboard_url (a view of the explorer at
+    explorer_url). `promtool check rules` accepts every file.
+
+    \b
+    Examples:
+        qlara-sidecar alerts render                       # the shipped files, in a checkout
+        qlara-sidecar alerts render --check               # are they up to date?
+        qlara-sidecar alerts render --thresholds thresholds.yaml --out /etc/prometheus/qlara
+    """
+    from alerts import stale, write
+
+    thresholds = _thresholds(thresholds_file)
+    if check:
+        differ = stale(thresholds, out)
+        for name in differ:
+            click.echo(f"{out / name} differs from the rendering", err=True)
+        sys.exit(1 if differ else 0)
+    for path in write(thresholds, out):
+        click.echo(f"wrote {path}")
+
+
+@alerts_group.command("thresholds")
+@_THRESHOLDS_OPTION
+@click.option(
+    "--markdown", is_flag=True, help="Print the thresholds reference as a Markdown table instead."
+)
+def alerts_thresholds(thresholds_file: Path | None, markdown: bool) -> None:
+    """Print every threshold of the alert rules as YAML (the defaults, or with --thresholds
+    the values that file makes), ready to edit and pass to `alerts render --thresholds`.
+
+    \b
+    Examples:
+        qlara-sidecar alerts thresholds > thresholds.yaml
+        qlara-sidecar alerts thresholds --markdown
+    """
+    from alerts import markdown_table, thresholds_yaml
+
+    if markdown:
+        click.echo(markdown_table())
+        return
+    click.echo(thresholds_yaml(_thresholds(thresholds_file)), nl=False)
 
 
 def _comma_list(allowed: tuple[str, ...], upper: bool) -> Callable[..., tuple[str, ...]]:

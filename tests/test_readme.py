@@ -21,6 +21,13 @@ def test_the_readme_settings_table_is_the_one_the_code_documents() -> None:
     assert _section("settings") == markdown_table().strip()
 
 
+def test_the_readme_thresholds_table_is_the_one_the_alert_rules_use() -> None:
+    # Regenerate with: qlara-sidecar alerts thresholds --markdown
+    from alerts import markdown_table as thresholds_table
+
+    assert _section("thresholds") == thresholds_table().strip()
+
+
 def test_the_quick_start_is_exactly_two_commands() -> None:
     quick = README.split("## Quick start", 1)[1].split("##", 1)[0]
     block = quick.split("```sh", 1)[1].split("```", 1)[0]

@@ -1,0 +1,49 @@
+"""Alert tests need Debian's Prometheus tools: promtool and prometheus (package
+``prometheus``), amtool and the Alertmanager (package ``prometheus-alertmanager``, whose
+binary is ``prometheus-alertmanager``; upstream's is ``alertmanager``). A missing one skips
+the test, and fails it in CI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.alerts.pipeline import Pager
+from tests.conftest import missing_service
+
+
+def _binary(*names: str, package: str) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    missing_service(f"{names[0]} is not on PATH (apt-get install {package})")
+    raise AssertionError("unreachable")  # missing_service skips or fails
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return _binary("promtool", package="prometheus")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    return _binary("prometheus", package="prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return _binary("amtool", package="prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    return _binary("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")
+
+
+@pytest.fixture
+def pager() -> Iterator[Pager]:
+    """A webhook receiver on loopback keeping every notification posted to it."""
+    yield from Pager().serve()
