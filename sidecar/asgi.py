@@ -19,12 +19,14 @@ from litestar import Litestar
 import receiver
 from sidecar import wiring
 from sidecar.logging import configure
+from sidecar.memory import limit_malloc_arenas
 from sidecar.settings import load_settings, require
 from sidecar.tokens import resolve_tokens, secrets_of
 
 
 def create_app() -> Litestar:
     """Build the receiver app from the environment; raises ``SettingsError`` on a bad value."""
+    limit_malloc_arenas()  # before the threads that answer the read API start
     settings = load_settings()
     tokens = resolve_tokens(settings, generate=False)
     configure(settings.log_level, settings.log_format, secrets_of(settings, tokens))

@@ -10,6 +10,7 @@ from sidecar import metrics_dir, wiring
 from sidecar.children import child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
+from sidecar.memory import limit_malloc_arenas
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import secrets_of
@@ -23,6 +24,7 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     """
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
+        limit_malloc_arenas()  # before the worker's threads start
         return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
     # `qlara-sidecar metrics` on this host serves this directory.
     counted = metrics_dir.role_dir(settings, WORKER_METRICS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import threading
@@ -33,31 +32,6 @@ WORKER_TIMEOUT_MS = 100
 _SHUTDOWN_MARGIN_S = 0.5
 
 
-#: glibc's mallopt parameter for the number of malloc arenas.
-_M_ARENA_MAX = -8
-#: Arenas a worker process allows itself (see :func:`limit_malloc_arenas`).
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas for this process, unless the operator set
-    ``MALLOC_ARENA_MAX``; return whether the cap was set.
-
-    glibc gives threads that allocate at the same time their own arenas, up to 8 per core. A
-    worker's 64 threads then spread freed memory over many arenas, and the process's RSS
-    creeps up as they fragment (measured: +36% over 200,000 receipts with the default, +16%
-    with 2 arenas; Python's own allocations did not grow). Must run before the threads start.
-    Elsewhere than glibc, nothing happens.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
 def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) -> int:
     """Run one worker process: ``config.threads`` threads consuming the receipt queue.
 
@@ -70,7 +44,6 @@ def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()
     Returns :data:`EXIT_OK` after a clean stop, :data:`EXIT_BOOT_FAILED` when the broker
     cannot be set up (Redis unreachable).
     """
-    limit_malloc_arenas()
     metrics.initialise()
     assembly = assemble(config, on_recorded=on_recorded)
     broker = assembly.broker

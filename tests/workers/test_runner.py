@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -93,22 +90,3 @@ def test_a_config_out_of_range_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(ValueError, match=field):
         replace(config, **{field: value})
-
-
-@pytest.mark.parametrize(("operator_value", "expected"), [(None, "True"), ("4", "False")])
-def test_a_worker_caps_malloc_arenas_unless_the_operator_chose(
-    operator_value: str | None, expected: str
-) -> None:
-    # In a fresh interpreter: mallopt must come before any thread allocates.
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    if operator_value is not None:
-        env["MALLOC_ARENA_MAX"] = operator_value
-    out = subprocess.run(
-        [sys.executable, "-c", "from workers.runner import limit_malloc_arenas as f; print(f())"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert out.stdout.strip() == expected
