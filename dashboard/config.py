@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 #: The Streamlit entry script.
@@ -33,7 +33,8 @@ class DashboardConfig:
       name (one of ``users``, or any when empty) and that password;
     - ``metrics_url``/``metrics_token``: where the sidecar's ``GET /metrics`` answers, for
       the acknowledgement time, rejections, spool and queue (``None``: not shown);
-    - ``redrive``: the operator's redrive action (``None``: not offered).
+    - ``redrive``: the operator's redrive action (``None``: not offered);
+    - ``clock``: the current time, timezone-aware.
     """
 
     database_url: str
@@ -44,6 +45,7 @@ class DashboardConfig:
     metrics_url: str | None = None
     metrics_token: str | None = field(default=None, repr=False)
     redrive: Redrive | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def admits(self, user: str, password: str) -> bool:
         """Whether ``user`` may sign in with ``password`` (always, when no password is set)."""

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from dashboard import queries
 from dashboard.figures import Gap
-from tests.dashboard.seed import HOUR_BEFORE, NOW, ROSSI, THIS_HOUR, THRESHOLDS, record
+from tests.dashboard.seed import HOUR_BEFORE, NOW, THIS_HOUR, THRESHOLDS, record
 from tests.ledger.samples import event
 
 MINUTE = timedelta(minutes=1)
@@ -77,7 +77,7 @@ def test_event_rates_put_each_event_in_the_bucket_of_its_receipt_time(seeded: En
     with seeded.connect() as conn:
         points = queries.event_rates(conn, NOW - timedelta(hours=8), NOW, "sms", timedelta(hours=1))
 
-    by_hour = {}
+    by_hour: dict[int, int] = {}
     for p in points:
         by_hour[p.at.hour] = by_hour.get(p.at.hour, 0) + p.events
     # s1 at 09:00, q1 q2 at 10:30 (4 events), d1 d2 e1 p1 at 11:30 (7 events)
