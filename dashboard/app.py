@@ -23,8 +23,19 @@ except NotConfigured as exc:
 if not session.signed_in(config):
     st.stop()
 
+OVERVIEW = st.Page("views/overview.py", title="Overview", url_path="overview")
+
+
+def _root() -> None:
+    """The root URL shows the overview at its own address, with the same parameters
+    (Streamlit serves a default page at the root only, not at its URL path)."""
+    st.switch_page(OVERVIEW, query_params=st.query_params.to_dict())
+
+
+ROOT = st.Page(_root, title="Qlara explorer", url_path="root", default=True, visibility="hidden")
 PAGES = [
-    st.Page("views/overview.py", title="Overview", url_path="overview", default=True),
+    ROOT,
+    OVERVIEW,
     st.Page("views/messages.py", title="Messages", url_path="messages"),
     st.Page("views/message_detail.py", title="Message detail", url_path="message_detail"),
     st.Page("views/webhook_health.py", title="Webhook health", url_path="webhook_health"),
@@ -32,5 +43,6 @@ PAGES = [
     st.Page("views/stuck_messages.py", title="Stuck messages", url_path="stuck_messages"),
 ]
 navigation = st.navigation(PAGES)
-session.current_view()
+# The root page only moves on to the overview: what the link got wrong is said there.
+session.current_view(show_problems=navigation.url_path != ROOT.url_path)
 navigation.run()

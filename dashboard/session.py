@@ -19,6 +19,7 @@ from dashboard.view import CHANNELS, DEFAULT_WINDOW, PARAMETERS, STATUSES, WINDO
 _VIEW = "qlara_view"
 _WRITTEN = "qlara_written_query"
 _USER = "qlara_user"
+_PROBLEMS = "qlara_link_problems"
 _ANY = "all"
 _CUSTOM = "custom"
 
@@ -52,6 +53,7 @@ def _url_query() -> dict[str, str]:
 
 def _adopt(view: View) -> None:
     st.session_state[_VIEW] = view
+    st.session_state[_PROBLEMS] = view.problems
     state = st.session_state
     state["f_channel"] = view.channel or _ANY
     state["f_status"] = view.status or _ANY
@@ -64,17 +66,19 @@ def _adopt(view: View) -> None:
         state["f_window"] = view.window
 
 
-def current_view() -> View:
+def current_view(*, show_problems: bool = True) -> View:
     """The view of this run, after the sidebar's filters; the URL is updated to match.
 
-    Problems with the URL's parameters are shown once, as a warning.
+    Problems with the URL's parameters are shown once, as a warning, on the first run that
+    may show them.
     """
     query = _url_query()
     if _VIEW not in st.session_state or (query and query != st.session_state.get(_WRITTEN)):
         _adopt(read_view(query))
     view: View = st.session_state[_VIEW]
-    for problem in view.problems:
-        st.warning(f"Ignored in the link: {problem}")
+    if show_problems:
+        for problem in st.session_state.pop(_PROBLEMS, ()):
+            st.warning(f"Ignored in the link: {problem}")
     view = _sidebar(view)
     st.session_state[_VIEW] = view
     written = view.to_query()

@@ -30,9 +30,8 @@ latest = loads.last_events(now)
 if latest:
     columns = st.columns(len(latest))
     for column, item in zip(columns, latest, strict=True):
-        column.metric(
-            item.channel, f"{seconds(item.age_seconds)} ago", when(item.at), delta_color="off"
-        )
+        column.metric(item.channel, f"{seconds(item.age_seconds)} ago")
+        column.caption(f"at {when(item.at)} UTC")
 else:
     st.info("No event has been received yet.")
 
@@ -46,12 +45,20 @@ totals: dict[object, float] = {}
 for point in points:
     totals[point.at] = totals.get(point.at, 0) + point.events / per_minute
 rates = pd.DataFrame({"time": list(totals), "events per minute": list(totals.values())})
-chart = alt.Chart(rates).mark_bar().encode(x="time:T", y="events per minute:Q")
+chart = (
+    alt.Chart(rates)
+    .mark_bar()
+    .encode(x=alt.X("time:T", title="received (UTC)"), y="events per minute:Q")
+)
 if silences:
     spans = pd.DataFrame({"from": [g.start for g in silences], "to": [g.end for g in silences]})
-    marks = alt.Chart(spans).mark_rect(color="#d62728", opacity=0.25).encode(x="from:T", x2="to:T")
+    marks = (
+        alt.Chart(spans)
+        .mark_rect(color="#d62728", opacity=0.25)
+        .encode(x=alt.X("from:T", title="received (UTC)"), x2="to:T")
+    )
     chart = marks + chart
-st.altair_chart(chart, use_container_width=True)
+st.altair_chart(chart, width="stretch")
 if silences:
     st.warning(
         f"{len(silences)} silence(s) longer than {format_duration(threshold)}: "
@@ -108,5 +115,10 @@ if letters.oldest:
         )
         if st.button("Redrive", disabled=not confirm):
             log.warning("dead letters redrive asked", user=session.user(), waiting=letters.waiting)
-            redriven, remaining = config.redrive(letters.waiting)
-            st.success(f"Redriven: {redriven}. Still waiting: {remaining}.")
+            try:
+                redriven, remaining = config.redrive(letters.waiting)
+            except Exception as exc:  # the operator is told; the page stays up
+                log.error("dead letters redrive failed", error=str(exc))
+                st.error(f"The redrive failed: {exc}")
+            else:
+                st.success(f"Redriven: {redriven}. Still waiting: {remaining}.")
