@@ -28,7 +28,8 @@ from qlara.status import PRECEDENCE
 #: The most items one page may hold.
 MAX_PAGE = 500
 
-_SUMMARY_COLUMNS = (
+#: The columns of a :class:`ledger.MessageSummary`, in its field order.
+SUMMARY_COLUMNS = (
     messages.c.message_id,
     messages.c.status,
     messages.c.status_time,
@@ -50,7 +51,7 @@ _SUMMARY_COLUMNS = (
 
 def get_message(conn: Connection, message_id: str) -> MessageDetail | None:
     """The message with its events, or ``None`` when the ledger has never seen it."""
-    row = conn.execute(select(*_SUMMARY_COLUMNS).where(messages.c.message_id == message_id)).first()
+    row = conn.execute(select(*SUMMARY_COLUMNS).where(messages.c.message_id == message_id)).first()
     if row is None:
         return None
     event_rows = conn.execute(select(events).where(events.c.message_id == message_id)).all()
@@ -58,7 +59,7 @@ def get_message(conn: Connection, message_id: str) -> MessageDetail | None:
         (_event_record(r._mapping) for r in event_rows),
         key=lambda e: (e.event_time, PRECEDENCE.get(e.status, 0), e.status, e.part),
     )
-    return MessageDetail(**_summary_fields(row._mapping), events=records)
+    return MessageDetail(**summary_fields(row._mapping), events=records)
 
 
 def list_messages(
@@ -84,7 +85,7 @@ def list_messages(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_PAGE)
-    query: Select[Any] = select(*_SUMMARY_COLUMNS)
+    query: Select[Any] = select(*SUMMARY_COLUMNS)
     if customer_message_id is not None:
         query = query.where(messages.c.customer_message_id == customer_message_id)
     if phone is not None:
@@ -111,7 +112,7 @@ def list_messages(
         )
     query = query.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
     rows = conn.execute(query.limit(limit + 1)).all()
-    items = [MessageSummary(**_summary_fields(r._mapping)) for r in rows[:limit]]
+    items = [MessageSummary(**summary_fields(r._mapping)) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
@@ -137,8 +138,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("invalid cursor") from exc
 
 
-def _summary_fields(row: Any) -> dict[str, Any]:
-    return {column.name: row[column.name] for column in _SUMMARY_COLUMNS}
+def summary_fields(row: Any) -> dict[str, Any]:
+    """The fields of a :class:`ledger.MessageSummary` from a row of :data:`SUMMARY_COLUMNS`."""
+    return {column.name: row[column.name] for column in SUMMARY_COLUMNS}
 
 
 def _event_record(row: Any) -> EventRecord:

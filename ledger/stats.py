@@ -45,7 +45,7 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
     ).one()
     inbound_total = conn.execute(select(func.count()).select_from(inbound)).scalar_one()
     return WebhookStats(
-        last_event_at=_last_event_at(conn),
+        last_event_at=last_event_at(conn),
         events_last_5m=int(windows[0]),
         events_last_15m=int(windows[1]),
         events_last_60m=int(windows[2]),
@@ -89,7 +89,9 @@ def backlog(conn: Connection) -> Backlog:
     return Backlog(pending=pending, dead_letters=int(letters))
 
 
-def _last_event_at(conn: Connection) -> dict[str, datetime]:
+def last_event_at(conn: Connection) -> dict[str, datetime]:
+    """When each channel's newest event was received (``"other"``: events without a
+    channel), one index probe per channel of the ``channels`` table."""
     names: list[str | None] = [None, *conn.execute(select(channels.c.channel)).scalars()]
     latest: dict[str, datetime] = {}
     for name in names:

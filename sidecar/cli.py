@@ -257,6 +257,33 @@ def metrics(**flags: Any) -> None:
 
 
 @main.command()
+@settings_options
+def dashboard(**flags: Any) -> None:
+    """Serve the delivery explorer (Streamlit) on DASHBOARD_HOST:DASHBOARD_PORT.
+
+    Pages: overview, messages, message detail, webhook health, failures, stuck messages,
+    all read from the ledger (DATABASE_URL, default SQLite under the data directory); each
+    page's filters live in its URL, so a link opens the exact view. Loopback only unless
+    DASHBOARD_HOST says otherwise; then set QLARA_SIDECAR_DASHBOARD_PASSWORD (and
+    DASHBOARD_USERS). `up` starts it too, unless DASHBOARD_PORT is 0.
+
+    \b
+    Example:
+        qlara-sidecar dashboard --dashboard-port 8502
+    then open http://127.0.0.1:8502/webhook_health?channel=sms&window=6h
+    """
+    from sidecar.dashboard_role import run_dashboard
+
+    settings = _settings(flags)
+    if settings.dashboard_port == 0:
+        _usage_error(
+            f"{env_name('dashboard_port')}: must be set (1-65535) for this command, "
+            f"e.g. {flag_name('dashboard_port')} 8501"
+        )
+    sys.exit(run_dashboard(settings))
+
+
+@main.command()
 @click.option(
     "--limit",
     type=click.IntRange(0, None),

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -22,6 +23,8 @@ from annotated_types import Ge, Gt, Le
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dashboard import CHANNELS, format_duration, parse_duration
 
 ENV_PREFIX = "QLARA_SIDECAR_"
 
@@ -42,6 +45,7 @@ _OPTIONAL_STRINGS = (
     "basic_auth_user",
     "basic_auth_password",
     "metrics_token",
+    "dashboard_password",
 )
 
 
@@ -213,6 +217,40 @@ class Settings(BaseSettings):
         "disk; everysec: up to one second may be lost on a crash.",
     )
 
+    dashboard_host: str = Field(
+        "127.0.0.1",
+        description="Address the explorer (Streamlit) listens on. Anything but loopback "
+        "wants DASHBOARD_PASSWORD.",
+    )
+    dashboard_port: int = Field(
+        8501,
+        ge=0,
+        le=65535,
+        description="TCP port of the explorer, which `up` starts beside the receiver. 0: `up` "
+        "starts no explorer.",
+    )
+    dashboard_password: SecretStr | None = Field(
+        None,
+        description="Password the explorer asks for, with a user name from DASHBOARD_USERS. "
+        "Unset: no sign-in (keep DASHBOARD_HOST on loopback).",
+    )
+    dashboard_users: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated user names allowed to sign in to the explorer, e.g. "
+        "ana,ops. Empty: any name with the password.",
+    )
+    dashboard_stuck_after: str = Field(
+        "sms=1h,rcs=6h,whatsapp=6h,other=1h",
+        description="How long a message of each channel may stay sent without a final status "
+        "before the explorer lists it as stuck, as channel=duration pairs (5m, 1h, 2d); a "
+        "channel left out keeps its default.",
+    )
+    dashboard_gap_threshold: str = Field(
+        "5m",
+        description="A silence of the webhook longer than this is highlighted on the "
+        "explorer's webhook health page (5m, 1h ...).",
+    )
+
     @field_validator(*_OPTIONAL_STRINGS, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -245,6 +283,23 @@ class Settings(BaseSettings):
                     "203.0.113.0/24,2001:db8::/32"
                 ) from None
         return tuple(networks)
+
+    @field_validator("dashboard_users", mode="before")
+    @classmethod
+    def _parse_users(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("dashboard_stuck_after")
+    @classmethod
+    def _stuck_after_shape(cls, value: str) -> str:
+        return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value).items())
+
+    @field_validator("dashboard_gap_threshold")
+    @classmethod
+    def _gap_shape(cls, value: str) -> str:
+        return format_duration(parse_duration(value))
 
     @field_validator("redis_url")
     @classmethod
@@ -285,6 +340,7 @@ class Settings(BaseSettings):
             self.read_token,
             self.basic_auth_password,
             self.metrics_token,
+            self.dashboard_password,
         )
         return tuple(s.get_secret_value() for s in secrets if s is not None)
 
@@ -305,8 +361,36 @@ class Settings(BaseSettings):
         return env
 
 
-SECRET_FIELDS = frozenset({"webhook_token", "read_token", "basic_auth_password", "metrics_token"})
+SECRET_FIELDS = frozenset(
+    {"webhook_token", "read_token", "basic_auth_password", "metrics_token", "dashboard_password"}
+)
 """Fields masked in every output and never passed to a child process explicitly."""
+
+
+#: How long a message may stay pending before the explorer lists it as stuck, by channel.
+STUCK_AFTER_DEFAULTS = {
+    "sms": parse_duration("1h"),
+    "rcs": parse_duration("6h"),
+    "whatsapp": parse_duration("6h"),
+    "other": parse_duration("1h"),
+}
+
+
+def stuck_after(text: str) -> dict[str, timedelta]:
+    """``sms=1h,rcs=6h`` -> a duration for every channel, the defaults for those left out.
+
+    Raises ``ValueError`` naming the pair that cannot be read.
+    """
+    found = dict(STUCK_AFTER_DEFAULTS)
+    for pair in (p.strip() for p in text.split(",") if p.strip()):
+        channel, _, duration = (part.strip().lower() for part in pair.partition("="))
+        if channel not in CHANNELS or not duration:
+            raise ValueError(
+                f"{pair!r}: use channel=duration pairs, channels {', '.join(CHANNELS)}, "
+                "e.g. sms=1h,rcs=6h"
+            )
+        found[channel] = parse_duration(duration)
+    return found
 
 
 def env_name(field: str) -> str:

@@ -4,10 +4,11 @@ Start order: the embedded Redis (unless ``REDIS_URL`` is set) until it answers P
 ledger migrations (once, here), the tokens, the receiver, the metrics listener when
 ``METRICS_PORT`` is set (:mod:`sidecar.metrics_role`; the receiver then serves no
 ``/metrics``), ``WORKERS`` worker processes, all counting into one metrics directory
-(:mod:`sidecar.metrics_dir`). Stop order (Ctrl-C or SIGTERM): the receiver and the metrics
-listener first, so nothing new is accepted; the workers, which finish their in-flight
-events; Redis last, which writes its append-only file. All within 10 seconds, stragglers
-killed; exit status 0.
+(:mod:`sidecar.metrics_dir`), and the explorer unless ``DASHBOARD_PORT`` is 0
+(:mod:`sidecar.dashboard_role`). Stop order (Ctrl-C or SIGTERM): the receiver, the metrics
+listener and the explorer first, so nothing new is accepted; the workers, which finish
+their in-flight events; Redis last, which writes its append-only file. All within 10
+seconds, stragglers killed; exit status 0.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import structlog
 from metrics import MULTIPROC_ENV
 from sidecar import embedded_redis, metrics_dir, wiring
 from sidecar.children import child_env
+from sidecar.dashboard_role import dashboard_spec
 from sidecar.layout import EMBEDDED_URL_FILE, SPOOL_DIR, data_dir
 from sidecar.logging import configure
 from sidecar.metrics_role import metrics_spec
@@ -67,6 +69,8 @@ def run_up(settings: Settings) -> int:
             # This host's spool is the receiver's: reported (at 0) before it is first used.
             (root / SPOOL_DIR).mkdir(exist_ok=True)
             supervisor.add(metrics_spec(env), stage=0)
+        if settings.dashboard_port != 0:
+            supervisor.add(dashboard_spec(env), stage=0)
         for index in range(1, wiring.worker_processes(settings, database) + 1):
             supervisor.add(worker_spec(settings, index, env), stage=1)
         _print_banner(settings, tokens, root, redis_note, database)
@@ -143,6 +147,11 @@ def _print_banner(
         *(
             ["                 Authorization: Bearer <QLARA_SIDECAR_METRICS_TOKEN>"]
             if settings.metrics_token is not None
+            else []
+        ),
+        *(
+            [f"  Explorer:      {local_url(settings.dashboard_host, settings.dashboard_port)}"]
+            if settings.dashboard_port != 0
             else []
         ),
         f"  Data dir:      {root}",

@@ -151,6 +151,8 @@ def sidecar_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
         QLARA_SIDECAR_RECEIVER_PROCESSES="1",
         QLARA_SIDECAR_LOG_FORMAT="json",
         QLARA_SIDECAR_REDIS_PORT=str(free_port()),
+        # No explorer: these tests do not look at it, and several run at once.
+        QLARA_SIDECAR_DASHBOARD_PORT="0",
     )
     env.update({f"QLARA_SIDECAR_{k.upper()}": v for k, v in settings.items()})
     return env

@@ -70,6 +70,7 @@ class Up:
     def __init__(self, data_dir: Path, output_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.dashboard_port = free_port()
         output_dir.mkdir(parents=True, exist_ok=True)
         self.stdout = output_dir / "stdout.txt"
         self.stderr = output_dir / "stderr.txt"
@@ -80,6 +81,7 @@ class Up:
             receiver_processes="2",
             redis_port="0",
             broker_heartbeat_timeout="3",
+            dashboard_port=str(self.dashboard_port),
         )
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
@@ -160,6 +162,14 @@ def test_up_records_an_event_restarts_a_killed_worker_and_stops_cleanly(
     message = wait_until(read_message, "message m1 in the ledger", timeout=60)
     assert "m1" in message.text
     assert "SENT" in message.text
+
+    # And the explorer `up` started answers on its own port
+    explorer = f"http://127.0.0.1:{up.dashboard_port}"
+    wait_until(
+        lambda: httpx.get(f"{explorer}/_stcore/health", timeout=2).status_code == 200,
+        "the explorer to answer",
+        timeout=START_TIMEOUT_S,
+    )
 
     # When a worker is SIGKILLed, then the supervisor restarts it and says so
     os.kill(up.child_pid("worker-1"), signal.SIGKILL)

@@ -1,0 +1,155 @@
+"""The queries the pages run, through one engine per process, cached for a few seconds.
+
+Every page asks with a ``now`` rounded down to :data:`CACHE_SECONDS`, so the viewers of one
+view in the same few seconds share one answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import queries
+from dashboard.config import current
+from dashboard.figures import (
+    DeadLetters,
+    Failures,
+    Gap,
+    LastEvent,
+    MessageList,
+    Outcomes,
+    RatePoint,
+    Stuck,
+)
+from ledger import MessageDetail, MessageSummary
+from ledger.engine import build_engine
+
+#: How long a query's answer is reused.
+CACHE_SECONDS = 5
+
+
+def now() -> datetime:
+    """The current time, rounded down to :data:`CACHE_SECONDS`."""
+    seconds = int(current().clock().timestamp())
+    return datetime.fromtimestamp(seconds - seconds % CACHE_SECONDS, UTC)
+
+
+@st.cache_resource
+def _engine(url: str) -> Engine:
+    return build_engine(url)
+
+
+def engine() -> Engine:
+    """The ledger's engine for this process's configuration."""
+    return _engine(current().database_url)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def outcomes(start: datetime, end: datetime, channel: str | None) -> Outcomes:
+    """:func:`dashboard.queries.outcomes`."""
+    with engine().connect() as conn:
+        return queries.outcomes(conn, start, end, channel)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def event_rates(
+    start: datetime, end: datetime, channel: str | None, step: timedelta
+) -> list[RatePoint]:
+    """:func:`dashboard.queries.event_rates`."""
+    with engine().connect() as conn:
+        return queries.event_rates(conn, start, end, channel, step)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def gaps(start: datetime, end: datetime, channel: str | None, threshold: timedelta) -> list[Gap]:
+    """:func:`dashboard.queries.gaps`."""
+    with engine().connect() as conn:
+        return queries.gaps(conn, start, end, channel, threshold)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def last_events(at: datetime) -> list[LastEvent]:
+    """:func:`dashboard.queries.last_events`."""
+    with engine().connect() as conn:
+        return queries.last_events(conn, at)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def find_messages(
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    status: str | None,
+    error_class: str | None,
+    search: str | None,
+    limit: int,
+    cursor: str | None,
+) -> MessageList:
+    """:func:`dashboard.queries.find_messages`."""
+    with engine().connect() as conn:
+        return queries.find_messages(
+            conn,
+            start=start,
+            end=end,
+            channel=channel,
+            status=status,
+            error_class=error_class,
+            search=search,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+def all_messages(
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    status: str | None,
+    error_class: str | None,
+    search: str | None,
+    limit: int,
+) -> list[MessageSummary]:
+    """:func:`dashboard.queries.all_messages` (not cached: an export is asked for once)."""
+    with engine().connect() as conn:
+        return queries.all_messages(
+            conn,
+            start=start,
+            end=end,
+            channel=channel,
+            status=status,
+            error_class=error_class,
+            search=search,
+            limit=limit,
+        )
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def message_detail(message_id: str) -> MessageDetail | None:
+    """:func:`dashboard.queries.message_detail`."""
+    with engine().connect() as conn:
+        return queries.message_detail(conn, message_id)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def failures(start: datetime, end: datetime, channel: str | None, step: timedelta) -> Failures:
+    """:func:`dashboard.queries.failures`."""
+    with engine().connect() as conn:
+        return queries.failures(conn, start, end, channel, step)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def stuck_messages(
+    at: datetime, thresholds: Mapping[str, timedelta], channel: str | None, limit: int
+) -> Stuck:
+    """:func:`dashboard.queries.stuck_messages`."""
+    with engine().connect() as conn:
+        return queries.stuck_messages(conn, at, thresholds, channel, limit)
+
+
+def dead_letters(limit: int) -> DeadLetters:
+    """:func:`dashboard.queries.waiting_dead_letters` (not cached: a redrive changes it)."""
+    with engine().connect() as conn:
+        return queries.waiting_dead_letters(conn, limit)

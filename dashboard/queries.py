@@ -1,0 +1,435 @@
+"""The explorer's reads of the ledger: plain functions over a SQLAlchemy connection.
+
+Read-only, the same statements on SQLite and PostgreSQL, each served by an index of
+:mod:`ledger.schema`:
+
+- a range of messages is selected by ``updated_at`` (when a new event last changed a
+  message; the read API's ``since``/``until`` filter the same time), through
+  ``ix_messages_updated_at_message_id``, or ``ix_messages_status_updated_at`` when statuses
+  are named;
+- a range of events by ``received_at``, through ``ix_events_received_at``;
+- pending messages through the partial index ``ix_messages_pending``.
+
+Every ``now``, ``start`` and ``end`` is timezone-aware; ranges are ``[start, end)``.
+Channels are those of :data:`dashboard.view.CHANNELS`: ``other`` is any channel Qlara may
+add, or none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Integer, Select, and_, cast, func, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from dashboard.figures import (
+    DeadLetters,
+    Failures,
+    Gap,
+    LastEvent,
+    MessageList,
+    Outcomes,
+    RatePoint,
+    Stuck,
+)
+from dashboard.view import CHANNELS
+from ledger import MessageDetail, MessageSummary
+from ledger.dead_letter_store import list_dead_letters
+from ledger.reading import (
+    SUMMARY_COLUMNS,
+    decode_cursor,
+    encode_cursor,
+    get_message,
+    summary_fields,
+)
+from ledger.schema import dead_letters, events, messages, pending_predicate
+from ledger.stats import last_event_at
+from metrics.error_classes import delivery_error_class
+from qlara import normalise_phone
+
+#: Channels Qlara documents; every other value (or none) is ``other``.
+_NAMED_CHANNELS = tuple(c for c in CHANNELS if c != "other")
+#: Statuses of a failed message, for the failures page.
+_FAILED = ("error", "expired")
+#: Rows read per round trip when a filter is applied in Python (the error class).
+_BATCH = 500
+#: How many raw error texts the failures page lists.
+TOP_ERRORS = 10
+
+
+def channel_of(value: str | None) -> str:
+    """The explorer's channel of a stored channel: ``other`` when missing or undocumented."""
+    return value if value in _NAMED_CHANNELS else "other"
+
+
+def _channel_is(column: Any, channel: str | None) -> ColumnElement[bool] | None:
+    if channel is None:
+        return None
+    if channel == "other":
+        return or_(column.is_(None), column.not_in(_NAMED_CHANNELS))
+    return column == channel  # type: ignore[no-any-return]
+
+
+def _where(query: Select[Any], *clauses: ColumnElement[bool] | None) -> Select[Any]:
+    for clause in clauses:
+        if clause is not None:
+            query = query.where(clause)
+    return query
+
+
+def _updated_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(messages.c.updated_at >= start, messages.c.updated_at < end)
+
+
+def _received_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(events.c.received_at >= start, events.c.received_at < end)
+
+
+def percentile(ordered: Sequence[float], share: float) -> float | None:
+    """The nearest-rank percentile (``share`` in (0, 1]) of sorted values; ``None`` if empty."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | None) -> Outcomes:
+    """Messages changed in ``[start, end)`` by status, the final ones' rates and latency."""
+    in_range = _updated_in(start, end)
+    by_status: dict[str, int] = {}
+    rows = conn.execute(
+        _where(
+            select(messages.c.status, func.count()).where(in_range),
+            _channel_is(messages.c.channel, channel),
+        ).group_by(messages.c.status)
+    )
+    for status, count in rows:
+        by_status[status or "none"] = int(count)
+    latencies = sorted(
+        conn.execute(
+            _where(
+                select(messages.c.latency_seconds).where(
+                    in_range,
+                    messages.c.is_final == true(),
+                    messages.c.latency_seconds.is_not(None),
+                ),
+                _channel_is(messages.c.channel, channel),
+            )
+        ).scalars()
+    )
+    return Outcomes(
+        messages=sum(by_status.values()),
+        by_status=by_status,
+        delivered=by_status.get("delivered", 0),
+        failed=by_status.get("error", 0),
+        expired=by_status.get("expired", 0),
+        latency_p50=percentile(latencies, 0.50),
+        latency_p95=percentile(latencies, 0.95),
+    )
+
+
+def _bucket(conn: Connection, column: Any, start: datetime, step: timedelta) -> Any:
+    """The index of ``column``'s bucket of ``step`` counted from ``start`` (an integer)."""
+    origin = int(start.timestamp())
+    width = max(1, int(step.total_seconds()))
+    if conn.dialect.name == "sqlite":
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" UTC text, which strftime reads.
+        seconds = cast(func.strftime("%s", column), Integer)
+        return (seconds - origin) / width
+    return cast(func.floor((func.extract("epoch", column) - origin) / width), Integer)
+
+
+def _bucket_start(start: datetime, step: timedelta, index: int) -> datetime:
+    return datetime.fromtimestamp(int(start.timestamp()), UTC) + index * step
+
+
+def event_rates(
+    conn: Connection, start: datetime, end: datetime, channel: str | None, step: timedelta
+) -> list[RatePoint]:
+    """Distinct events received in ``[start, end)`` per bucket of ``step`` and status, in
+    time order; buckets without events are left out."""
+    bucket = _bucket(conn, events.c.received_at, start, step).label("bucket")
+    rows = conn.execute(
+        _where(
+            select(bucket, events.c.status, func.count()).where(_received_in(start, end)),
+            _channel_is(events.c.channel, channel),
+        )
+        .group_by(bucket, events.c.status)
+        .order_by(bucket, events.c.status)
+    )
+    return [
+        RatePoint(at=_bucket_start(start, step, int(index)), status=status, events=int(count))
+        for index, status, count in rows
+    ]
+
+
+def gaps(
+    conn: Connection, start: datetime, end: datetime, channel: str | None, threshold: timedelta
+) -> list[Gap]:
+    """Stretches of ``[start, end)`` longer than ``threshold`` in which no event was received,
+    to the minute (events are counted per minute; a stretch is measured between the minutes
+    that had one, or the range's edges)."""
+    minute = timedelta(minutes=1)
+    bucket = _bucket(conn, events.c.received_at, start, minute).label("bucket")
+    busy = conn.execute(
+        _where(
+            select(bucket).distinct().where(_received_in(start, end)),
+            _channel_is(events.c.channel, channel),
+        ).order_by(bucket)
+    ).scalars()
+    return find_gaps((_bucket_start(start, minute, int(i)) for i in busy), start, end, threshold)
+
+
+def find_gaps(
+    busy_minutes: Iterable[datetime], start: datetime, end: datetime, threshold: timedelta
+) -> list[Gap]:
+    """The silences between busy minutes (ascending starts of minutes with events) and the
+    range's edges that last longer than ``threshold``."""
+    found: list[Gap] = []
+    quiet_since = start
+    for minute in busy_minutes:
+        if minute - quiet_since > threshold:
+            found.append(Gap(start=quiet_since, end=minute))
+        quiet_since = max(quiet_since, minute + timedelta(minutes=1))
+    if end - quiet_since > threshold:
+        found.append(Gap(start=quiet_since, end=end))
+    return found
+
+
+def last_events(conn: Connection, now: datetime) -> list[LastEvent]:
+    """Each channel's newest event by receipt time, most recent first (``other`` gathers
+    undocumented channels and events without one)."""
+    newest: dict[str, datetime] = {}
+    for name, at in last_event_at(conn).items():
+        key = channel_of(name)
+        if key not in newest or at > newest[key]:
+            newest[key] = at
+    ordered = sorted(newest.items(), key=lambda item: item[1], reverse=True)
+    return [
+        LastEvent(channel=name, at=at, age_seconds=(now - at).total_seconds())
+        for name, at in ordered
+    ]
+
+
+def _search_clause(search: str | None) -> ColumnElement[bool] | None:
+    """A message id or customer message id, exactly; or part of a phone number (three
+    digits at least, normalised as :func:`qlara.normalise_phone` does)."""
+    if not search or not search.strip():
+        return None
+    text = search.strip()
+    clauses: list[ColumnElement[bool]] = [
+        messages.c.message_id == text,
+        messages.c.customer_message_id == text,
+    ]
+    needle = normalise_phone(text)
+    if len(needle.lstrip("+")) >= 3:
+        # Only digits and "+" are left, so no LIKE wildcard needs escaping.
+        clauses.append(messages.c.phone.like(f"%{needle}%"))
+    return or_(*clauses)
+
+
+def _message_rows(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    status: str | None,
+    error_class: str | None,
+    search: str | None,
+    cursor: str | None,
+) -> Iterator[MessageSummary]:
+    """Every matching message, newest update first, read :data:`_BATCH` at a time."""
+    statuses: tuple[str, ...] | None = (status,) if status is not None else None
+    if error_class is not None:
+        statuses = tuple(s for s in (statuses or _FAILED) if s in _FAILED)
+        if not statuses:
+            return
+    base = _where(
+        select(*SUMMARY_COLUMNS).where(_updated_in(start, end)),
+        _channel_is(messages.c.channel, channel),
+        messages.c.status.in_(statuses) if statuses is not None else None,
+        _search_clause(search),
+    ).order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+    after = decode_cursor(cursor) if cursor is not None else None
+    while True:
+        query = base
+        if after is not None:
+            query = query.where(
+                or_(
+                    messages.c.updated_at < after[0],
+                    and_(messages.c.updated_at == after[0], messages.c.message_id < after[1]),
+                )
+            )
+        rows = conn.execute(query.limit(_BATCH)).all()
+        for row in rows:
+            item = MessageSummary(**summary_fields(row._mapping))
+            if error_class is None or _error_class(item) == error_class:
+                yield item
+        if len(rows) < _BATCH:
+            return
+        after = (rows[-1].updated_at, rows[-1].message_id)
+
+
+def _error_class(message: MessageSummary) -> str | None:
+    if message.status not in _FAILED:
+        return None
+    return delivery_error_class(message.status or "", message.error)
+
+
+def find_messages(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    status: str | None = None,
+    error_class: str | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> MessageList:
+    """A page of the messages changed in ``[start, end)`` that match every filter given,
+    newest update first.
+
+    ``search`` matches a message id or customer message id exactly, or any part of the
+    normalised phone number (three digits at least); ``error_class`` keeps failed and
+    expired messages of that class (:func:`metrics.delivery_error_class`). Raises
+    ``ValueError`` for a limit below 1 or a cursor this function did not produce.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    items: list[MessageSummary] = []
+    found = _message_rows(
+        conn,
+        start=start,
+        end=end,
+        channel=channel,
+        status=status,
+        error_class=error_class,
+        search=search,
+        cursor=cursor,
+    )
+    for item in found:
+        if len(items) == limit:
+            last = items[-1]
+            return MessageList(
+                items=items, next_cursor=encode_cursor(last.updated_at, last.message_id)
+            )
+        items.append(item)
+    return MessageList(items=items, next_cursor=None)
+
+
+def all_messages(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    status: str | None = None,
+    error_class: str | None = None,
+    search: str | None = None,
+    limit: int,
+) -> list[MessageSummary]:
+    """Every message :func:`find_messages` would page through, up to ``limit``."""
+    found = _message_rows(
+        conn,
+        start=start,
+        end=end,
+        channel=channel,
+        status=status,
+        error_class=error_class,
+        search=search,
+        cursor=None,
+    )
+    return [item for _, item in zip(range(limit), found, strict=False)]
+
+
+def message_detail(conn: Connection, message_id: str) -> MessageDetail | None:
+    """The message with its events (ledger order), or ``None`` when unknown."""
+    return get_message(conn, message_id.strip())
+
+
+def failures(
+    conn: Connection, start: datetime, end: datetime, channel: str | None, step: timedelta
+) -> Failures:
+    """Failed and expired messages changed in ``[start, end)``, by error class, channel and
+    bucket of ``step``; the most frequent raw error texts; the expired share of finals."""
+    rows = conn.execute(
+        _where(
+            select(
+                messages.c.channel, messages.c.status, messages.c.error, messages.c.updated_at
+            ).where(_updated_in(start, end), messages.c.status.in_(_FAILED)),
+            _channel_is(messages.c.channel, channel),
+        )
+    ).all()
+    by_class: Counter[tuple[str, str]] = Counter()
+    texts: Counter[tuple[str, str]] = Counter()
+    over_time: Counter[tuple[datetime, str]] = Counter()
+    origin = datetime.fromtimestamp(int(start.timestamp()), UTC)
+    for stored_channel, status, error, updated_at in rows:
+        name = channel_of(stored_channel)
+        kind = delivery_error_class(status, error)
+        by_class[name, kind] += 1
+        texts[name, error or f"({status}, no error text)"] += 1
+        over_time[_bucket_start(start, step, (updated_at - origin) // step), kind] += 1
+    finals = conn.execute(
+        _where(
+            select(func.count()).where(
+                _updated_in(start, end), messages.c.status.in_(("delivered", *_FAILED))
+            ),
+            _channel_is(messages.c.channel, channel),
+        )
+    ).scalar_one()
+    expired = sum(count for (_, kind), count in by_class.items() if kind == "expired")
+    return Failures(
+        by_class=dict(by_class),
+        top_errors=[(name, text, n) for (name, text), n in texts.most_common(TOP_ERRORS)],
+        over_time=sorted((at, kind, n) for (at, kind), n in over_time.items()),
+        expired_share=expired / finals if finals else None,
+    )
+
+
+def stuck_messages(
+    conn: Connection,
+    now: datetime,
+    thresholds: Mapping[str, timedelta],
+    channel: str | None = None,
+    limit: int = 200,
+) -> Stuck:
+    """Messages sent and still without a final status for longer than their channel's
+    threshold (``thresholds`` names every channel of :data:`dashboard.view.CHANNELS`),
+    oldest sent first."""
+    counts: dict[str, int] = {}
+    items: list[MessageSummary] = []
+    # The channel through an expression, not the column: on the column SQLite would rather
+    # walk the channel's whole index than the few pending rows of the partial index.
+    stored = func.coalesce(messages.c.channel, "")
+    for name in CHANNELS if channel is None else (channel,):
+        cut_off = now - thresholds[name]
+        pending = and_(pending_predicate(), messages.c.sent_at < cut_off)
+        clause = stored.not_in(_NAMED_CHANNELS) if name == "other" else stored == name
+        counts[name] = int(
+            conn.execute(_where(select(func.count()).where(pending), clause)).scalar_one()
+        )
+        rows = conn.execute(
+            _where(select(*SUMMARY_COLUMNS).where(pending), clause)
+            .order_by(messages.c.sent_at)
+            .limit(limit)
+        )
+        items.extend(MessageSummary(**summary_fields(row._mapping)) for row in rows)
+    items.sort(key=lambda m: (m.sent_at or now, m.message_id))
+    return Stuck(counts=counts, items=items[:limit])
+
+
+def waiting_dead_letters(conn: Connection, limit: int = 50) -> DeadLetters:
+    """Dead letters not redriven: their number and the ``limit`` oldest."""
+    waiting = conn.execute(
+        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
+    ).scalar_one()
+    oldest = list_dead_letters(conn, include_redriven=False, limit=limit)
+    return DeadLetters(waiting=int(waiting), oldest=oldest)

@@ -1,0 +1,50 @@
+"""Failures: error classes and the most frequent raw error texts by channel, over time;
+the expired share."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loads, session
+from dashboard.show import percent, span_caption
+from dashboard.view import bucket_size
+
+view = session.view()
+now = loads.now()
+start, end = view.span(now)
+st.title("Failures")
+st.caption(span_caption(view, start, end))
+
+step = bucket_size(start, end, points=48)
+found = loads.failures(start, end, view.channel, step)
+failed = sum(found.by_class.values())
+top = st.columns(2)
+top[0].metric("Failed or expired messages", f"{failed:,}")
+top[1].metric("Expired share of final messages", percent(found.expired_share))
+if not failed:
+    st.info("No message failed or expired in this window.")
+    st.stop()
+
+st.subheader("Error classes by channel")
+classes = pd.DataFrame(
+    [(channel, kind, count) for (channel, kind), count in found.by_class.items()],
+    columns=["channel", "error class", "messages"],
+)
+st.dataframe(
+    classes.pivot_table(index="error class", columns="channel", values="messages", fill_value=0),
+)
+
+st.subheader("Over time")
+st.bar_chart(
+    pd.DataFrame(found.over_time, columns=["time", "error class", "messages"]),
+    x="time",
+    y="messages",
+    color="error class",
+)
+
+st.subheader("Most frequent error texts")
+st.dataframe(
+    pd.DataFrame(found.top_errors, columns=["channel", "error text", "messages"]),
+    hide_index=True,
+)

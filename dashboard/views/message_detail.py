@@ -1,0 +1,76 @@
+"""Message detail: its events as a timeline (event and receipt times), its state and how it
+was reached, its raw payloads."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loads, session
+from dashboard.show import seconds, when
+from dashboard.story import tell
+from qlara import mask_phone
+
+view = session.view()
+st.title("Message detail")
+# The input follows the view (a link may change it) and the view follows the input.
+state = st.session_state
+if "f_message" not in state or state.get("f_message_shown") != view.message:
+    state["f_message"] = view.message or ""
+typed = st.text_input("Message id", key="f_message").strip()
+if typed != (view.message or ""):
+    session.set_message(typed)
+state["f_message_shown"] = typed or None
+if not typed:
+    st.info("Enter a message id, or open one from the Messages page.")
+    st.stop()
+
+message = loads.message_detail(typed)
+if message is None:
+    st.info(f"The ledger has no message {typed!r}.")
+    st.stop()
+
+state_columns = st.columns(4)
+state_columns[0].metric("Status", message.status or "none")
+state_columns[1].metric("Final", "yes" if message.is_final else "not yet")
+state_columns[2].metric("Sent → final", seconds(message.latency_seconds))
+state_columns[3].metric("Events", f"{message.event_count} (+{message.duplicate_count} copies)")
+st.write(
+    f"Channel **{message.channel or 'none'}** · phone {mask_phone(message.phone) or 'none'} · "
+    f"customer message id {message.customer_message_id or 'none'} · sent {when(message.sent_at)}"
+    f" · final {when(message.final_at)} · read {when(message.read_at)}"
+)
+if message.error:
+    st.write(f"Error: `{message.error}`")
+
+st.subheader("How it got there")
+for sentence in tell(message).sentences():
+    st.markdown(f"- {sentence}")
+
+st.subheader("Timeline")
+st.dataframe(
+    pd.DataFrame(
+        {
+            "event time": [when(e.event_time) for e in message.events],
+            "received": [when(e.received_at) for e in message.events],
+            "status": [e.status for e in message.events],
+            "code": [e.status_code for e in message.events],
+            "part": [f"{e.part}/{e.total_parts}" for e in message.events],
+            "copies": [e.duplicates for e in message.events],
+            "error": [e.error for e in message.events],
+            "shape": [e.shape.name for e in message.events],
+        }
+    ),
+    hide_index=True,
+)
+
+st.subheader("Raw payloads")
+for number, record in enumerate(message.events, start=1):
+    with st.expander(f"{number}. {record.status} at {when(record.event_time)}"):
+        text = record.raw.decode("utf-8", errors="replace")
+        try:
+            st.json(json.loads(text))
+        except ValueError:
+            st.code(text)

@@ -1,0 +1,82 @@
+"""Overview: the window's messages, delivery, failure and expiry rates, latency, and the
+events per minute by status, beside the same figures for the window before."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loads, session
+from dashboard.show import delta, percent, seconds, span_caption
+from dashboard.view import bucket_size
+
+view = session.view()
+now = loads.now()
+start, end = view.span(now)
+before_start, before_end = view.previous_span(now)
+st.title("Overview")
+st.caption(span_caption(view, start, end))
+
+this = loads.outcomes(start, end, view.channel)
+last = loads.outcomes(before_start, before_end, view.channel)
+
+row = st.columns(6)
+row[0].metric("Messages", f"{this.messages:,}", delta(this.messages, last.messages))
+row[1].metric(
+    "Delivery rate",
+    percent(this.delivery_rate),
+    delta(this.delivery_rate, last.delivery_rate, "share"),
+)
+row[2].metric(
+    "Failure rate",
+    percent(this.failure_rate),
+    delta(this.failure_rate, last.failure_rate, "share"),
+    delta_color="inverse",
+)
+row[3].metric(
+    "Expiry rate",
+    percent(this.expiry_rate),
+    delta(this.expiry_rate, last.expiry_rate, "share"),
+    delta_color="inverse",
+)
+row[4].metric(
+    "Sent → delivered p50",
+    seconds(this.latency_p50),
+    delta(this.latency_p50, last.latency_p50, "seconds"),
+    delta_color="inverse",
+)
+row[5].metric(
+    "Sent → delivered p95",
+    seconds(this.latency_p95),
+    delta(this.latency_p95, last.latency_p95, "seconds"),
+    delta_color="inverse",
+)
+
+st.subheader("Messages by status")
+statuses = sorted(set(this.by_status) | set(last.by_status))
+st.dataframe(
+    pd.DataFrame(
+        {
+            "status": statuses,
+            "this window": [this.by_status.get(s, 0) for s in statuses],
+            "previous window": [last.by_status.get(s, 0) for s in statuses],
+        }
+    ),
+    hide_index=True,
+)
+
+st.subheader("Events per minute by status")
+step = bucket_size(start, end)
+points = loads.event_rates(start, end, view.channel, step)
+if points:
+    per_minute = step.total_seconds() / 60
+    frame = pd.DataFrame(
+        {
+            "time": [p.at for p in points],
+            "status": [p.status for p in points],
+            "events per minute": [p.events / per_minute for p in points],
+        }
+    )
+    st.bar_chart(frame, x="time", y="events per minute", color="status")
+else:
+    st.info("No event was received in this window.")

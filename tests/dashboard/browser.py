@@ -1,0 +1,147 @@
+"""Headless Chromium driven over the DevTools protocol: open a page, wait until Streamlit
+has finished running it, read what it shows, take a screenshot.
+
+Chromium's ``--dump-dom`` and ``--screenshot`` do not wait for a Streamlit script, which
+runs after the page has loaded, over a websocket; so the page is polled instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--window-size=1400,1100",
+)
+#: True once the script has run: the app's view exists and Streamlit shows no run in progress.
+_SETTLED = """(() => {
+  const app = document.querySelector('[data-testid="stAppViewContainer"]');
+  const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+  const titled = document.querySelector('h1');
+  return Boolean(app && titled && !running);
+})()"""
+_ERRORS = """(() => {
+  const found = [];
+  for (const e of document.querySelectorAll('[data-testid="stException"]'))
+    found.push('exception: ' + e.innerText.slice(0, 300));
+  for (const e of document.querySelectorAll('[data-testid="stAlert"]')) {
+    if (e.querySelector('[data-testid="stAlertContentError"]'))
+      found.push('error: ' + e.innerText.slice(0, 300));
+  }
+  return found;
+})()"""
+
+
+def chromium() -> str | None:
+    """The Chromium binary on PATH, if any."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Tab:
+    """One page target of a running Chromium."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one command and return its result (events in between are skipped)."""
+        ident = next(self._ids)
+        self._socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            answer = json.loads(self._socket.recv(timeout=60))
+            if answer.get("id") == ident:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                result: dict[str, Any] = answer.get("result", {})
+                return result
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def open(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate to ``url`` and wait until Streamlit has run the page (and a little more,
+        for charts to draw). Raises ``TimeoutError``."""
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        settled_since = None
+        while time.monotonic() < deadline:
+            if self.evaluate(_SETTLED):
+                settled_since = settled_since or time.monotonic()
+                if time.monotonic() - settled_since > 1.5:
+                    return
+            else:
+                settled_since = None
+            time.sleep(0.25)
+        raise TimeoutError(f"{url} did not finish running within {timeout} s")
+
+    def errors(self) -> list[str]:
+        """Streamlit's exception and error elements on the page, as text."""
+        found: list[str] = self.evaluate(_ERRORS) or []
+        return found
+
+    def text(self) -> str:
+        """The page's visible text."""
+        return str(self.evaluate("document.body.innerText"))
+
+    def screenshot(self, path: Path) -> None:
+        """Save the whole page as a PNG."""
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+
+
+@contextmanager
+def browser(binary: str, port: int) -> Iterator[Tab]:
+    """A headless Chromium with its DevTools on ``port``, and its one tab."""
+    with tempfile.TemporaryDirectory() as profile:
+        process = subprocess.Popen(
+            [binary, *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={profile}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = _page_socket(port, deadline=time.monotonic() + 30)
+            with connect(url, max_size=None, open_timeout=10) as socket:
+                tab = Tab(socket)
+                tab.call("Page.enable")
+                yield tab
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _page_socket(port: int, deadline: float) -> str:
+    while True:
+        try:
+            targets = httpx.get(f"http://127.0.0.1:{port}/json", timeout=1).json()
+            pages = [t for t in targets if t.get("type") == "page"]
+            if pages:
+                return str(pages[0]["webSocketDebuggerUrl"])
+        except (httpx.HTTPError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("Chromium's DevTools did not answer")
+        time.sleep(0.2)

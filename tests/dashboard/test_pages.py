@@ -1,0 +1,219 @@
+"""Every page of the explorer in Streamlit's AppTest, on the seeded ledger: the right
+numbers appear, filters and query parameters work, nothing raises."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboard.pages import PAGES, configure_for, metrics, open_page, texts
+
+THIS_HOUR = {"from": "2025-03-01T11:00:00Z", "to": "2025-03-01T12:00:00Z"}
+
+
+@pytest.fixture
+def explorer(seeded_url: str) -> str:
+    """The explorer configured on the seeded ledger (SQLite, then PostgreSQL)."""
+    configure_for(seeded_url)
+    return seeded_url
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_opens_without_an_exception(explorer: str, page: str) -> None:
+    app = open_page(page, THIS_HOUR)
+
+    assert not app.exception
+    assert [t.value for t in app.title] == [page.replace("_", " ").capitalize()]
+
+
+def test_the_overview_shows_the_window_beside_the_previous_one(explorer: str) -> None:
+    app = open_page("overview", THIS_HOUR)
+
+    shown = metrics(app)
+    assert shown["Messages"] == "7"
+    assert shown["Delivery rate"] == "50.0%"
+    assert shown["Expiry rate"] == "16.7%"
+    assert shown["Sent → delivered p50"] == "10.0 s"
+    assert shown["Sent → delivered p95"] == "60.0 min"
+    deltas = {m.label: m.delta for m in app.metric}
+    assert deltas["Messages"] == "+5 vs previous window"  # 7 against q1 and q2
+    by_status = app.dataframe[0].value.set_index("status")
+    assert by_status.loc["delivered"].tolist() == [3, 1]
+
+
+def test_the_window_parameter_counts_back_from_now(explorer: str) -> None:
+    app = open_page("overview", {"window": "30m"})
+
+    # 11:30 to 12:00: the 11:30 recordings are in, nothing before
+    assert metrics(app)["Messages"] == "7"
+    assert app.query_params.get("window") == "30m"
+
+
+def test_the_channel_parameter_narrows_the_overview(explorer: str) -> None:
+    app = open_page("overview", {**THIS_HOUR, "channel": "whatsapp"})
+
+    assert metrics(app)["Messages"] == "2"
+    assert app.selectbox(key="f_channel").value == "whatsapp"
+
+
+def test_choosing_a_channel_in_the_sidebar_writes_it_to_the_url(explorer: str) -> None:
+    app = open_page("overview", THIS_HOUR)
+
+    app.selectbox(key="f_channel").set_value("rcs").run()
+
+    assert metrics(app)["Messages"] == "1"
+    assert app.query_params.get("channel") == "rcs"
+    assert app.query_params.get("from") == "2025-03-01T11:00:00Z"
+
+
+def test_a_bad_parameter_is_ignored_and_named(explorer: str) -> None:
+    app = open_page("overview", {**THIS_HOUR, "channel": "pigeon"})
+
+    assert not app.exception
+    assert metrics(app)["Messages"] == "7"
+    assert "channel: 'pigeon' is not one of" in texts(app)
+
+
+def test_the_messages_page_masks_phones_and_searches_by_phone(explorer: str) -> None:
+    app = open_page("messages", {**THIS_HOUR, "search": "4567"})
+
+    table = app.dataframe[0].value
+    assert sorted(table["message id"]) == ["d1", "d3"]
+    assert "+39******4567" in list(table["phone"])
+    assert "+393901234567" not in texts(app)
+
+
+def test_revealing_one_row_shows_its_phone_only(explorer: str) -> None:
+    app = open_page("messages", {**THIS_HOUR, "search": "otp-rossi"})
+
+    app.selectbox(key="f_reveal").set_value("d1").run()
+
+    assert "+393901234567" in texts(app)
+    assert list(app.dataframe[0].value["phone"]) == ["+39******4567"]
+
+
+def test_the_messages_page_filters_by_status_and_error_class(explorer: str) -> None:
+    app = open_page("messages", {**THIS_HOUR, "status": "error"})
+    assert sorted(app.dataframe[0].value["message id"]) == ["e1", "e2"]
+
+    app.selectbox(key="f_error_class").set_value("invalid_number").run()
+
+    assert list(app.dataframe[0].value["message id"]) == ["e2"]
+
+
+def test_the_messages_page_says_so_when_nothing_matches(explorer: str) -> None:
+    app = open_page("messages", {**THIS_HOUR, "search": "no-such-message"})
+
+    assert not app.dataframe
+    assert "No message matches" in texts(app)
+
+
+def test_the_detail_page_tells_the_message_s_story(explorer: str) -> None:
+    app = open_page("message_detail", {"message": "d3"})
+
+    assert metrics(app)["Status"] == "delivered"
+    timeline = app.dataframe[0].value
+    assert list(timeline["status"]) == ["sent", "delivered", "read"]
+    assert "Read at 2025-03-01 11:25:00 UTC." in texts(app)
+    assert len(app.expander) == 3  # one raw payload each
+
+
+def test_the_detail_page_of_an_unknown_message_says_so(explorer: str) -> None:
+    app = open_page("message_detail", {"message": "nope"})
+
+    assert "The ledger has no message 'nope'." in texts(app)
+
+
+def test_typing_a_message_id_opens_it_and_writes_it_to_the_url(explorer: str) -> None:
+    app = open_page("message_detail")
+
+    app.text_input(key="f_message").input("e1").run()
+
+    assert metrics(app)["Status"] == "error"
+    assert app.query_params.get("message") == "e1"
+
+
+def test_webhook_health_shows_last_events_gaps_and_dead_letters(explorer: str) -> None:
+    from ledger import Ledger
+
+    ledger = Ledger.connect(explorer, migrate=False)
+    ledger.add_dead_letter(payload="{}", reason="Refused: boom", attempts=9, receipt_id="r1")
+    ledger.close()
+
+    app = open_page("webhook_health", THIS_HOUR)
+
+    shown = metrics(app)
+    assert shown["sms"] == "30.0 min ago"
+    assert shown["Waiting"] == "1"
+    assert "2 silence(s) longer than 5m" in texts(app)
+    assert list(app.dataframe[-1].value["reason"]) == ["Refused: boom"]
+    assert "metrics address is not configured" in texts(app)
+
+
+def test_an_operator_redrives_the_dead_letters_once_confirmed(seeded_url: str) -> None:
+    from ledger import Ledger
+
+    asked: list[int] = []
+
+    def redrive(limit: int) -> tuple[int, int]:
+        asked.append(limit)
+        return limit, 0
+
+    configure_for(seeded_url, redrive=redrive)
+    ledger = Ledger.connect(seeded_url, migrate=False)
+    ledger.add_dead_letter(payload="{}", reason="boom", attempts=9, receipt_id="r1")
+    ledger.add_dead_letter(payload="{}", reason="boom", attempts=9, receipt_id="r2")
+    ledger.close()
+    app = open_page("webhook_health", THIS_HOUR)
+    redrive_button = next(b for b in app.button if b.label == "Redrive")
+    assert redrive_button.disabled
+
+    app.checkbox[0].check().run()
+    next(b for b in app.button if b.label == "Redrive").click().run()
+
+    assert asked == [2]
+    assert "Redriven: 2. Still waiting: 0." in [s.value for s in app.success]
+
+
+def test_the_failures_page_groups_by_error_class(explorer: str) -> None:
+    app = open_page("failures", THIS_HOUR)
+
+    shown = metrics(app)
+    assert shown["Failed or expired messages"] == "3"
+    assert shown["Expired share of final messages"] == "16.7%"
+    top = app.dataframe[-1].value
+    assert sorted(top["error text"]) == [
+        "(expired, no error text)",
+        "Blocked by carrier",
+        "Unknown subscriber",
+    ]
+
+
+def test_the_stuck_page_lists_messages_past_their_channel_s_threshold(explorer: str) -> None:
+    app = open_page("stuck_messages")
+
+    shown = metrics(app)
+    assert (shown["Stuck sms"], shown["Stuck rcs"], shown["Stuck whatsapp"]) == ("1", "0", "1")
+    assert list(app.dataframe[0].value["message id"]) == ["s3", "s1"]
+
+
+def test_the_stuck_page_honours_the_channel_parameter(explorer: str) -> None:
+    app = open_page("stuck_messages", {"channel": "whatsapp"})
+
+    assert list(app.dataframe[0].value["message id"]) == ["s3"]
+
+
+def test_with_a_password_nothing_shows_before_signing_in(seeded_url: str) -> None:
+    configure_for(seeded_url, password="correct horse", users=("ana",))
+    app = open_page("overview", THIS_HOUR)
+    assert not app.metric
+
+    app.text_input[0].input("bob")
+    app.text_input[1].input("correct horse")
+    app.button[0].click().run()
+    assert not app.metric
+    assert "Wrong user name or password." in texts(app)
+
+    app.text_input[0].input("ana")
+    app.text_input[1].input("correct horse")
+    app.button[0].click().run()
+    assert metrics(app)["Messages"] == "7"

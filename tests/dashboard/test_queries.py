@@ -1,0 +1,269 @@
+"""The explorer's query functions on the seeded ledger (:mod:`tests.dashboard.seed`), once
+per backend."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from dashboard import queries
+from dashboard.figures import Gap
+from tests.dashboard.seed import HOUR_BEFORE, NOW, THIS_HOUR, THRESHOLDS, record
+from tests.ledger.samples import event
+
+MINUTE = timedelta(minutes=1)
+
+
+def test_outcomes_count_the_window_s_messages_by_status_with_rates_and_latency(
+    seeded: Engine,
+) -> None:
+    with seeded.connect() as conn:
+        found = queries.outcomes(conn, *THIS_HOUR, None)
+
+    assert found.messages == 7
+    assert found.by_status == {"delivered": 3, "error": 2, "expired": 1, "sent": 1}
+    assert (found.delivered, found.failed, found.expired) == (3, 2, 1)
+    assert found.delivery_rate == pytest.approx(0.5)
+    assert found.expiry_rate == pytest.approx(1 / 6)
+    # latencies 5 8 10 20 30 3600: nearest rank 3 of 6 and 6 of 6
+    assert (found.latency_p50, found.latency_p95) == (10.0, 3600.0)
+
+
+def test_outcomes_of_the_previous_window_hold_only_its_messages(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.outcomes(conn, *HOUR_BEFORE, None)
+
+    assert found.by_status == {"delivered": 1, "error": 1}
+    assert (found.latency_p50, found.latency_p95) == (12.0, 60.0)
+
+
+def test_outcomes_narrowed_to_a_channel_count_only_its_messages(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        whatsapp = queries.outcomes(conn, *THIS_HOUR, "whatsapp")
+        other = queries.outcomes(conn, *THIS_HOUR, "other")
+
+    assert whatsapp.by_status == {"delivered": 1, "expired": 1}
+    assert other.messages == 0
+    assert other.delivery_rate is None
+
+
+def test_a_message_without_a_channel_counts_under_other(seeded: Engine) -> None:
+    record(seeded, NOW - timedelta(minutes=5), event("n1", "sent", 0, channel=None))
+
+    with seeded.connect() as conn:
+        found = queries.outcomes(conn, *THIS_HOUR, "other")
+
+    assert found.by_status == {"sent": 1}
+
+
+def test_event_rates_count_distinct_events_per_bucket_and_status(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        points = queries.event_rates(conn, *THIS_HOUR, None, MINUTE)
+
+    # Everything of this hour was received at 11:30: 7 sent, 3 delivered, 1 read, 2 error,
+    # 1 expired.
+    assert {(p.at, p.status): p.events for p in points} == {
+        (NOW - timedelta(minutes=30), "delivered"): 3,
+        (NOW - timedelta(minutes=30), "error"): 2,
+        (NOW - timedelta(minutes=30), "expired"): 1,
+        (NOW - timedelta(minutes=30), "read"): 1,
+        (NOW - timedelta(minutes=30), "sent"): 7,
+    }
+
+
+def test_event_rates_put_each_event_in_the_bucket_of_its_receipt_time(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        points = queries.event_rates(conn, NOW - timedelta(hours=8), NOW, "sms", timedelta(hours=1))
+
+    by_hour: dict[int, int] = {}
+    for p in points:
+        by_hour[p.at.hour] = by_hour.get(p.at.hour, 0) + p.events
+    # s1 at 09:00, q1 q2 at 10:30 (4 events), d1 d2 e1 p1 at 11:30 (7 events)
+    assert by_hour == {9: 1, 10: 4, 11: 7}
+
+
+def test_gaps_are_the_silences_longer_than_the_threshold(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.gaps(conn, *THIS_HOUR, None, timedelta(minutes=5))
+
+    half_past = NOW - timedelta(minutes=30)
+    assert found == [Gap(THIS_HOUR[0], half_past), Gap(half_past + MINUTE, NOW)]
+
+
+def test_no_gap_is_reported_when_the_silences_are_short() -> None:
+    start = NOW - timedelta(minutes=10)
+    busy = [start + i * MINUTE for i in range(0, 10, 2)]
+
+    assert queries.find_gaps(busy, start, NOW, timedelta(minutes=2)) == []
+
+
+def test_last_events_give_each_channel_s_newest_receipt_and_its_age(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.last_events(conn, NOW)
+
+    assert {e.channel: e.age_seconds for e in found} == {
+        "sms": 1800.0,
+        "rcs": 1800.0,
+        "whatsapp": 1800.0,
+    }
+
+
+def test_find_messages_lists_the_window_newest_update_first(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        page = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW)
+
+    assert sorted(m.message_id for m in page.items) == ["d1", "d2", "d3", "e1", "e2", "p1", "x1"]
+    assert page.next_cursor is None
+
+
+def test_find_messages_pages_through_every_match_once(seeded: Engine) -> None:
+    seen: list[str] = []
+    cursor = None
+    with seeded.connect() as conn:
+        while True:
+            page = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, limit=3, cursor=cursor)
+            seen.extend(m.message_id for m in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+
+    assert sorted(seen) == ["d1", "d2", "d3", "e1", "e2", "p1", "x1"]
+    assert len(seen) == 7
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("d2", ["d2"]),
+        ("otp-rossi", ["d1"]),
+        ("4567", ["d1", "d3"]),
+        ("+39 390 123", ["d1"]),
+        ("0039 3901234567", ["d1"]),
+        ("45", []),
+    ],
+)
+def test_search_matches_an_id_exactly_or_part_of_a_normalised_phone(
+    seeded: Engine, search: str, expected: list[str]
+) -> None:
+    with seeded.connect() as conn:
+        page = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, search=search)
+
+    assert sorted(m.message_id for m in page.items) == expected
+
+
+def test_find_messages_filters_by_status_channel_and_error_class(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        errors = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, status="error")
+        sms = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, channel="sms")
+        blocked = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, error_class="blocked")
+        expired = queries.find_messages(conn, start=THIS_HOUR[0], end=NOW, error_class="expired")
+        contradiction = queries.find_messages(
+            conn, start=THIS_HOUR[0], end=NOW, status="delivered", error_class="blocked"
+        )
+
+    assert sorted(m.message_id for m in errors.items) == ["e1", "e2"]
+    assert sorted(m.message_id for m in sms.items) == ["d1", "d2", "e1", "p1"]
+    assert [m.message_id for m in blocked.items] == ["e1"]
+    assert [m.message_id for m in expired.items] == ["x1"]
+    assert contradiction.items == []
+
+
+def test_all_messages_returns_every_match_up_to_the_limit(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        everything = queries.all_messages(conn, start=NOW - timedelta(days=1), end=NOW, limit=100)
+        capped = queries.all_messages(conn, start=NOW - timedelta(days=1), end=NOW, limit=4)
+
+    assert len(everything) == 12
+    assert len(capped) == 4
+
+
+def test_message_detail_holds_the_state_and_every_event(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.message_detail(conn, "d3")
+        unknown = queries.message_detail(conn, "nope")
+
+    assert found is not None
+    assert (found.status, found.channel, found.phone) == ("delivered", "whatsapp", "+491701234567")
+    assert [e.status for e in found.events] == ["sent", "delivered", "read"]
+    assert found.read_at is not None
+    assert unknown is None
+
+
+def test_failures_group_by_class_and_channel_and_list_the_raw_texts(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.failures(conn, *THIS_HOUR, None, timedelta(minutes=10))
+
+    assert found.by_class == {
+        ("sms", "blocked"): 1,
+        ("rcs", "invalid_number"): 1,
+        ("whatsapp", "expired"): 1,
+    }
+    assert sorted(found.top_errors) == [
+        ("rcs", "Unknown subscriber", 1),
+        ("sms", "Blocked by carrier", 1),
+        ("whatsapp", "(expired, no error text)", 1),
+    ]
+    assert {(at, kind) for at, kind, _ in found.over_time} == {
+        (NOW - timedelta(minutes=30), "blocked"),
+        (NOW - timedelta(minutes=30), "invalid_number"),
+        (NOW - timedelta(minutes=30), "expired"),
+    }
+    assert found.expired_share == pytest.approx(1 / 6)
+
+
+def test_failures_narrowed_to_a_channel(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.failures(conn, *HOUR_BEFORE, "sms", timedelta(minutes=10))
+
+    assert found.by_class == {("sms", "absent"): 1}
+    assert found.expired_share == 0.0
+
+
+def test_stuck_messages_are_those_pending_past_their_channel_s_threshold(
+    seeded: Engine,
+) -> None:
+    with seeded.connect() as conn:
+        found = queries.stuck_messages(conn, NOW, THRESHOLDS)
+        sms_only = queries.stuck_messages(conn, NOW, THRESHOLDS, channel="sms")
+
+    assert found.counts == {"sms": 1, "rcs": 0, "whatsapp": 1, "other": 0}
+    assert [m.message_id for m in found.items] == ["s3", "s1"]  # oldest first
+    assert [m.message_id for m in sms_only.items] == ["s1"]
+
+
+def test_stuck_messages_are_capped_at_the_limit_oldest_first(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.stuck_messages(conn, NOW, THRESHOLDS, limit=1)
+
+    assert [m.message_id for m in found.items] == ["s3"]
+    assert sum(found.counts.values()) == 2
+
+
+def test_waiting_dead_letters_are_counted_oldest_listed_first(seeded_url: str) -> None:
+    from ledger import Ledger
+
+    ledger = Ledger.connect(seeded_url, migrate=False)
+    first = ledger.add_dead_letter(payload="{}", reason="boom", attempts=9, receipt_id="r1")
+    ledger.add_dead_letter(payload="{}", reason="boom", attempts=9, receipt_id="r2")
+    ledger.mark_redriven(first)
+    ledger.add_dead_letter(payload="{}", reason="bang", attempts=9, receipt_id="r3")
+    from ledger.engine import build_engine
+
+    engine = build_engine(seeded_url)
+    try:
+        with engine.connect() as conn:
+            found = queries.waiting_dead_letters(conn, limit=1)
+    finally:
+        engine.dispose()
+        ledger.close()
+
+    assert found.waiting == 2
+    assert [d.receipt_id for d in found.oldest] == ["r2"]
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    assert queries.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert queries.percentile([1.0, 2.0, 3.0, 4.0], 0.95) == 4.0
+    assert queries.percentile([], 0.5) is None
