@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY qlara ./qlara
 COPY ledger ./ledger
 COPY metrics ./metrics
+COPY alerts ./alerts
 COPY receiver ./receiver
 COPY workers ./workers
 COPY sidecar ./sidecar
