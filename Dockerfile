@@ -8,8 +8,10 @@ COPY pyproject.toml README.md ./
 COPY qlara ./qlara
 COPY ledger ./ledger
 COPY metrics ./metrics
+COPY alerts ./alerts
 COPY receiver ./receiver
 COPY workers ./workers
+COPY dashboard ./dashboard
 COPY sidecar ./sidecar
 RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 qlara \
     && mkdir -p /var/lib/qlara && chown qlara /var/lib/qlara

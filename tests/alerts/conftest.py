@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.alerts.pipeline import Pager
+from tests.alerts.pipeline import Pager, Service, Simulators
 from tests.conftest import missing_service
 
 
@@ -47,3 +47,22 @@ def alertmanager_binary() -> str:
 def pager() -> Iterator[Pager]:
     """A webhook receiver on loopback keeping every notification posted to it."""
     yield from Pager().serve()
+
+
+@pytest.fixture
+def simulators() -> Iterator[list[Simulators]]:
+    """Where a test keeps its :class:`Simulators`; every process they started is stopped
+    after it."""
+    made: list[Simulators] = []
+    yield made
+    for simulator in made:
+        simulator.stop_all()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    """Where a test keeps the services it starts; each is stopped after it, last first."""
+    started: list[Service] = []
+    yield started
+    for service in reversed(started):
+        service.stop()

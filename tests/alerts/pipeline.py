@@ -1,11 +1,13 @@
 """The alerting pipeline on loopback, for tests: Prometheus, Alertmanager (Debian's binaries),
-and a pager, a small HTTP server that keeps every notification Alertmanager posts to it."""
+a pager, a small HTTP server that keeps every notification Alertmanager posts to it, and
+`qlara-sidecar simulate` processes standing in for Qlara."""
 
 from __future__ import annotations
 
 import copy
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.sidecar_process import free_port, wait_for
+from tests.e2e.sidecar_process import Sidecar, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTMANAGER_EXAMPLE = ROOT / "alerts" / "alertmanager" / "alertmanager.yml"
@@ -174,6 +176,46 @@ class Service:
                 self.process.wait()
 
 
+class Simulators:
+    """`qlara-sidecar simulate` processes posting to one sidecar; all stopped at the end."""
+
+    def __init__(self, sidecar: Sidecar, directory: Path) -> None:
+        self.sidecar = sidecar
+        self.directory = directory
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = self.directory / f"simulate{len(self.started)}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("qlara-sidecar")),
+                    "simulate",
+                    "--url",
+                    self.sidecar.webhook_url,
+                    "--progress",
+                    "none",
+                    *args,
+                ],
+                env=self.sidecar.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
 def alertmanager(binary: str, directory: Path, config: dict[str, Any]) -> Service:
     """An Alertmanager with ``config``, clustering off, its state under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -202,20 +244,21 @@ def prometheus(
     job: str,
     target: str,
     rule_files: list[Path],
-    alertmanager_port: int,
+    alertmanager_port: int | None = None,
 ) -> Service:
     """A Prometheus scraping ``target`` as ``job`` and evaluating ``rule_files`` every
-    second, sending alerts to the Alertmanager on ``alertmanager_port``; its TSDB under
-    ``directory``."""
+    second, sending alerts to the Alertmanager on ``alertmanager_port`` (if any); its TSDB
+    under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
-        "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
-        },
     }
+    if alertmanager_port is not None:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
+        }
     config_path = directory / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()

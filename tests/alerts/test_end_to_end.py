@@ -23,10 +23,7 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,7 @@ from alerts import thresholds_from, write
 from tests.alerts.pipeline import (
     Pager,
     Service,
+    Simulators,
     alertmanager,
     alertmanager_config_for_tests,
     prometheus,
@@ -54,62 +52,6 @@ SCALED = {
 SILENCE_WINDOW_S = 15
 SENDING_S = 10
 BURST_AFTER_S = 10
-
-
-class Simulators:
-    """`qlara-sidecar simulate` processes posting to one sidecar; all stopped at the end."""
-
-    def __init__(self, sidecar: Sidecar, directory: Path) -> None:
-        self.sidecar = sidecar
-        self.directory = directory
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = self.directory / f"simulate{len(self.started)}.log"
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("qlara-sidecar")),
-                    "simulate",
-                    "--url",
-                    self.sidecar.webhook_url,
-                    "--progress",
-                    "none",
-                    *args,
-                ],
-                env=self.sidecar.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.started.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-@pytest.fixture
-def simulators(tmp_path: Path) -> Iterator[list[Simulators]]:
-    made: list[Simulators] = []
-    yield made
-    for simulator in made:
-        simulator.stop_all()
-
-
-@pytest.fixture
-def services() -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for service in reversed(started):
-        service.stop()
 
 
 def kill_everything_of(sidecar: Sidecar) -> None:
