@@ -139,7 +139,9 @@ def _bucket(conn: Connection, column: Any, start: datetime, step: timedelta) -> 
     if conn.dialect.name == "sqlite":
         # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" UTC text, which strftime reads.
         seconds = cast(func.strftime("%s", column), Integer)
-        return (seconds - origin) / width
+        # ``//``: SQLAlchemy renders ``/`` between integers as true division, which would
+        # make a bucket of every second
+        return (seconds - origin) // width
     return cast(func.floor((func.extract("epoch", column) - origin) / width), Integer)
 
 

@@ -84,6 +84,21 @@ def test_event_rates_put_each_event_in_the_bucket_of_its_receipt_time(seeded: En
     assert by_hour == {9: 1, 10: 4, 11: 7}
 
 
+def test_events_seconds_apart_share_their_bucket(seeded: Engine) -> None:
+    # Three events of one status within a 5-minute bucket, off whole minutes
+    start = NOW - timedelta(minutes=50)
+    for n, offset in enumerate(
+        (timedelta(seconds=13), timedelta(seconds=47), timedelta(minutes=3))
+    ):
+        record(seeded, start + offset, event(f"b{n}", "sent", 0))
+
+    with seeded.connect() as conn:
+        points = queries.event_rates(conn, start, start + timedelta(minutes=5), None, 5 * MINUTE)
+
+    # One point for the bucket and status, not one per second
+    assert [(p.at, p.status, p.events) for p in points] == [(start, "sent", 3)]
+
+
 def test_gaps_are_the_silences_longer_than_the_threshold(seeded: Engine) -> None:
     with seeded.connect() as conn:
         found = queries.gaps(conn, *THIS_HOUR, None, timedelta(minutes=5))
