@@ -32,14 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import common  # the drivers share bench/common.py
 import psycopg
 from sqlalchemy import Connection, Engine, insert, text
-
-# Python put bench/ first on the path, where bench/ledger.py would shadow the ledger
-# package: bench/ goes last instead.
-sys.path.pop(0)
-sys.path.append(str(Path(__file__).resolve().parent))
-import common  # the drivers share bench/common.py
 
 from dashboard import queries
 from dashboard.view import bucket_size
