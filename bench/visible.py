@@ -74,7 +74,7 @@ class Settings:
         self.duration = env_int("DURATION", 30)
         self.processes = env_int("PROCESSES", os.cpu_count() or 1)
         self.workers = env_int("WORKERS", 0)  # 0: the sidecar's default
-        self.worker_threads = env_int("WORKER_THREADS", 16)
+        self.worker_threads = env_str("WORKER_THREADS", "")  # empty: the sidecar's default
         self.connections = env_int("CONNECTIONS", 64)
         self.fsync = env_str("REDIS_APPENDFSYNC", "always")
         self.sample_s = float(env_str("SAMPLE_S", "2"))
@@ -170,9 +170,10 @@ def one_run(s: Settings, procs: Procs, db: str) -> dict[str, Any]:
             "QLARA_SIDECAR_READ_TOKEN": READ_TOKEN,
             "QLARA_SIDECAR_DATA_DIR": str(work / "data"),
             "QLARA_SIDECAR_PORT": str(port),
-            "QLARA_SIDECAR_WORKER_THREADS": str(s.worker_threads),
             "QLARA_SIDECAR_LOG_LEVEL": "warning",
         }
+        if s.worker_threads:
+            env["QLARA_SIDECAR_WORKER_THREADS"] = s.worker_threads
         if procs.start([SIDECAR, "migrate"], log_path=work / "m.log", env=env, cwd=ROOT).wait(120):
             raise RuntimeError("migrate failed")
         receiver = procs.start(
