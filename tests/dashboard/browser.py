@@ -8,9 +8,12 @@ runs after the page has loaded, over a websocket; so the page is polled instead.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -112,11 +115,13 @@ class Tab:
 @contextmanager
 def browser(binary: str, port: int) -> Iterator[Tab]:
     """A headless Chromium with its DevTools on ``port``, and its one tab."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as it is removed.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [binary, *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={profile}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers share its process group
         )
         try:
             url = _page_socket(port, deadline=time.monotonic() + 30)
@@ -125,12 +130,21 @@ def browser(binary: str, port: int) -> Iterator[Tab]:
                 tab.call("Page.enable")
                 yield tab
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, group=True)
+
+
+def stop(process: subprocess.Popen[Any], *, group: bool = False) -> None:
+    """SIGTERM, up to 10 s, then SIGKILL; with ``group``, then SIGKILL to what is left of
+    the process group it leads."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _page_socket(port: int, deadline: float) -> str:

@@ -16,7 +16,7 @@ import pytest
 from ledger import Ledger, default_sqlite_url
 from ledger.engine import build_engine
 from tests.conftest import _free_port, missing_service
-from tests.dashboard.browser import Tab, browser, chromium
+from tests.dashboard.browser import Tab, browser, chromium, stop
 from tests.dashboard.seed import delivered, failed, record, seed
 from tests.ledger.samples import event
 from tests.sidecar.support import environment_without_settings, wait_until
@@ -88,12 +88,7 @@ def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 
