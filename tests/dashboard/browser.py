@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+from tests.sidecar.support import wait_until
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -82,19 +84,18 @@ class Tab:
 
     def open(self, url: str, timeout: float = 60.0) -> None:
         """Navigate to ``url`` and wait until Streamlit has run the page (and a little more,
-        for charts to draw). Raises ``TimeoutError``."""
+        for charts to draw); fail the test after ``timeout`` s."""
         self.call("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout
-        settled_since = None
-        while time.monotonic() < deadline:
-            if self.evaluate(_SETTLED):
-                settled_since = settled_since or time.monotonic()
-                if time.monotonic() - settled_since > 1.5:
-                    return
-            else:
-                settled_since = None
-            time.sleep(0.25)
-        raise TimeoutError(f"{url} did not finish running within {timeout} s")
+        settled_since: list[float] = []
+
+        def settled_a_while() -> bool:
+            if not self.evaluate(_SETTLED):
+                settled_since.clear()
+                return False
+            settled_since[:] = settled_since or [time.monotonic()]
+            return time.monotonic() - settled_since[0] > 1.5
+
+        wait_until(settled_a_while, f"{url} to finish running", timeout=timeout)
 
     def errors(self) -> list[str]:
         """Streamlit's exception and error elements on the page, as text."""
@@ -124,7 +125,7 @@ def browser(binary: str, port: int) -> Iterator[Tab]:
             start_new_session=True,  # its helpers share its process group
         )
         try:
-            url = _page_socket(port, deadline=time.monotonic() + 30)
+            url = _page_socket(port)
             with connect(url, max_size=None, open_timeout=10) as socket:
                 tab = Tab(socket)
                 tab.call("Page.enable")
@@ -147,15 +148,10 @@ def stop(process: subprocess.Popen[Any], *, group: bool = False) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def _page_socket(port: int, deadline: float) -> str:
-    while True:
-        try:
-            targets = httpx.get(f"http://127.0.0.1:{port}/json", timeout=1).json()
-            pages = [t for t in targets if t.get("type") == "page"]
-            if pages:
-                return str(pages[0]["webSocketDebuggerUrl"])
-        except (httpx.HTTPError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("Chromium's DevTools did not answer")
-        time.sleep(0.2)
+def _page_socket(port: int) -> str:
+    def page() -> str | None:
+        targets = httpx.get(f"http://127.0.0.1:{port}/json", timeout=1).json()
+        pages = [t for t in targets if t.get("type") == "page"]
+        return str(pages[0]["webSocketDebuggerUrl"]) if pages else None
+
+    return wait_until(page, "Chromium's DevTools to answer", timeout=30)
