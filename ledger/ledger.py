@@ -9,7 +9,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import Engine, text
 
-from ledger import dead_letter_store, reading, recording, stats
+from ledger import dead_letter_store, reading, recording, rollup, stats
 from ledger import purge as retention
 from ledger.engine import WRITE_OPTION, build_engine
 from ledger.errors import LedgerUnavailable, unavailable_on_operational_errors
@@ -217,6 +217,16 @@ class Ledger:
             dead_letters=result.dead_letters,
         )
         return result
+
+    def compact_minutes(self, now: datetime | None = None) -> int:
+        """Collapse each passed minute's rows of per-minute event counts into one (see
+        :mod:`ledger.rollup`), for the minutes from ``COMPACT_LOOKBACK`` to
+        ``COMPACT_AFTER`` before ``now``. Returns how many rows went; counts never change.
+        Safe while writers run, and beside another compaction."""
+        at = require_aware(now, "now") if now is not None else utc_now()
+        before = rollup.minute_of(at - rollup.COMPACT_AFTER)
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            return rollup.compact(conn, before - rollup.COMPACT_LOOKBACK, before)
 
     def counts(self) -> LedgerCounts:
         """Row counts and duplicate sums, for tests and operators."""

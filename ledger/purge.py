@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, delete, exists, select
 
 from ledger.results import PurgeResult
-from ledger.schema import dead_letters, events, inbound, messages, receipts
+from ledger.rollup import minute_of
+from ledger.schema import dead_letters, event_minutes, events, inbound, messages, receipts
 
 #: Messages handled per purge transaction: short transactions keep writers waiting briefly.
 BATCH = 500
@@ -22,8 +23,9 @@ BATCH = 500
 
 def purge(engine: Engine, older_than: datetime) -> PurgeResult:
     """Delete events received before ``older_than``, then messages with no events left,
-    inbound replies received and receipts recorded before it, and dead letters redriven
-    before it. ``engine`` must begin write transactions (see :mod:`ledger.engine`)."""
+    inbound replies received and receipts recorded before it, the per-minute event counts of
+    the minutes before its own, and dead letters redriven before it. ``engine`` must begin
+    write transactions (see :mod:`ledger.engine`)."""
     deleted_events = deleted_messages = 0
     while True:
         with engine.begin() as conn:
@@ -36,6 +38,8 @@ def purge(engine: Engine, older_than: datetime) -> PurgeResult:
     with engine.begin() as conn:
         n_inbound = conn.execute(delete(inbound).where(inbound.c.received_at < older_than))
         n_receipts = conn.execute(delete(receipts).where(receipts.c.recorded_at < older_than))
+        # Only minutes wholly before the cut-off: the minute it falls in keeps its count.
+        conn.execute(delete(event_minutes).where(event_minutes.c.minute < minute_of(older_than)))
         n_dead = conn.execute(
             delete(dead_letters).where(
                 dead_letters.c.redriven_at.is_not(None),

@@ -17,7 +17,8 @@
    that none of them has is inserted, keyed by (message_id, status, event_time, part): the
    receipt that carries it first in the batch stores it; every other copy, and every copy of
    an event stored before, only raises that event's ``duplicates`` and its message's
-   ``duplicate_count``.
+   ``duplicate_count``. The inserted events are also counted by minute of receipt, channel
+   and status in ``event_minutes`` (:mod:`ledger.rollup`).
 4. Each existing message that gained an event gets its state recomputed from all its events
    with :func:`qlara.reduce_state`. The sent -> final latency is reported once per message:
    by the first transaction that sets ``latency_observed_at`` (read and set under the row
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 
+from ledger import rollup
 from ledger.bulk import execute_rows
 from ledger.errors import LedgerUnavailable
 from ledger.results import LatencyObservation, RecordResult
@@ -363,6 +365,12 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
         for outcome, ev in firsts
     ]
     execute_rows(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
+    rollup.append(
+        conn,
+        rollup.count_minutes(
+            (outcome.received_at, ev.channel, ev.status) for outcome, ev in firsts
+        ),
+    )
 
 
 def _add_event_duplicates(conn: Connection, extra: Counter[_EventKey]) -> None:
