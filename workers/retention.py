@@ -1,9 +1,10 @@
-"""Old records are purged from the ledger while workers run."""
+"""The ledger's upkeep while workers run: old records purged, per-minute counts compacted."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ log = structlog.get_logger(__name__)
 
 #: Delay before the first purge after boot: soon, but not in the middle of start-up.
 FIRST_PURGE_DELAY_S = 5.0
+#: How often each worker process compacts the per-minute event counts (:mod:`ledger.rollup`).
+COMPACT_INTERVAL_S = 60.0
 
 
 def retention_lock_key(namespace: str) -> str:
@@ -29,7 +32,8 @@ def retention_lock_key(namespace: str) -> str:
 class Retention(Middleware):
     """After worker boot, a daemon thread purges ledger records older than
     ``retention_days``: first ``FIRST_PURGE_DELAY_S`` after boot (or ``interval_s`` if
-    shorter), then every ``interval_s``. It stops at worker shutdown.
+    shorter), then every ``interval_s``. Every ``COMPACT_INTERVAL_S`` (or sooner, when a purge
+    is due) it also compacts the per-minute event counts. It stops at worker shutdown.
 
     With several worker processes, the first to take a Redis key (``SET NX`` expiring after
     the interval) purges and the others skip that round. Purging is idempotent, so if Redis
@@ -70,14 +74,29 @@ class Retention(Middleware):
         log.debug("retention round done", retention_days=self._retention.days, **counts)
         return counts
 
+    def compact_once(self) -> int:
+        """Compact the passed minutes' event counts (:meth:`ledger.Ledger.compact_minutes`).
+        Every process does: compactions side by side are safe, and cheap when there is
+        nothing to do. Returns the rows removed."""
+        removed = self._connection.ledger.compact_minutes()
+        if removed:
+            log.debug("event counts compacted", rows_removed=removed)
+        return removed
+
     def _run(self, broker: Broker) -> None:
-        wait_s = min(FIRST_PURGE_DELAY_S, self._interval_s)
-        while not self._stop.wait(wait_s):
+        next_purge = time.monotonic() + min(FIRST_PURGE_DELAY_S, self._interval_s)
+        while not self._stop.wait(min(COMPACT_INTERVAL_S, next_purge - time.monotonic())):
+            try:
+                self.compact_once()
+            except Exception as exc:
+                log.warning("event count compaction failed", error=failure_reason(exc))
+            if time.monotonic() < next_purge:
+                continue
             try:
                 self.purge_once(broker)
             except Exception as exc:
                 log.warning("ledger purge failed", error=failure_reason(exc))
-            wait_s = self._interval_s
+            next_purge = time.monotonic() + self._interval_s
 
     def _take_round(self, broker: Broker) -> bool:
         if not isinstance(broker, RedisBroker):

@@ -8,8 +8,11 @@ from dataclasses import replace
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import func, select
 
 from ledger import Ledger
+from ledger.engine import build_engine
+from ledger.schema import event_minutes
 from qlara import Receipt
 from tests.workers.support import make_receipt, wait_for
 from workers import Retention, WorkerConfig, build_broker
@@ -71,3 +74,36 @@ def test_a_worker_purges_soon_after_boot_and_stops_purging_at_shutdown(
         broker.client.close()
 
     assert not [t for t in threading.enumerate() if t.name == "qlara-retention"]
+
+
+def test_a_worker_compacts_the_per_minute_counts_of_passed_minutes(
+    config: WorkerConfig, ledger: Ledger
+) -> None:
+    # Five transactions, each adding a row for the same minute, ten minutes ago
+    minute = (time.time() // 60 - 10) * 60
+    for n in range(5):
+        fresh = make_receipt(f"r-{n}", f"m-{n}")
+        ledger.record(
+            Receipt(receipt_id=fresh.receipt_id, received_at=minute + n, events=fresh.events)
+        )
+    assert _minute_rows(config) == 5
+    # A short purge interval makes the upkeep thread's first round come at once.
+    broker = build_broker(replace(config, purge_interval_s=0.2))
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        wait_for(lambda: _minute_rows(config) == 1)
+    finally:
+        worker.stop(timeout=10_000)
+        broker.client.close()
+
+    assert ledger.counts().events == 5
+
+
+def _minute_rows(config: WorkerConfig) -> int:
+    engine = build_engine(config.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(event_minutes)).scalar_one())
+    finally:
+        engine.dispose()
