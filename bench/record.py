@@ -23,7 +23,7 @@ from qlara import Receipt
 from qlara.parse import parse_body
 from qlara.traffic import plan_traffic
 
-TABLES = ("events", "messages", "receipts", "inbound", "channels")
+TABLES = ("events", "messages", "receipts", "inbound", "channels", "event_minutes")
 
 
 def main() -> int:
