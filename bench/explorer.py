@@ -222,8 +222,7 @@ def pages(now: datetime, window: timedelta) -> dict[str, Callable[[Connection], 
     probe = f"bench-{MESSAGES // 2:08d}"
     return {
         "overview": lambda c: (
-            queries.outcomes(c, start, end, None),
-            queries.outcomes(c, *before, None),
+            queries.compare_outcomes(c.engine, (start, end), before, None),
             queries.event_rates(c, start, end, None, step),
         ),
         "messages": lambda c: queries.find_messages(c, start=start, end=end),

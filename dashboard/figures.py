@@ -14,7 +14,7 @@ class Outcomes:
 
     ``delivered``/``failed``/``expired`` count final messages; the rates are their shares
     of the final ones (``None`` when there is none). ``latency_p50``/``p95`` are sent ->
-    final seconds (nearest rank) over final messages that have both times.
+    delivered seconds (nearest rank) over delivered messages that have both times.
     """
 
     messages: int

@@ -48,10 +48,11 @@ def engine() -> Engine:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def outcomes(start: datetime, end: datetime, channel: str | None) -> Outcomes:
-    """:func:`dashboard.queries.outcomes`."""
-    with engine().connect() as conn:
-        return queries.outcomes(conn, start, end, channel)
+def compare_outcomes(
+    this: tuple[datetime, datetime], before: tuple[datetime, datetime], channel: str | None
+) -> tuple[Outcomes, Outcomes]:
+    """:func:`dashboard.queries.compare_outcomes`."""
+    return queries.compare_outcomes(engine(), this, before, channel)
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, and_, cast, func, or_, select, true
+from sqlalchemy import Connection, Engine, Integer, Select, and_, cast, func, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.figures import (
@@ -96,7 +97,8 @@ def percentile(ordered: Sequence[float], share: float) -> float | None:
 
 
 def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | None) -> Outcomes:
-    """Messages changed in ``[start, end)`` by status, the final ones' rates and latency.
+    """Messages changed in ``[start, end)`` by status, the final ones' rates, and the sent ->
+    delivered latency of the delivered ones.
 
     Both statements read the range index alone (it carries status, is_final and latency)."""
     in_range = _updated_in(start, end)
@@ -109,7 +111,12 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
     )
     for status, count in rows:
         by_status[status or "none"] = int(count)
-    timed = (in_range, messages.c.is_final == true(), messages.c.latency_seconds.is_not(None))
+    timed = (
+        in_range,
+        messages.c.status == "delivered",
+        messages.c.is_final == true(),
+        messages.c.latency_seconds.is_not(None),
+    )
     latency = messages.c.latency_seconds
     if conn.dialect.name == "postgresql":
         # percentile_disc is the nearest rank: the first value whose cumulative share
@@ -141,6 +148,26 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
         latency_p50=p50,
         latency_p95=p95,
     )
+
+
+def compare_outcomes(
+    engine: Engine,
+    this: tuple[datetime, datetime],
+    before: tuple[datetime, datetime],
+    channel: str | None,
+) -> tuple[Outcomes, Outcomes]:
+    """:func:`outcomes` of two windows, read side by side on two connections: each is a
+    scan of its window's index range, so with two cores free the page waits for the longer
+    one rather than for both."""
+
+    def read(span: tuple[datetime, datetime]) -> Outcomes:
+        with engine.connect() as conn:
+            return outcomes(conn, *span, channel)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qlara-outcomes") as pool:
+        found_before = pool.submit(read, before)
+        found_this = read(this)
+        return found_this, found_before.result()
 
 
 def _bucket(conn: Connection, column: Any, origin: datetime, step: timedelta) -> Any:

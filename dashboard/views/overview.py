@@ -17,8 +17,7 @@ before_start, before_end = view.previous_span(now)
 st.title("Overview")
 st.caption(span_caption(view, start, end))
 
-this = loads.outcomes(start, end, view.channel)
-last = loads.outcomes(before_start, before_end, view.channel)
+this, last = loads.compare_outcomes((start, end), (before_start, before_end), view.channel)
 
 row = st.columns(6)
 row[0].metric("Messages", f"{this.messages:,}", delta(this.messages, last.messages))

@@ -32,8 +32,8 @@ def test_the_overview_shows_the_window_beside_the_previous_one(explorer: str) ->
     assert shown["Messages"] == "7"
     assert shown["Delivery rate"] == "50.0%"
     assert shown["Expiry rate"] == "16.7%"
-    assert shown["Sent → delivered p50"] == "10.0 s"
-    assert shown["Sent → delivered p95"] == "60.0 min"
+    assert shown["Sent → delivered p50"] == "20.0 s"
+    assert shown["Sent → delivered p95"] == "30.0 s"
     deltas = {m.label: m.delta for m in app.metric}
     assert deltas["Messages"] == "+5 vs previous window"  # 7 against q1 and q2
     by_status = app.dataframe[0].value.set_index("status")
