@@ -96,24 +96,36 @@ def percentile(ordered: Sequence[float], share: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _statuses(conn: Connection) -> list[str]:
+    """Every status some message has, each found by one seek of the status index (a loose
+    index scan: a handful of statuses among a million rows)."""
+    status = messages.c.status
+    found = select(func.min(status).label("status")).cte("statuses", recursive=True)
+    following = select(select(func.min(status)).where(status > found.c.status).scalar_subquery())
+    found = found.union_all(following.where(found.c.status.is_not(None)))
+    return [s for s in conn.execute(select(found.c.status)).scalars() if s is not None]
+
+
 def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | None) -> Outcomes:
     """Messages changed in ``[start, end)`` by status, the final ones' rates, and the sent ->
     delivered latency of the delivered ones.
 
-    Both statements read the range index alone (it carries status, is_final and latency)."""
+    Each status is counted over its own range of the status index, which carries the
+    channel, is_final and the latency: no table row is read, and no sort."""
     in_range = _updated_in(start, end)
     in_channel = _channel_is(messages.c.channel, channel)
     by_status: dict[str, int] = {}
-    rows = conn.execute(
-        _where(select(messages.c.status, func.count()).where(in_range), in_channel).group_by(
-            messages.c.status
-        )
-    )
-    for status, count in rows:
-        by_status[status or "none"] = int(count)
+    for status, match in [(s, messages.c.status == s) for s in _statuses(conn)] + [
+        ("none", messages.c.status.is_(None))
+    ]:
+        count = conn.execute(
+            _where(select(func.count()).where(match, in_range), in_channel)
+        ).scalar_one()
+        if count:
+            by_status[status] = int(count)
     timed = (
-        in_range,
         messages.c.status == "delivered",
+        in_range,
         messages.c.is_final == true(),
         messages.c.latency_seconds.is_not(None),
     )

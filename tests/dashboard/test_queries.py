@@ -59,6 +59,15 @@ def test_a_message_without_a_channel_counts_under_other(seeded: Engine) -> None:
     assert found.by_status == {"sent": 1}
 
 
+def test_outcomes_count_a_status_qlara_may_add(seeded: Engine) -> None:
+    record(seeded, NOW - timedelta(minutes=5), event("u1", "queued_at_carrier", 0))
+
+    with seeded.connect() as conn:
+        found = queries.outcomes(conn, NOW - timedelta(minutes=10), NOW, None)
+
+    assert found.by_status == {"queued_at_carrier": 1}
+
+
 def test_event_rates_count_distinct_events_per_bucket_and_status(seeded: Engine) -> None:
     with seeded.connect() as conn:
         points = queries.event_rates(conn, *THIS_HOUR, None, MINUTE)

@@ -1,8 +1,8 @@
 """Counts for the explorer's long windows: events per minute, and covering message indexes.
 
 ``event_minutes`` is filled from the events already recorded, one row per minute of
-receipt, channel and status. The two range indexes of ``messages`` gain the columns the
-explorer's outcomes read (status, is_final, latency_seconds).
+receipt, channel and status. The (status, updated_at) index of ``messages`` gains the
+columns the explorer's outcomes read (channel, is_final, latency_seconds).
 
 Revision ID: 0002
 Revises: 0001
@@ -21,7 +21,7 @@ down_revision: str | None = "0001"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_OUTCOME_COLUMNS = ["status", "is_final", "latency_seconds"]
+_OUTCOME_COLUMNS = ["channel", "is_final", "latency_seconds"]
 
 #: The events recorded so far, counted by minute of receipt. SQLite stores datetimes as
 #: "YYYY-MM-DD HH:MM:SS.ffffff" UTC text (ledger.timestamps): a minute is its first 17
@@ -52,18 +52,14 @@ def upgrade() -> None:
         "event_minutes",
         ["minute", "channel", "status", "events"],
     )
-    _replace_range_indexes(_OUTCOME_COLUMNS)
+    _replace_status_index(_OUTCOME_COLUMNS)
 
 
 def downgrade() -> None:
-    _replace_range_indexes([])
+    _replace_status_index([])
     op.drop_table("event_minutes")
 
 
-def _replace_range_indexes(extra: list[str]) -> None:
-    op.drop_index("ix_messages_updated_at_message_id", table_name="messages")
-    op.drop_index("ix_messages_channel_updated_at", table_name="messages")
-    op.create_index(
-        "ix_messages_updated_at_message_id", "messages", ["updated_at", "message_id", *extra]
-    )
-    op.create_index("ix_messages_channel_updated_at", "messages", ["channel", "updated_at", *extra])
+def _replace_status_index(extra: list[str]) -> None:
+    op.drop_index("ix_messages_status_updated_at", table_name="messages")
+    op.create_index("ix_messages_status_updated_at", "messages", ["status", "updated_at", *extra])
