@@ -456,7 +456,13 @@ def failures(
     expired = sum(count for (_, kind), count in by_class.items() if kind == "expired")
     return Failures(
         by_class=dict(by_class),
-        top_errors=[(name, text, n) for (name, text), n in texts.most_common(TOP_ERRORS)],
+        # most frequent first; equal counts by channel and text, so a view reads the same
+        top_errors=[
+            (name, text, n)
+            for (name, text), n in sorted(texts.items(), key=lambda item: (-item[1], item[0]))[
+                :TOP_ERRORS
+            ]
+        ],
         over_time=sorted((at, kind, n) for (at, kind), n in over_time.items()),
         expired_share=expired / finals if finals else None,
     )
