@@ -51,9 +51,18 @@ from qlara import DeliveryEvent, InboundMessage, Receipt, StatusEvent, reduce_st
 
 #: How often to retry locking message rows that a concurrent purge keeps deleting.
 _LOCK_ATTEMPTS = 5
-#: Rows per multi-row statement: far below SQLite's and PostgreSQL's bound-parameter limits
-#: (32,766 and 65,535) at 17 columns per event row.
-_ROWS_PER_STATEMENT = 500
+#: The most rows one multi-row INSERT ... RETURNING carries, and the most ids one ``IN`` list
+#: holds. A statement's SQL text depends on how many rows or ids it carries, and the driver
+#: prepares and caches each distinct text on its own (Python's sqlite3 keeps 128 per
+#: connection, evicting the least recently used). With the batch's size in the text, every
+#: group size made new statements, larger ones for larger groups: the worker's SQLite
+#: statements took about 6 MiB per connection, re-prepared as they were evicted, and a backlog's
+#: big groups raised its heap for good. So these counts are powers of two, a few shapes for
+#: every batch: rows go in pieces of 64, 32, ..., 1 (:func:`_pieces`), and an ``IN`` list is
+#: padded by repeating its last id (:func:`_id_lists`), which changes no result. 64 rows of 17
+#: columns stay far below SQLite's and PostgreSQL's bound-parameter limits (32,766 and 65,535).
+_MOST_ROWS = 64
+_MOST_IDS = 512
 
 _EventKey = tuple[str, str, datetime, int]
 _T = TypeVar("_T")
@@ -157,9 +166,23 @@ def _already_recorded() -> RecordResult:
     )
 
 
-def _chunks(items: Sequence[_T], size: int = _ROWS_PER_STATEMENT) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
+def _pieces(items: Sequence[_T], most: int = _MOST_ROWS) -> Iterator[Sequence[_T]]:
+    """``items`` in consecutive pieces, in order, each a power of two long and at most
+    ``most`` (a power of two): 100 rows go as 64, 32 and 4."""
+    start = 0
+    while start < len(items):
+        size = min(most, 1 << ((len(items) - start).bit_length() - 1))
         yield items[start : start + size]
+        start += size
+
+
+def _id_lists(ids: Sequence[str], most: int = _MOST_IDS) -> Iterator[list[str]]:
+    """``ids`` in consecutive lists of at most ``most`` (a power of two), each padded to a
+    power of two by repeating its last id: for an ``IN`` list, where a repeat changes nothing."""
+    for start in range(0, len(ids), most):
+        chunk = list(ids[start : start + most])
+        chunk.extend(chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk)))
+        yield chunk
 
 
 def _claim_receipts(conn: Connection, batch: Sequence[Receipt], now: datetime) -> set[str]:
@@ -179,7 +202,10 @@ def _claim_receipts(conn: Connection, batch: Sequence[Receipt], now: datetime) -
         }
         for receipt in sorted(batch, key=lambda r: r.receipt_id)  # one order for every writer
     ]
-    return set(conn.execute(stmt, rows).scalars())
+    claimed: set[str] = set()
+    for piece in _pieces(rows):
+        claimed.update(conn.execute(stmt, piece).scalars())
+    return claimed
 
 
 def _group_events(items: tuple[DeliveryEvent, ...]) -> dict[_EventKey, list[DeliveryEvent]]:
@@ -315,12 +341,12 @@ def _lock_messages(
         .returning(messages.c.message_id)
     )
     for _ in range(_LOCK_ATTEMPTS):
-        now_created = set(
-            conn.execute(insert, [fresh[message_id].row for message_id in missing]).scalars()
-        )
+        now_created: set[str] = set()
+        for piece in _pieces([fresh[message_id].row for message_id in missing]):
+            now_created.update(conn.execute(insert, piece).scalars())
         created |= now_created
         existing = [message_id for message_id in missing if message_id not in now_created]
-        for chunk in _chunks(existing):
+        for chunk in _id_lists(existing):
             rows = conn.execute(
                 select(messages.c.message_id, messages.c.latency_observed_at)
                 .where(messages.c.message_id.in_(chunk))
@@ -421,7 +447,7 @@ def _remember_channels(conn: Connection, names: set[str], now: datetime) -> None
 
 def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_StoredEvent]]:
     stored: dict[str, list[_StoredEvent]] = {message_id: [] for message_id in message_ids}
-    for chunk in _chunks(message_ids):
+    for chunk in _id_lists(message_ids):
         rows = conn.execute(
             select(
                 events.c.message_id,
@@ -579,14 +605,14 @@ def _record_inbound(conn: Connection, outcomes: list[_Outcome]) -> None:
                 "duplicates": 0,
             }
         )
-    inserted = set(
-        conn.execute(
-            insert_for(conn, inbound)
-            .on_conflict_do_nothing(index_elements=[inbound.c.inbound_id])
-            .returning(inbound.c.inbound_id),
-            rows,
-        ).scalars()
+    insert = (
+        insert_for(conn, inbound)
+        .on_conflict_do_nothing(index_elements=[inbound.c.inbound_id])
+        .returning(inbound.c.inbound_id)
     )
+    inserted: set[str] = set()
+    for piece in _pieces(rows):
+        inserted.update(conn.execute(insert, piece).scalars())
     extra: dict[str, int] = {}
     for inbound_id in ordered:
         same = copies[inbound_id]

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
+import sys
+from collections.abc import Mapping
 
 #: glibc's mallopt parameter for the number of malloc arenas.
 _M_ARENA_MAX = -8
 #: Arenas a receiver or worker process allows itself (see :func:`limit_malloc_arenas`).
 MALLOC_ARENAS = 2
+
+#: The variable glibc reads its tunables from, once, when a program starts.
+TUNABLES_ENV = "GLIBC_TUNABLES"
+#: The tunable for how many freed chunks of each size a thread keeps for itself.
+TCACHE_COUNT = "glibc.malloc.tcache_count"
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
@@ -29,3 +37,39 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):
         return False
+
+
+def without_thread_caches(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """``environ`` with glibc's per-thread malloc caches turned off (``GLIBC_TUNABLES``
+    gains ``glibc.malloc.tcache_count=0``, after any tunables already there), or ``None``
+    when it already sets that tunable: ours, or the operator's choice."""
+    tunables = environ.get(TUNABLES_ENV, "")
+    if any(item.split("=", 1)[0].strip() == TCACHE_COUNT for item in tunables.split(":")):
+        return None
+    env = dict(environ)
+    env[TUNABLES_ENV] = ":".join(filter(None, [tunables, f"{TCACHE_COUNT}=0"]))
+    return env
+
+
+def restart_without_thread_caches() -> None:
+    """Execute this process again, same pid and command line, with glibc's per-thread malloc
+    caches turned off (:func:`without_thread_caches`); return at once, doing nothing, when
+    they already are, when the operator set ``glibc.malloc.tcache_count``, or elsewhere than
+    glibc. For a worker process, first thing, before any thread starts.
+
+    Each thread keeps up to 7 freed chunks of every size up to 1 KiB for itself, which
+    only it reuses. A worker's 64 threads all take turns at the ledger transaction and at
+    freeing what another thread allocated, so over hours each fills its own cache: measured
+    with 64 threads recording through one group commit, 9-10 MiB sat in those caches (freed
+    when the threads ended) and RSS rose all along; with the caches off it stayed within
+    1 MiB after warm-up, at the same CPU. glibc reads tunables only when a program starts,
+    hence the exec rather than a call like :func:`limit_malloc_arenas`.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return
+    env = without_thread_caches(os.environ)
+    if env is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)  # noqa: S606 - ourselves

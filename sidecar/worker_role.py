@@ -10,7 +10,7 @@ from sidecar import metrics_dir, wiring
 from sidecar.children import child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
-from sidecar.memory import limit_malloc_arenas
+from sidecar.memory import limit_malloc_arenas, restart_without_thread_caches, without_thread_caches
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import secrets_of
@@ -22,6 +22,8 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     One process runs in this process; more are children of this one, each restarted on its
     own when it dies, counting into one metrics directory (:mod:`sidecar.metrics_dir`).
     """
+    if processes == 1:
+        restart_without_thread_caches()  # returns once they are off
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
         limit_malloc_arenas()  # before the worker's threads start
@@ -42,10 +44,11 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
 
 
 def worker_spec(settings: Settings, index: int, env: Mapping[str, str]) -> ChildSpec:
-    """The child running worker number ``index``."""
+    """The child running worker number ``index``, started with glibc's per-thread malloc
+    caches off (so it need not execute itself again, see :mod:`sidecar.memory`)."""
     return ChildSpec(
         name=f"worker-{index}",
         argv=child_argv("worker", "--processes", "1"),
-        env=env,
+        env=without_thread_caches(env) or env,
         stop_timeout=settings.worker_shutdown_timeout + 0.5,
     )

@@ -1,12 +1,20 @@
-"""Receiver and worker processes cap glibc's malloc arenas, unless the operator chose."""
+"""Receiver and worker processes cap glibc's malloc arenas, and worker processes run
+without glibc's per-thread malloc caches, unless the operator chose."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from sidecar.memory import TUNABLES_ENV, without_thread_caches
+from sidecar.settings import load_settings
+from sidecar.worker_role import worker_spec
 
 
 @pytest.mark.parametrize(("operator_value", "expected"), [(None, "True"), ("4", "False")])
@@ -26,3 +34,89 @@ def test_malloc_arenas_are_capped_unless_the_operator_chose(
         timeout=60,
     )
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("operator_value", "expected"),
+    [
+        (None, "glibc.malloc.tcache_count=0"),
+        ("glibc.malloc.arena_max=4", "glibc.malloc.arena_max=4:glibc.malloc.tcache_count=0"),
+        ("glibc.malloc.tcache_count=7", None),
+        ("glibc.malloc.arena_max=4:glibc.malloc.tcache_count=2", None),
+    ],
+)
+def test_thread_caches_go_off_after_the_operators_tunables_unless_they_set_them(
+    operator_value: str | None, expected: str | None
+) -> None:
+    environ = {"PATH": "/bin"}
+    if operator_value is not None:
+        environ[TUNABLES_ENV] = operator_value
+
+    env = without_thread_caches(environ)
+
+    if expected is None:
+        assert env is None
+    else:
+        assert env == {"PATH": "/bin", TUNABLES_ENV: expected}
+
+
+#: Run in a fresh interpreter: restart as a worker does, then free 64 chunks of 1,000 bytes
+#: and print the tunables and how many of the chunks went back to malloc's shared free lists
+#: (a chunk a thread keeps in its own cache still counts as in use).
+_PROBE = """
+import ctypes, os
+from sidecar.memory import restart_without_thread_caches
+restart_without_thread_caches()
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+chunks = [libc.malloc(1000) for _ in range(64)]
+before = libc.mallinfo2().uordblks
+for chunk in chunks:
+    libc.free(chunk)
+print(os.environ.get("GLIBC_TUNABLES"), (before - libc.mallinfo2().uordblks) // 1000)
+"""
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc" or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+    reason="glibc 2.33 or later only",
+)
+@pytest.mark.parametrize(
+    ("operator_value", "tunables", "all_freed"),
+    [
+        (None, "glibc.malloc.tcache_count=0", True),
+        # the control: with the caches on, the thread keeps 7 of the chunks for itself
+        ("glibc.malloc.tcache_count=7", "glibc.malloc.tcache_count=7", False),
+    ],
+)
+def test_a_worker_process_restarts_itself_with_thread_caches_off(
+    operator_value: str | None, tunables: str, all_freed: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != TUNABLES_ENV}
+    if operator_value is not None:
+        env[TUNABLES_ENV] = operator_value
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    seen, freed = out.stdout.split()
+    assert seen == tunables
+    assert (int(freed) == 64) is all_freed
+
+
+def test_worker_children_start_with_thread_caches_off(tmp_path: Path) -> None:
+    settings = load_settings({"data_dir": str(tmp_path)})
+
+    spec = worker_spec(settings, 1, {"PATH": "/bin"})
+
+    assert spec.env[TUNABLES_ENV] == "glibc.malloc.tcache_count=0"
