@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,6 +147,12 @@ def _chunks(now: datetime) -> Iterator[tuple[list[dict[str, Any]], list[dict[str
         yield message_rows, event_rows
 
 
+def _minutes(event_rows: list[dict[str, Any]]) -> Counter[rollup.MinuteKey]:
+    """The per-minute counts of ``event_rows``, as the writers would have appended them and
+    the workers compacted them (one row per minute key)."""
+    return rollup.count_minutes((r["received_at"], r["channel"], r["status"]) for r in event_rows)
+
+
 def _progress(done: int, began: float) -> None:
     rate = done / max(time.monotonic() - began, 1e-9)
     left = (MESSAGES - done) / rate if rate else 0
@@ -162,20 +169,17 @@ def fill_sqlite(url: str, now: datetime) -> None:
             [{"channel": c, "first_seen_at": now - timedelta(days=30)} for c in CHANNELS],
         )
     done = 0
+    minutes: Counter[rollup.MinuteKey] = Counter()
     for message_rows, event_rows in _chunks(now):
         with engine.begin() as conn:
             conn.execute(insert(messages), message_rows)
             conn.execute(insert(events), event_rows)
-            # The per-minute counts, as the writers would have appended them
-            rollup.append(
-                conn,
-                rollup.count_minutes(
-                    (r["received_at"], r["channel"], r["status"]) for r in event_rows
-                ),
-            )
+        minutes.update(_minutes(event_rows))
         done += len(message_rows)
         if done % (CHUNK * 10) == 0 or done == MESSAGES:
             _progress(done, began)
+    with engine.begin() as conn:
+        rollup.append(conn, minutes)
     engine.dispose()
 
 
@@ -192,7 +196,9 @@ def fill_postgres(dsn: str, now: datetime) -> None:
                     (c, now - timedelta(days=30)),
                 )
         done = 0
+        minutes: Counter[rollup.MinuteKey] = Counter()
         for message_rows, event_rows in _chunks(now):
+            minutes.update(_minutes(event_rows))
             with conn.cursor() as cur:
                 with cur.copy(f"COPY messages ({', '.join(message_columns)}) FROM STDIN") as copy:
                     for row in message_rows:
@@ -204,12 +210,10 @@ def fill_postgres(dsn: str, now: datetime) -> None:
             done += len(message_rows)
             if done % (CHUNK * 10) == 0 or done == MESSAGES:
                 _progress(done, began)
-        conn.execute(
-            "INSERT INTO event_minutes (minute, channel, status, events) "
-            "SELECT date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
-            "channel, status, count(*) FROM events GROUP BY 1, 2, 3"
-        )
-        conn.commit()
+        engine = build_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as alchemy:
+            rollup.append(alchemy, minutes)
+        engine.dispose()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
 

@@ -30,6 +30,11 @@ _KEYS = ["minute", "channel", "status", "events"]
 _INSERT = event_minutes.insert().inline()
 #: Rows deleted per statement while compacting.
 _DELETE_CHUNK = 500
+#: How far back a compaction round looks: minutes older than this keep whatever rows they
+#: have (a late event can add one to an old minute; its count stays right).
+COMPACT_LOOKBACK = timedelta(hours=6)
+#: A minute is compacted once it is this far past: its events are mostly recorded by then.
+COMPACT_AFTER = timedelta(minutes=2)
 
 
 def minute_of(moment: datetime) -> datetime:
@@ -84,10 +89,3 @@ def count_minutes(events: Iterable[tuple[datetime, str | None, str]]) -> Counter
     for received_at, channel, status in events:
         counts[minute_of(received_at), channel, status] += 1
     return counts
-
-
-#: How far back a compaction round looks: minutes older than this keep whatever rows they
-#: have (a late event can add one to an old minute; its count stays right).
-COMPACT_LOOKBACK = timedelta(hours=6)
-#: A minute is compacted once it is this far past: its events are mostly recorded by then.
-COMPACT_AFTER = timedelta(minutes=2)
