@@ -203,6 +203,11 @@ def worker(processes: int | None, **flags: Any) -> None:
     Example:
         QLARA_SIDECAR_REDIS_URL=redis://10.0.0.5:6379/0 qlara-sidecar worker --processes 4
     """
+    from sidecar.memory import restart_without_thread_caches
+
+    # First thing: executing again imports anew whatever is loaded by then (the ledger,
+    # Dramatiq and SQLAlchemy would take a second more).
+    restart_without_thread_caches()
     from sidecar import wiring
     from sidecar.worker_role import run_workers
 

@@ -8,14 +8,17 @@ The receiver and the workers never read the environment: they take a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger import Ledger, default_sqlite_url
 from ledger.engine import normalise_url
-from receiver import MetricsConfig, ReceiverConfig
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.settings import Settings, SettingsError, env_name
 from sidecar.tokens import Tokens
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig
+
+if TYPE_CHECKING:
+    from receiver import MetricsConfig, ReceiverConfig
 
 
 def database_url(settings: Settings) -> str:
@@ -55,6 +58,9 @@ def receiver_config(
     settings: Settings, tokens: Tokens, *, redis: str, database: str
 ) -> ReceiverConfig:
     """The receiver's configuration."""
+    # Imported here: the receiver brings Litestar, which a worker process has no use for.
+    from receiver import ReceiverConfig
+
     basic_auth = None
     if settings.basic_auth_user is not None and settings.basic_auth_password is not None:
         basic_auth = (settings.basic_auth_user, settings.basic_auth_password.get_secret_value())
@@ -84,6 +90,8 @@ def receiver_config(
 def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
     """The metrics-only listener's configuration: the values counted into ``directory``,
     plus the state gauges of the ledger and the queue this host is configured with."""
+    from receiver import MetricsConfig
+
     return MetricsConfig(
         metrics_dir=directory,
         data_dir=data_dir(settings),

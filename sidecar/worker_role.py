@@ -23,7 +23,7 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     own when it dies, counting into one metrics directory (:mod:`sidecar.metrics_dir`).
     """
     if processes == 1:
-        restart_without_thread_caches()  # returns once they are off
+        restart_without_thread_caches()  # `worker` has done it already; `up`'s children need not
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
         limit_malloc_arenas()  # before the worker's threads start

@@ -120,3 +120,42 @@ def test_worker_children_start_with_thread_caches_off(tmp_path: Path) -> None:
     spec = worker_spec(settings, 1, {"PATH": "/bin"})
 
     assert spec.env[TUNABLES_ENV] == "glibc.malloc.tcache_count=0"
+
+
+#: Run in a fresh interpreter: the `worker` command, with the restart replaced by a probe that
+#: prints which heavy modules were loaded when it ran (each would be imported again after it).
+_RESTART_PROBE = """
+import sys
+import sidecar.memory
+def probe():
+    print(sorted(m for m in ("dramatiq", "ledger", "litestar", "sqlalchemy") if m in sys.modules))
+    raise SystemExit(0)
+sidecar.memory.restart_without_thread_caches = probe
+from sidecar.cli import main
+main(["worker"])
+"""
+
+
+def test_the_worker_command_restarts_before_loading_the_ledger_or_dramatiq() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _RESTART_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_worker_process_does_not_import_the_receiver() -> None:
+    # Litestar and the receiver's app would add half a second to every worker's start.
+    code = (
+        "import sys, sidecar.wiring, sidecar.worker_role, workers; "
+        "print(sorted(m for m in ('litestar', 'receiver') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert out.stdout.strip() == "[]"
