@@ -248,8 +248,10 @@ def one_run(
         time.sleep(0.5)
         final = get_json(stats_url, READ_TOKEN)
         left = redis_srv.llen("qlara:qlara-events")
-        # Each queue message a worker takes is counted once (DeliveryLimit: INCRBY).
-        taken = redis_srv.client().info("commandstats").get("cmdstat_incrby", {}).get("calls", 0)
+        # Each queue message a worker takes is counted once (DeliveryLimit: INCR in a script;
+        # INCRBY before it counted through a pipeline).
+        commands = redis_srv.client().info("commandstats")
+        taken = sum(commands.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("incr", "incrby"))
         timed_out = not (
             stats["eventsTotal"] >= want_events and stats["duplicatesTotal"] >= want_dups
         )

@@ -11,6 +11,7 @@ from dramatiq import Broker, Middleware
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import SkipMessage
 from redis import RedisError
+from redis.commands.core import Script
 
 from workers.connection import LedgerConnection
 from workers.dead_letters import bury
@@ -20,6 +21,16 @@ log = structlog.get_logger(__name__)
 #: How long a delivery count outlives its last delivery. Counts are deleted when the message
 #: completes; this only bounds what a message that vanished otherwise leaves behind.
 COUNT_TTL_S = 7 * 86_400
+
+
+#: One delivery counted, in one round trip: the count after it, its expiry renewed. A
+#: MULTI/INCR/EXPIRE/EXEC pipeline did the same in four commands, and its Python cost was a
+#: twelfth of a worker's CPU at full load.
+_COUNT = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+"""
 
 
 def delivery_count_key(namespace: str, message_id: str) -> str:
@@ -59,15 +70,20 @@ class DeliveryLimit(Middleware):
         self._done: list[str] = []
         self._done_lock = threading.Lock()
         self._flushed_at = time.monotonic()
+        self._script: Script | None = None
+
+    def _count(self, broker: RedisBroker) -> Script:
+        """The counting script, bound to the broker's client (loaded into Redis by its
+        first call, and again after a Redis restart forgot it)."""
+        if self._script is None:
+            self._script = broker.client.register_script(_COUNT)
+        return self._script
 
     def before_process_message(self, broker: Broker, message: Any) -> None:
         redis_broker = _redis_broker(broker)
         key = delivery_count_key(redis_broker.namespace, message.message_id)
         try:
-            with redis_broker.client.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, COUNT_TTL_S)
-                count = int(pipe.execute()[0])
+            count = int(self._count(redis_broker)(keys=[key], args=[COUNT_TTL_S]))
         except RedisError as exc:
             log.warning(
                 "delivery not counted", message_id=message.message_id, error=type(exc).__name__

@@ -22,7 +22,7 @@ from tests.workers.support import (
 )
 from workers import DeliveryLimit, WorkerConfig, enqueue_receipt
 from workers.broker import receipt_message
-from workers.delivery_limit import delivery_count_key
+from workers.delivery_limit import COUNT_TTL_S, delivery_count_key
 
 
 def _delivery_limit(broker: RedisBroker) -> DeliveryLimit:
@@ -60,6 +60,24 @@ def test_deliveries_that_never_finish_are_counted_in_redis_until_the_limit(
     assert letter.payload == payload
     assert not message.failed
     assert _delivery_count(broker, "r-killer") == 0
+
+
+def test_counting_survives_redis_forgetting_its_scripts_and_renews_the_expiry(
+    broker: RedisBroker,
+) -> None:
+    # A Redis restart (or SCRIPT FLUSH) forgets the counting script: the next delivery
+    # loads it again and still counts.
+    limit = _delivery_limit(broker)
+    message = MessageProxy(receipt_message("{}", message_id="r-flushed"))
+    key = delivery_count_key(broker.namespace, "r-flushed")
+
+    limit.before_process_message(broker, message)
+    broker.client.script_flush()
+    broker.client.persist(key)
+    limit.before_process_message(broker, message)
+
+    assert _delivery_count(broker, "r-flushed") == 2
+    assert 0 < broker.client.ttl(key) <= COUNT_TTL_S
 
 
 def test_a_delivery_that_finishes_resets_the_count(
