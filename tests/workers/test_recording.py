@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import dramatiq
+import pytest
+import structlog
+import structlog.testing
 from dramatiq.brokers.redis import RedisBroker
 
 from ledger import Ledger, RecordResult
@@ -175,3 +179,21 @@ def test_the_hooks_run_once_per_receipt_of_a_batch_with_its_own_result(
     assert [r for _, r in seen] == results
     assert [len(r.new_events) for r in results] == [1, 0, 0]
     assert [len(r.duplicate_events) for r in results] == [0, 1, 0]
+
+
+@pytest.mark.parametrize(("level", "logged"), [(logging.DEBUG, 2), (logging.INFO, 0)])
+def test_each_recorded_receipt_is_logged_at_debug_level_only(
+    config: WorkerConfig, ledger: Ledger, level: int, logged: int
+) -> None:
+    recorder = ReceiptRecorder(LedgerConnection(config.database_url))
+    named = logging.getLogger("workers.recorder")
+    before = named.level
+    named.setLevel(level)
+    try:
+        with structlog.testing.capture_logs() as entries:
+            recorder(_batch(make_receipt("r-1", "m-1"), make_receipt("r-2", "m-2")))
+    finally:
+        named.setLevel(before)
+
+    recorded = [e for e in entries if e["event"] == "receipt recorded"]
+    assert [e["receipt_id"] for e in recorded] == ["r-1", "r-2"][:logged]
