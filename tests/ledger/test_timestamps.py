@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
-from ledger.timestamps import UTCDateTime
+from ledger.timestamps import _TEXTS, _TEXTS_MAX, UTCDateTime
 
 _DIALECT = sqlite.dialect()
 _OURS_IN = UTCDateTime().bind_processor(_DIALECT)
@@ -59,3 +59,27 @@ def test_a_naive_datetime_is_refused_and_none_passes() -> None:
         _OURS_IN(datetime(2025, 4, 8, 14, 30))
     assert _OURS_IN(None) is None
     assert _OURS_OUT(None) is None
+
+
+@given(aware)
+def test_a_text_written_before_serves_every_offset_of_the_same_instant(value: datetime) -> None:
+    # The texts are remembered by instant: the same instant in another zone, bound next,
+    # gets the same UTC text; the same wall time as a naive datetime is still refused.
+    assert _OURS_IN is not None
+    assert _STOCK_IN is not None
+    first = _OURS_IN(value)
+    for zone in (UTC, timezone(timedelta(hours=5, minutes=45))):
+        assert _OURS_IN(value.astimezone(zone)) == first
+    assert first == _STOCK_IN(value.astimezone(UTC).replace(tzinfo=None))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _OURS_IN(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def test_the_remembered_texts_are_bounded() -> None:
+    assert _OURS_IN is not None
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(_TEXTS_MAX + 10):
+        _OURS_IN(start + timedelta(microseconds=n))
+
+    assert 0 < len(_TEXTS) <= _TEXTS_MAX
+    assert _OURS_IN(start) == "2026-01-01 00:00:00.000000"
