@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from common import (
     wait_http,
     wait_quiet,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 OURS = ("ours_always", "ours_everysec")
 PEER_DIRS = {"flask_rq": "flask_rq", "celery": "celery_peer", "raw_limit": "raw"}
@@ -220,6 +222,52 @@ def parse_wrk(text: str) -> dict[str, int]:
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
+def ack_buckets(t: Target) -> dict[float, float] | None:
+    """Our receiver's own ``qlara_webhook_ack_seconds`` histogram (request start to response
+    sent, summed over its processes): cumulative count by upper bound. None for a peer."""
+    if t.name not in OURS:
+        return None
+    with urllib.request.urlopen(f"http://127.0.0.1:{t.port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "qlara_webhook_ack_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    return buckets
+
+
+def server_ack(before: dict[float, float] | None, after: dict[float, float] | None) -> dict:
+    """From the histogram's growth over a run: the share of requests acknowledged within
+    10 ms, and the p99 as Prometheus's histogram_quantile estimates it (linear within the
+    bucket)."""
+    if not before or not after:
+        return {}
+    bounds = sorted(after)
+    cumulative = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = cumulative[-1]
+    if total <= 0:
+        return {}
+    rank, p99, lower, below = 0.99 * total, bounds[-1], 0.0, 0.0
+    for bound, count in zip(bounds, cumulative, strict=True):
+        if count >= rank:
+            p99 = (
+                bound
+                if bound == float("inf")
+                else lower + (bound - lower) * ((rank - below) / max(count - below, 1e-9))
+            )
+            break
+        lower, below = bound, count
+    return {
+        "server_acks": int(total),
+        "server_within_10ms_pct": round(100 * cumulative[bounds.index(0.01)] / total, 2),
+        "server_p99_ms": round(p99 * 1000, 2),
+    }
+
+
 def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: int) -> dict:
     """kind: 'wrk' (closed loop at `conns`) or 'rate' (open loop at RATE req/s)."""
     work = tmpdir(f"qlara-bench-{name}-")
@@ -257,6 +305,7 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
                 work / "warmup.txt",
             )
         time.sleep(1.0)
+        acks0 = ack_buckets(t) if kind == "rate" else None
         q0 = queued_requests(redis_srv, t)
         row["idle_before_pct"] = wait_quiet(s.quiet_pct, s.quiet_wait)
         srv0, red0 = tree_cpu_s(t.proc.pid), tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
@@ -315,6 +364,8 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
                 max_ms=res["max_ms"],
                 late_sends=res["late_sends"],
             )
+            if acks0 is not None:
+                row.update(server_ack(acks0, ack_buckets(t)))
         b1, tot1 = machine_cpu()
         srv1, red1 = tree_cpu_s(t.proc.pid), tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
         busy, total = b1 - b0, tot1 - tot0
@@ -424,8 +475,9 @@ def summarize(rows: list[dict], s: Settings) -> str:
             "",
             "| target | AOF fsync | p50 ms | p90 ms | p99 ms per round | p99 ms median | p99.9 ms "
             "| max ms | errors | 200s | queued (+spooled) | CPU us/req | server us/req "
-            "| busy % | loadgen CPU % | other CPU % |",
-            "|" + "---|" * 16,
+            "| busy % | loadgen CPU % | other CPU % | server: acked within 10 ms % "
+            "| server: p99 ms |",
+            "|" + "---|" * 18,
         ]
         for name in s.rate_targets:
             rs = [r for r in rate_rows if r["target"] == name]
@@ -445,7 +497,11 @@ def summarize(rows: list[dict], s: Settings) -> str:
                 f"{fmt(median(r['server_cpu_us_per_req'] for r in rs))} | "
                 f"{fmt(median(r['busy_pct'] for r in rs))} | "
                 f"{fmt(median(r['gen_cpu_pct'] for r in rs))} | "
-                f"{fmt(median(r['foreign_cpu_pct'] for r in rs))} |"
+                f"{fmt(median(r['foreign_cpu_pct'] for r in rs))} | "
+                + " / ".join(fmt(r.get("server_within_10ms_pct"), 2) for r in rs)
+                + " | "
+                + " / ".join(fmt(r.get("server_p99_ms"), 2) for r in rs)
+                + " |"
             )
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ from litestar import Litestar
 import receiver
 from sidecar import wiring
 from sidecar.logging import configure
-from sidecar.memory import limit_malloc_arenas
+from sidecar.memory import freeze_startup_objects, limit_malloc_arenas
 from sidecar.settings import load_settings, require
 from sidecar.tokens import resolve_tokens, secrets_of
 
@@ -36,4 +36,7 @@ def create_app() -> Litestar:
         redis=require(settings, "redis_url"),
         database=require(settings, "database_url"),
     )
-    return receiver.create_app(config)
+    app = receiver.create_app(config)
+    # Last of the start-up hooks: what they built is frozen too.
+    app.on_startup.append(freeze_startup_objects)
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import platform
 import sys
@@ -73,3 +74,16 @@ def restart_without_thread_caches() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)  # noqa: S606 - ourselves
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything the process built until now from the garbage collector's scans.
+
+    A receiver process holds about 100,000 objects once started (Litestar's app and schema,
+    the imported modules), and each full collection walked them all: measured under load at
+    1,000 requests/s, 50-115 ms pauses, every request of the process waiting behind them.
+    What the process allocates later is still collected as before. Call once, when the
+    start-up is done (``gc.freeze``).
+    """
+    gc.collect()
+    gc.freeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -64,12 +65,18 @@ def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()
     )
     try:
         worker.start()
+        # The start-up's objects (SQLAlchemy, Dramatiq, the ledger's statements) are left out
+        # of every later full collection, which otherwise walks them all while every thread
+        # waits (the receiver does the same, see sidecar.memory.freeze_startup_objects).
+        gc.collect()
+        gc.freeze()
         log.info(
             "worker started",
             pid=os.getpid(),
             queue=QUEUE_NAME,
             namespace=config.namespace,
             threads=config.threads,
+            frozen_objects=gc.get_freeze_count(),
         )
         while not stop.wait(1.0):
             pass

@@ -15,6 +15,7 @@ import pytest
 from sidecar.memory import TUNABLES_ENV, without_thread_caches
 from sidecar.settings import load_settings
 from sidecar.worker_role import worker_spec
+from tests.sidecar.support import environment_without_settings
 
 
 @pytest.mark.parametrize(("operator_value", "expected"), [(None, "True"), ("4", "False")])
@@ -159,3 +160,42 @@ def test_a_worker_process_does_not_import_the_receiver() -> None:
     )
 
     assert out.stdout.strip() == "[]"
+
+
+#: Run in a fresh interpreter: build the receiver app from the environment, as uvicorn's
+#: factory call does, start it, and print how many objects the collector leaves out.
+_RECEIVER_PROBE = """
+import gc
+from litestar.testing import TestClient
+from sidecar.asgi import create_app
+app = create_app()
+before = gc.get_freeze_count()
+with TestClient(app) as client:
+    assert client.get("/healthz").status_code == 200
+    print(before, gc.get_freeze_count())
+"""
+
+
+def test_a_receiver_process_freezes_what_its_start_up_built(
+    tmp_path: Path, redis_url: str, namespace: str
+) -> None:
+    env = environment_without_settings(
+        redis_url=redis_url,
+        database_url=f"sqlite:///{tmp_path}/ledger.sqlite3",
+        data_dir=str(tmp_path / "data"),
+        namespace=namespace,
+        webhook_token="w" * 32,
+        read_token="r" * 32,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _RECEIVER_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+    before, after = map(int, out.stdout.split())
+    assert before == 0
+    assert after > 10_000

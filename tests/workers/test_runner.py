@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -43,6 +44,10 @@ def test_a_worker_process_records_receipts_and_stops_on_sigterm(
     output = worker.output()
     assert "worker started" in output
     assert "worker stopped" in output
+    # what the start-up built is left out of the garbage collector's full collections
+    frozen = re.search(r"frozen_objects\W+(\d+)", output)
+    assert frozen is not None, output
+    assert int(frozen.group(1)) > 10_000
 
 
 def test_sigterm_lets_the_in_flight_message_finish_within_the_shutdown_timeout(
