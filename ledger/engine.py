@@ -78,12 +78,41 @@ def build_engine(url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
+    let_psycopg_cache_batch_statements()
     return create_engine(
         parsed,
         hide_parameters=True,
         pool_pre_ping=True,
         connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
     )
+
+
+#: The longest statement (bytes) and the most parameters whose converted form psycopg keeps
+#: (its own limits: 4,096 and 50). The ledger's widest batch statement, 64 message rows,
+#: is about 40 KB with 1,300 parameters.
+PSYCOPG_CACHED_BYTES = 65_536
+PSYCOPG_CACHED_PARAMS = 4_096
+
+
+def let_psycopg_cache_batch_statements() -> None:
+    """Let psycopg keep the converted form of the ledger's batch statements.
+
+    On every execute psycopg turns a query's ``%(name)s`` placeholders into ``$n`` with a
+    regular expression, and keeps the result (128 queries, least recently used first) only
+    for a query of at most 4,096 bytes and 50 parameters. The ledger's multi-row inserts and
+    ``IN`` lists are longer, but come in few shapes (rows in pieces of powers of two, lists
+    padded to one, see ``ledger.recording``), so they can all be kept: py-spy put 16% of a
+    PostgreSQL worker's CPU in converting them again. psycopg offers no setting for this;
+    the limits are module constants it reads at each execute, raised here, never lowered.
+    """
+    from psycopg import _queries
+
+    for name, value in (
+        ("MAX_CACHED_STATEMENT_LENGTH", PSYCOPG_CACHED_BYTES),
+        ("MAX_CACHED_STATEMENT_PARAMS", PSYCOPG_CACHED_PARAMS),
+    ):
+        if getattr(_queries, name, value) < value:
+            setattr(_queries, name, value)
 
 
 def _configure_sqlite_connection(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -89,3 +89,35 @@ def test_a_batch_larger_than_one_statement_is_recorded_whole(ledger: Ledger) -> 
     detail = ledger.get_message("m-699")
     assert detail is not None
     assert detail.status == "delivered"
+
+
+def test_psycopg_converts_each_batch_statement_once(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg turns %(name)s placeholders into $n with a regular expression, and keeps the
+    # result only for statements it deems small; the ledger lets it keep its batch statements.
+    from psycopg import _queries
+
+    ledger = Ledger(build_engine(postgres_url))
+    ledger.migrate()
+
+    def batch(tag: str) -> list[Any]:
+        news = [receipt(event(f"{tag}-{i}", "sent", 0)) for i in range(64)]
+        return news + [receipt(event(f"{tag}-{i}", "delivered", 5)) for i in range(64)]
+
+    try:
+        ledger.record_many(batch("a"))  # every shape of a 64-row batch seen once
+        converted: list[int] = []
+        convert = _queries._query2pg_nocache
+
+        def counted(query: bytes, encoding: str) -> Any:
+            converted.append(len(query))
+            return convert(query, encoding)
+
+        monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+        ledger.record_many(batch("b"))
+    finally:
+        ledger.close()
+
+    # Then the second batch of the same shape converted nothing again
+    assert converted == []
