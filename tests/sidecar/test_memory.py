@@ -18,6 +18,19 @@ from sidecar.worker_role import worker_spec
 from tests.sidecar.support import environment_without_settings
 
 
+def _python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    """What ``code`` prints, run in a fresh interpreter (with ``env``, else this one's)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    return out.stdout
+
+
 @pytest.mark.parametrize(("operator_value", "expected"), [(None, "True"), ("4", "False")])
 def test_malloc_arenas_are_capped_unless_the_operator_chose(
     operator_value: str | None, expected: str
@@ -26,15 +39,8 @@ def test_malloc_arenas_are_capped_unless_the_operator_chose(
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     if operator_value is not None:
         env["MALLOC_ARENA_MAX"] = operator_value
-    out = subprocess.run(
-        [sys.executable, "-c", "from sidecar.memory import limit_malloc_arenas as f; print(f())"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert out.stdout.strip() == expected
+    out = _python("from sidecar.memory import limit_malloc_arenas as f; print(f())", env)
+    assert out.strip() == expected
 
 
 @pytest.mark.parametrize(
@@ -102,15 +108,7 @@ def test_a_worker_process_restarts_itself_with_thread_caches_off(
     env = {k: v for k, v in os.environ.items() if k != TUNABLES_ENV}
     if operator_value is not None:
         env[TUNABLES_ENV] = operator_value
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    seen, freed = out.stdout.split()
+    seen, freed = _python(_PROBE, env).split()
     assert seen == tunables
     assert (int(freed) == 64) is all_freed
 
@@ -138,15 +136,7 @@ main(["worker"])
 
 
 def test_the_worker_command_restarts_before_loading_the_ledger_or_dramatiq() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", _RESTART_PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-
-    assert out.stdout.strip() == "[]"
+    assert _python(_RESTART_PROBE).strip() == "[]"
 
 
 def test_a_worker_process_does_not_import_the_receiver() -> None:
@@ -155,11 +145,7 @@ def test_a_worker_process_does_not_import_the_receiver() -> None:
         "import sys, sidecar.wiring, sidecar.worker_role, workers; "
         "print(sorted(m for m in ('litestar', 'receiver') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-
-    assert out.stdout.strip() == "[]"
+    assert _python(code).strip() == "[]"
 
 
 #: Run in a fresh interpreter: build the receiver app from the environment, as uvicorn's
@@ -187,15 +173,6 @@ def test_a_receiver_process_freezes_what_its_start_up_built(
         webhook_token="w" * 32,
         read_token="r" * 32,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", _RECEIVER_PROBE],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-
-    before, after = map(int, out.stdout.split())
+    before, after = map(int, _python(_RECEIVER_PROBE, env, timeout=120).split())
     assert before == 0
     assert after > 10_000
