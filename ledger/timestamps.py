@@ -58,9 +58,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: The texts of the datetimes bound last, by instant: a recorded event's times are bound
-#: several times in one transaction (its event row, its message's row, the receipt's), and a
-#: lookup costs a twentieth of ``isoformat``. Emptied when full.
+#: The texts of the UTC datetimes bound last: a recorded event's times are bound several
+#: times in one transaction (its event row, its message's row, the receipt's), and a lookup
+#: costs a twentieth of ``isoformat``. Emptied when full.
 _TEXTS: dict[datetime, str] = {}
 _TEXTS_MAX = 8192
 
@@ -69,22 +69,24 @@ def _sqlite_text(value: datetime | None) -> str | None:
     """An aware datetime as SQLite's DATETIME text, in UTC (naive: refused)."""
     if value is None:
         return None
-    # Aware datetimes are equal (and hash alike) when they are the same instant, whatever
-    # their offsets, and then their UTC text is the same; a naive one equals none of them.
-    text = _TEXTS.get(value)
-    if text is not None:
-        return text
-    utc = value
     if value.tzinfo is not UTC:
+        # Only UTC values are remembered: two wall times of another zone that differ only in
+        # ``fold`` are equal as keys, yet are an hour apart.
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("a stored datetime must be timezone-aware")
-        utc = value.astimezone(UTC)
-    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset; cheaper than replace(tzinfo=None)
-    text = utc.isoformat(" ", "microseconds")[:26]
-    if len(_TEXTS) >= _TEXTS_MAX:
-        _TEXTS.clear()
-    _TEXTS[value] = text
+        return _utc_text(value.astimezone(UTC))
+    text = _TEXTS.get(value)
+    if text is None:
+        text = _utc_text(value)
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        _TEXTS[value] = text
     return text
+
+
+def _utc_text(value: datetime) -> str:
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset; cheaper than replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from hypothesis import given
@@ -62,17 +62,39 @@ def test_a_naive_datetime_is_refused_and_none_passes() -> None:
 
 
 @given(aware)
-def test_a_text_written_before_serves_every_offset_of_the_same_instant(value: datetime) -> None:
-    # The texts are remembered by instant: the same instant in another zone, bound next,
-    # gets the same UTC text; the same wall time as a naive datetime is still refused.
+def test_a_remembered_text_is_that_of_the_same_instant(value: datetime) -> None:
+    # Bound twice and in other zones, an instant gets its own UTC text each time; the same
+    # wall time as a naive datetime is still refused.
     assert _OURS_IN is not None
     assert _STOCK_IN is not None
-    first = _OURS_IN(value)
-    for zone in (UTC, timezone(timedelta(hours=5, minutes=45))):
-        assert _OURS_IN(value.astimezone(zone)) == first
-    assert first == _STOCK_IN(value.astimezone(UTC).replace(tzinfo=None))
+    expected = _STOCK_IN(value.astimezone(UTC).replace(tzinfo=None))
+    for zone in (UTC, timezone(timedelta(hours=5, minutes=45)), UTC):
+        assert _OURS_IN(value.astimezone(zone)) == expected
     with pytest.raises(ValueError, match="timezone-aware"):
         _OURS_IN(value.astimezone(UTC).replace(tzinfo=None))
+
+
+class _LeavingSummerTime(tzinfo):
+    """A zone whose every wall time happens twice, as 02:30 does in Berlin on 2025-10-26:
+    first at +02:00 (``fold=0``), then at +01:00 (``fold=1``)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=1 if dt is not None and dt.fold else 2)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+
+def test_the_two_folds_of_a_repeated_wall_time_are_an_hour_apart() -> None:
+    # Equal as datetimes (same zone, same wall time), an hour apart as instants.
+    assert _OURS_IN is not None
+    first = datetime(2025, 10, 26, 2, 30, tzinfo=_LeavingSummerTime(), fold=0)
+    second = first.replace(fold=1)
+    assert first == second
+
+    assert _OURS_IN(first) == "2025-10-26 00:30:00.000000"
+    assert _OURS_IN(second) == "2025-10-26 01:30:00.000000"
+    assert _OURS_IN(first) == "2025-10-26 00:30:00.000000"
 
 
 def test_the_remembered_texts_are_bounded() -> None:
