@@ -63,13 +63,14 @@ def run_worker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()
     worker = dramatiq.Worker(
         broker, worker_threads=config.threads, worker_timeout=WORKER_TIMEOUT_MS
     )
+    # The start-up's objects (SQLAlchemy, Dramatiq, the ledger's statements) are left out of
+    # every later full collection, which otherwise walks them all while every thread waits
+    # (the receiver does the same, see sidecar.memory.freeze_startup_objects). Before the
+    # threads start: no message in flight may be frozen with them.
+    gc.collect()
+    gc.freeze()
     try:
         worker.start()
-        # The start-up's objects (SQLAlchemy, Dramatiq, the ledger's statements) are left out
-        # of every later full collection, which otherwise walks them all while every thread
-        # waits (the receiver does the same, see sidecar.memory.freeze_startup_objects).
-        gc.collect()
-        gc.freeze()
         log.info(
             "worker started",
             pid=os.getpid(),
