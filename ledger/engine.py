@@ -89,9 +89,9 @@ def build_engine(url: str) -> Engine:
 
 #: The longest statement (bytes) and the most parameters whose converted form psycopg keeps
 #: (its own limits: 4,096 and 50). The ledger's widest batch statement, 64 message rows,
-#: is about 40 KB with 1,300 parameters.
-PSYCOPG_CACHED_BYTES = 65_536
-PSYCOPG_CACHED_PARAMS = 4_096
+#: is about 40 KB with 1,300 parameters; the 59 shapes of its write path held 1 MiB.
+PSYCOPG_CACHED_BYTES = 49_152
+PSYCOPG_CACHED_PARAMS = 1_536
 
 
 def let_psycopg_cache_batch_statements() -> None:
@@ -105,8 +105,10 @@ def let_psycopg_cache_batch_statements() -> None:
     PostgreSQL worker's CPU in converting them again. psycopg offers no setting for this;
     the limits are module constants it reads at each execute, raised here, never lowered.
     """
-    from psycopg import _queries
-
+    try:
+        from psycopg import _queries
+    except ImportError:  # a psycopg without that module: its own limits stay
+        return
     for name, value in (
         ("MAX_CACHED_STATEMENT_LENGTH", PSYCOPG_CACHED_BYTES),
         ("MAX_CACHED_STATEMENT_PARAMS", PSYCOPG_CACHED_PARAMS),

@@ -115,9 +115,13 @@ def test_psycopg_converts_each_batch_statement_once(
             return convert(query, encoding)
 
         monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+        misses = _queries._query2pg.cache_info().misses
         ledger.record_many(batch("b"))
+        misses = _queries._query2pg.cache_info().misses - misses
     finally:
         ledger.close()
 
-    # Then the second batch of the same shape converted nothing again
+    # Then the second batch of the same shape converted nothing again: no statement took the
+    # uncached way, and each one was found in the cache
     assert converted == []
+    assert misses == 0
