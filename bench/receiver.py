@@ -251,19 +251,19 @@ def server_ack(before: dict[float, float] | None, after: dict[float, float] | No
     total = cumulative[-1]
     if total <= 0:
         return {}
-    rank, p99, lower, below = 0.99 * total, bounds[-1], 0.0, 0.0
+    # As histogram_quantile: in the +Inf bucket, the highest finite bound.
+    finite = [b for b in bounds if b != float("inf")]
+    rank, p99, lower, below = 0.99 * total, finite[-1], 0.0, 0.0
     for bound, count in zip(bounds, cumulative, strict=True):
         if count >= rank:
-            p99 = (
-                bound
-                if bound == float("inf")
-                else lower + (bound - lower) * ((rank - below) / max(count - below, 1e-9))
-            )
+            if bound != float("inf"):
+                p99 = lower + (bound - lower) * ((rank - below) / max(count - below, 1e-9))
             break
         lower, below = bound, count
+    within = max((c for b, c in zip(bounds, cumulative, strict=True) if b <= 0.01), default=0.0)
     return {
         "server_acks": int(total),
-        "server_within_10ms_pct": round(100 * cumulative[bounds.index(0.01)] / total, 2),
+        "server_within_10ms_pct": round(100 * within / total, 2),
         "server_p99_ms": round(p99 * 1000, 2),
     }
 
