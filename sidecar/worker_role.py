@@ -10,7 +10,7 @@ from sidecar import metrics_dir, wiring
 from sidecar.children import child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
-from sidecar.memory import limit_malloc_arenas, restart_without_thread_caches, without_thread_caches
+from sidecar.memory import limit_malloc_arenas, without_thread_caches
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import secrets_of
@@ -21,9 +21,9 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
 
     One process runs in this process; more are children of this one, each restarted on its
     own when it dies, counting into one metrics directory (:mod:`sidecar.metrics_dir`).
+    The ``worker`` command has turned glibc's per-thread malloc caches off before calling
+    (:func:`sidecar.memory.restart_without_thread_caches`), and the children start with them off.
     """
-    if processes == 1:
-        restart_without_thread_caches()  # `worker` has done it already; `up`'s children need not
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
         limit_malloc_arenas()  # before the worker's threads start
