@@ -20,6 +20,10 @@ from typing import Literal
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from metrics.error_classes import ERROR_CLASSES
+from metrics.multiproc import identify_by_cached_pid
+
+# Before the first metric below is created.
+identify_by_cached_pid()
 
 # The multiprocess exposition has no ``*_created`` series; without them here too, one
 # process and many expose the same series.

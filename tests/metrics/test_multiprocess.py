@@ -86,3 +86,56 @@ def test_preparing_the_directory_forgets_the_previous_run(tmp_path: Path) -> Non
 
     found = samples_of(run(SCRAPE, directory))
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 1
+
+
+# Counts the calls of os.getpid made while counting (a C function: a 'c_call' profile event).
+GETPID_CALLS = """
+import os, sys
+import metrics
+metrics.initialise("9.9.9")
+calls = 0
+def profile(frame, event, arg):
+    global calls
+    if event == "c_call" and arg is os.getpid:
+        calls += 1
+sys.setprofile(profile)
+for _ in range(50):
+    metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
+    metrics.WEBHOOK_ACK.observe(0.004)
+sys.setprofile(None)
+print(calls)
+"""
+
+# The parent counts 2, a forked child 3 more, then the parent 1 more.
+FORKED = """
+import os, sys
+import metrics
+metrics.initialise("9.9.9")
+metrics.WEBHOOK_REQUESTS.labels("accepted").inc(2)
+child = os.fork()
+if child == 0:
+    metrics.WEBHOOK_REQUESTS.labels("accepted").inc(3)
+    os._exit(0)
+os.waitpid(child, 0)
+metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
+print(os.getpid(), child)
+"""
+
+
+def test_counting_asks_the_system_for_no_process_id(tmp_path: Path) -> None:
+    # prometheus-client checks the process id at every operation: a system call each time
+    directory = prepare_dir(tmp_path / "metrics")
+
+    assert run(GETPID_CALLS, directory).strip() == b"0"
+
+
+def test_a_forked_child_counts_into_its_own_file(tmp_path: Path) -> None:
+    # Given a process that counted, forked a child that counted, then counted again
+    directory = prepare_dir(tmp_path / "metrics")
+    parent, child = run(FORKED, directory).split()
+
+    # Then each wrote its own file, and a scrape sums them
+    files = {path.name for path in directory.glob("counter_*.db")}
+    assert files == {f"counter_{parent.decode()}.db", f"counter_{child.decode()}.db"}
+    found = samples_of(run(SCRAPE, directory))
+    assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 6
