@@ -9,7 +9,10 @@ Run by hand (after ``qlara-sidecar migrate``)::
 
     QLARA_SIDECAR_REDIS_URL=redis://127.0.0.1:6379/0 \\
     QLARA_SIDECAR_DATABASE_URL=sqlite:///qlara-data/ledger.sqlite3 \\
-    uvicorn --factory sidecar.asgi:create_app --no-access-log --no-proxy-headers
+    uvicorn --factory sidecar.asgi:create_app --no-access-log --no-proxy-headers \\
+        --loop uvloop --http sidecar.http_protocol:HttpToolsProtocol
+
+(the last two as ``qlara-sidecar receiver`` runs it; see :mod:`sidecar.http_protocol`).
 """
 
 from __future__ import annotations
