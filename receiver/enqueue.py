@@ -204,6 +204,7 @@ class RedisEnqueuer:
         self._flusher: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def enqueue(self, envelope: Envelope) -> None:
         """Put one message on its queue. Raises :class:`EnqueueFailed` within ``deadline``."""
@@ -259,16 +260,21 @@ class RedisEnqueuer:
         await self._client.aclose()
 
     async def _wait(self, future: asyncio.Future[None]) -> None:
+        # A timer that fails the future, not asyncio.timeout(): on Python 3.11 every
+        # asyncio.get_running_loop() is a getpid() system call, and a timeout block makes
+        # three. Once failed, the item is skipped by a flush not yet sent.
+        timer = future.get_loop().call_later(self._deadline, _expire, future)
         try:
-            async with asyncio.timeout(self._deadline):
-                await future
-        except TimeoutError as exc:
-            raise EnqueueFailed("deadline passed") from exc
+            await future
+        finally:
+            timer.cancel()
 
     def _future(self) -> asyncio.Future[None]:
         if self._closed:
             raise EnqueueFailed("receiver shutting down")
-        return asyncio.get_running_loop().create_future()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.create_future()
 
     def _submit(self, item: _Pending) -> asyncio.Future[None]:
         self._queue.append(item)
@@ -379,6 +385,11 @@ class RedisEnqueuer:
                 envelope.data,
             )
         return list(await pipe.execute(raise_on_error=False))
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(EnqueueFailed("deadline passed"))
 
 
 def _compose(batch: list[_Pending]) -> tuple[list[list[_Pending]], list[Envelope]]:

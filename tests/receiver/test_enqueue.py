@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -186,3 +188,56 @@ def test_an_unreachable_redis_fails_within_the_deadline() -> None:
 def test_ping_says_whether_redis_answers(redis_url: str) -> None:
     assert run(lambda e: e.ping(), redis_url, "qlara-test-ping")
     assert not run(lambda e: e.ping(), closed_redis_url(), "qlara-test-ping")
+
+
+def test_callers_give_up_at_their_deadline_when_redis_hangs() -> None:
+    # Given a "Redis" that accepts connections and never answers, with socket operations
+    # allowed far longer than a caller's deadline
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+    async def attempt(enqueuer: RedisEnqueuer) -> list[BaseException | None]:
+        async def one(n: int) -> None:
+            await enqueuer.enqueue_receipt(b"{}", queue_name=QUEUE, actor_name=ACTOR)
+
+        return await asyncio.gather(*(one(n) for n in range(3)), return_exceptions=True)
+
+    # When callers enqueue (the first flush hangs, the others wait behind it)
+    try:
+        outcomes = run(attempt, url, "qlara-test-hang", timeout=30.0, deadline=0.3)
+    finally:
+        listener.close()
+
+    # Then each failed at its own deadline, not at the socket timeout
+    assert [str(o) for o in outcomes] == ["deadline passed"] * 3
+    assert all(isinstance(o, EnqueueFailed) for o in outcomes)
+
+
+def test_a_caller_costs_no_running_loop_lookup(redis_url: str, namespace: str) -> None:
+    # On Python 3.11 each asyncio.get_running_loop() is a getpid() system call; a caller's
+    # path (future, deadline) makes none, only each flush's Redis client does.
+    lookups = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal lookups
+        if event == "c_call" and arg is asyncio.get_running_loop:
+            lookups += 1
+
+    async def callers(enqueuer: RedisEnqueuer) -> None:
+        await enqueuer.enqueue_receipt(b"{}", queue_name=QUEUE, actor_name=ACTOR)  # warm-up
+        sys.setprofile(profile)
+        try:
+            await asyncio.gather(
+                *(
+                    enqueuer.enqueue_receipt(b"{}", queue_name=QUEUE, actor_name=ACTOR)
+                    for _ in range(200)
+                )
+            )
+        finally:
+            sys.setprofile(None)
+
+    run(callers, redis_url, namespace, deadline=10.0)
+
+    assert lookups < 50, lookups
