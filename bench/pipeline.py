@@ -270,7 +270,8 @@ def one_run(
             seconds=round(elapsed, 2),
             events_per_s=round((s.n if not timed_out else done) / elapsed),
             timed_out=timed_out,
-            startup_s=round(first_row_at - t0, 2) if first_row_at else None,
+            # In e2e the poller starts after the last POST: the first row's time is not seen.
+            startup_s=round(first_row_at - t0, 2) if first_row_at and mode == "drain" else None,
             lag_after_last_post_s=round(t1 - t_post1, 2) if mode == "e2e" else None,
             events_total=final["eventsTotal"],
             duplicates_total=final["duplicatesTotal"],
