@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any, cast
 
 import msgspec
@@ -43,6 +42,7 @@ from litestar.types import Receive, Scope, Send
 from metrics import WEBHOOK_ACK, WEBHOOK_REQUESTS
 from qlara import InvalidPayload, ParsedBody, Receipt, parse_body
 from receiver.enqueue import EnqueueFailed, Envelope, build_message
+from receiver.ids import next_receipt_id
 from receiver.outcomes import Outcome
 from receiver.runtime import Runtime
 
@@ -202,7 +202,7 @@ class Intake:
             )
             return
         receipt = Receipt(
-            receipt_id=uuid.uuid4().hex,
+            receipt_id=next_receipt_id(),
             received_at=time.time(),
             events=tuple(parsed.events),
             inbound=tuple(parsed.inbound),
