@@ -1,13 +1,13 @@
-"""uvicorn's httptools protocol, with what a callback writes sent in one system call.
+"""uvicorn's httptools protocol, with a response's headers and body sent in one system call.
 
 uvicorn writes a response's status line and headers with one ``transport.write`` and its
 body with another. uvloop sends each write at once, so every webhook answer cost two
 ``send`` calls and two TCP segments, and each loopback send runs the whole network stack and
 wakes the reader. On the 2-core machine of ``bench/RESULTS.md`` the two writes were a quarter
 of a receiver process's CPU (py-spy ``--native``), and sending both parts at once took the
-receiver from 12,500 to 14,600 requests/s at 32 connections (Redis ``appendfsync always``).
+receiver from 12,500 to 14,000 requests/s at 32 connections (Redis ``appendfsync always``).
 uvicorn has no setting for this, so :class:`HttpToolsProtocol` gives uvicorn's own protocol
-a transport that holds writes until the running callback has finished, then passes them to
+a transport that holds a write (the headers) until the next one (the body) and passes both to
 the real transport in one ``writelines`` (one ``writev`` in uvloop).
 
 Selected with uvicorn's ``http`` option (``--http sidecar.http_protocol:HttpToolsProtocol``);
@@ -23,14 +23,16 @@ from uvicorn.protocols.http import httptools_impl
 
 
 class CoalescingTransport:
-    """Wraps a transport: writes made during one event-loop callback reach it as one
-    ``writelines`` call, scheduled with ``call_soon`` when the first of them is made.
+    """Wraps a transport: a write is held until the next one, and both reach the real
+    transport in one ``writelines`` call; a write no other follows is passed on when the
+    running callback has finished (``call_soon``).
 
-    Order is kept: every write goes through the same buffer, and :meth:`close` and
-    :meth:`write_eof` send what is held first. :meth:`abort` drops it, as an abort drops
-    the real transport's buffer. Writes held when the real transport starts closing (the
-    peer left) are dropped, as the real transport would drop them. Everything else is the
-    wrapped transport's.
+    At most one write is ever held, so the real transport's flow control (``pause_writing``
+    once its buffer is full) still reaches the protocol. Order is kept: every write goes
+    through the same buffer, and :meth:`close` and :meth:`write_eof` send what is held
+    first. :meth:`abort` drops it, as an abort drops the real transport's buffer. A write
+    held when the real transport has started closing is dropped, as the real transport
+    drops writes then. Everything else is the wrapped transport's.
     """
 
     __slots__ = ("_held", "_loop", "_transport")
@@ -46,6 +48,7 @@ class CoalescingTransport:
             self._loop.call_soon(self.flush)
         else:
             self._held.append(data)
+            self.flush()
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:

@@ -60,14 +60,23 @@ class _UvicornProtocol(httptools_impl.HttpToolsProtocol):
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers 200 with BODY, and with the request's body in an ``x-echo`` header."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
-    while (await receive()).get("more_body"):
-        pass
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
+    request = b""
+    while True:
+        message = await receive()
+        request += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(BODY)),
+        (b"x-echo", request),
+    ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": BODY})
 
@@ -102,8 +111,7 @@ def uvicorn_port() -> Iterator[int]:
     yield from _serve(_UvicornProtocol)
 
 
-def _request(extra: bytes = b"") -> bytes:
-    body = b'{"messageId":"m1"}'
+def _request(extra: bytes = b"", body: bytes = b'{"messageId":"m1"}') -> bytes:
     return (
         b"POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         b"content-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
@@ -149,12 +157,27 @@ def test_uvicorn_alone_writes_each_response_twice(uvicorn_port: int) -> None:
 
 
 def test_pipelined_requests_are_answered_in_order(port: int) -> None:
+    bodies = [b'{"messageId":"m%d"}' % n for n in range(4)]
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(_request() * 4)
+        sock.sendall(b"".join(_request(body=body) for body in bodies))
         responses = _read_responses(sock, 4)
 
-    assert len(responses) == 4
+    assert [r.split(b"x-echo: ", 1)[1].split(b"\r\n", 1)[0] for r in responses] == bodies
     assert all(r.startswith(b"HTTP/1.1 200 OK\r\n") for r in responses)
+
+
+def test_a_client_that_half_closes_still_gets_its_answer(port: int) -> None:
+    # A request, then FIN (as `nc -N` or an HTTP/1.0 tool does): the answer must still leave
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(_request())
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(10)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+
+        assert data.endswith(b"\r\n\r\n" + BODY)
 
 
 def test_connection_close_sends_the_whole_response_before_closing(port: int) -> None:
@@ -200,22 +223,28 @@ class _Recorder:
         return 0
 
 
-def test_writes_of_one_callback_are_held_then_sent_together() -> None:
-    async def scenario() -> tuple[list[bytes], list[bytes], int]:
+def test_a_write_is_held_until_the_next_one_or_the_end_of_the_callback() -> None:
+    async def scenario() -> list[Any]:
         real = _Recorder()
         transport = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        seen: list[Any] = []
         transport.write(b"head ")
-        transport.write(b"body")
-        held = list(real.sent)
-        size = transport.get_write_buffer_size()
+        seen += [list(real.sent), transport.get_write_buffer_size()]
+        transport.write(b"body")  # the second write sends both at once
+        seen.append(list(real.sent))
+        transport.write(b"alone")  # held again, then sent after this callback
+        seen.append(list(real.sent))
         await asyncio.sleep(0)
-        return held, real.sent, size
+        seen.append(list(real.sent))
+        return seen
 
-    held, sent, size = asyncio.run(scenario())
+    before, size, after_second, after_third, after_callback = asyncio.run(scenario())
 
-    assert held == []
-    assert size == 9
-    assert sent == [b"head body"]
+    assert before == []
+    assert size == 5
+    assert after_second == [b"head body"]
+    assert after_third == [b"head body"]
+    assert after_callback == [b"head body", b"alone"]
 
 
 def test_close_sends_what_is_held_and_abort_drops_it() -> None:
