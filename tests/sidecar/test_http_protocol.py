@@ -19,7 +19,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http import httptools_impl
 
 from sidecar.children import SERVER_OPTIONS
-from sidecar.http_protocol import CoalescingTransport, HttpToolsProtocol
+from sidecar.http_protocol import MOST_HELD, CoalescingTransport, HttpToolsProtocol
 
 BODY = b'{"status":"received"}'
 
@@ -223,28 +223,39 @@ class _Recorder:
         return 0
 
 
-def test_a_write_is_held_until_the_next_one_or_the_end_of_the_callback() -> None:
+def test_the_writes_of_one_callback_are_sent_together_after_it() -> None:
     async def scenario() -> list[Any]:
         real = _Recorder()
         transport = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-        seen: list[Any] = []
         transport.write(b"head ")
-        seen += [list(real.sent), transport.get_write_buffer_size()]
-        transport.write(b"body")  # the second write sends both at once
-        seen.append(list(real.sent))
-        transport.write(b"alone")  # held again, then sent after this callback
-        seen.append(list(real.sent))
+        transport.write(b"body")
+        seen: list[Any] = [list(real.sent), transport.get_write_buffer_size()]
         await asyncio.sleep(0)
         seen.append(list(real.sent))
         return seen
 
-    before, size, after_second, after_third, after_callback = asyncio.run(scenario())
+    during, size, after = asyncio.run(scenario())
 
-    assert before == []
-    assert size == 5
-    assert after_second == [b"head body"]
-    assert after_third == [b"head body"]
-    assert after_callback == [b"head body", b"alone"]
+    assert during == []
+    assert size == 9
+    assert after == [b"head body"]
+
+
+def test_past_the_limit_writes_go_out_at_once() -> None:
+    # A large streamed response must meet the real transport's flow control
+    async def scenario() -> tuple[list[int], int]:
+        real = _Recorder()
+        transport = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        chunk = b"x" * (MOST_HELD // 4)
+        for _ in range(10):
+            transport.write(chunk)
+        held = transport.get_write_buffer_size()
+        return [len(sent) for sent in real.sent], held
+
+    sent, held = asyncio.run(scenario())
+
+    assert sent == [MOST_HELD, MOST_HELD]
+    assert held == 2 * (MOST_HELD // 4)
 
 
 def test_close_sends_what_is_held_and_abort_drops_it() -> None:
