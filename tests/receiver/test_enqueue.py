@@ -241,3 +241,22 @@ def test_a_caller_costs_no_running_loop_lookup(redis_url: str, namespace: str) -
     run(callers, redis_url, namespace, deadline=10.0)
 
     assert lookups < 50, lookups
+
+
+def test_a_flush_waits_one_loop_pass_for_more_receipts(
+    redis_url: str, namespace: str, client: redis.Redis
+) -> None:
+    # A receipt submitted one event-loop pass after another still rides in the same
+    # message: fewer, larger queue messages for the workers
+    async def two(enqueuer: RedisEnqueuer) -> None:
+        async def later() -> None:
+            await asyncio.sleep(0)
+            await enqueuer.enqueue_receipt(b'{"n":2}', queue_name=QUEUE, actor_name=ACTOR)
+
+        await asyncio.gather(
+            enqueuer.enqueue_receipt(b'{"n":1}', queue_name=QUEUE, actor_name=ACTOR), later()
+        )
+
+    run(two, redis_url, namespace)
+
+    assert client.llen(f"{namespace}:{QUEUE}") == 1
