@@ -290,12 +290,12 @@ class RedisEnqueuer:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            # Waiting for a slot lets the next batch grow meanwhile; so does one more pass of
-            # the event loop, in which requests already read reach the queue. Under load that
-            # means fewer, larger queue messages: at 32 connections 9% less receiver CPU per
-            # request, and the workers pay per message.
-            await self._slots.acquire()
+            # One more pass of the event loop lets requests already read reach the queue, and
+            # waiting for a slot lets the batch grow too. Under load that means fewer, larger
+            # queue messages: at 32 connections 9% less receiver CPU per request, and the
+            # workers pay per message. (Nothing is held yet if this is cancelled here.)
             await asyncio.sleep(0)
+            await self._slots.acquire()
             held = 1
             batch: list[_Pending] = []
             try:
