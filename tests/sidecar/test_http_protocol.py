@@ -47,16 +47,15 @@ class _CountingTransport:
 SENDS: list[int] = []
 
 
-class _Counted(HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        counting: Any = _CountingTransport(transport, SENDS)
-        super().connection_made(counting)
+def _counted(protocol: type[httptools_impl.HttpToolsProtocol]) -> type:
+    """``protocol`` on uvloop's transport seen through a :class:`_CountingTransport`."""
 
+    class Counted(protocol):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            counting: Any = _CountingTransport(transport, SENDS)
+            super().connection_made(counting)
 
-class _UvicornProtocol(httptools_impl.HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        counting: Any = _CountingTransport(transport, SENDS)
-        super().connection_made(counting)
+    return Counted
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -103,12 +102,12 @@ def _serve(protocol: type) -> Iterator[int]:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    yield from _serve(_Counted)
+    yield from _serve(_counted(HttpToolsProtocol))
 
 
 @pytest.fixture
 def uvicorn_port() -> Iterator[int]:
-    yield from _serve(_UvicornProtocol)
+    yield from _serve(_counted(httptools_impl.HttpToolsProtocol))
 
 
 def _request(extra: bytes = b"", body: bytes = b'{"messageId":"m1"}') -> bytes:
