@@ -40,6 +40,10 @@ _NOT_ERRORS = frozenset({"sent", "received", "delivered", "read"})
 _SHAPE_C_FIELDS = ("numPart", "totalParts", "price", "statusDescription")
 _NON_FINITE = re.compile(rb"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
 _DECODER = msgspec.json.Decoder()
+_BOM = b"\xef\xbb\xbf"
+_TOO_DEEP = "JSON nested too deeply: arrays and objects may nest a few hundred levels at most"
+#: A JSON string (escapes included) or one structural character: what _split_array reads.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
 _ENCODE = msgspec.json.encode
 
 
@@ -85,20 +89,24 @@ def parse_body(body: bytes) -> ParsedBody:
     """Read a webhook request body: one JSON object, or a JSON array of them.
 
     Raises :class:`InvalidPayload` when the body as a whole is unusable (empty, malformed,
-    NaN or Infinity, a top-level scalar, an empty array) or when a single-object body is
-    invalid. In an array, each invalid item is listed in ``rejected`` and the rest is read.
-    A NUL character in a text field is read as U+FFFD (the raw bytes keep it).
+    NaN or Infinity, nested too deeply, a top-level scalar, an empty array) or when a
+    single-object body is invalid. In an array, each invalid item is listed in ``rejected``
+    and the rest is read, even when the invalid item is nested too deeply for the body to be
+    decoded whole. A NUL character in a text field, and bytes that are not UTF-8 inside a
+    string, are read as U+FFFD (the raw bytes keep them). A leading UTF-8 byte order mark is
+    skipped.
     """
+    body = body.removeprefix(_BOM)
     if not body.strip():
         raise InvalidPayload("empty body: expected a JSON object or array")
+    doc: Any
     try:
-        doc = _DECODER.decode(body)
-    except msgspec.ValidationError as exc:  # a number too large for a float: Infinity
-        raise InvalidPayload(f"invalid JSON number: {_strip_value(str(exc))}") from exc
-    except msgspec.DecodeError as exc:
-        if _NON_FINITE.search(body):
-            raise InvalidPayload("NaN and Infinity are not valid JSON numbers") from exc
-        raise InvalidPayload(f"malformed JSON: {_strip_value(str(exc))}") from exc
+        doc = _decode(body)
+    except _NestedTooDeep:
+        items = _split_array(body)
+        if items is None:
+            raise InvalidPayload(_TOO_DEEP) from None
+        doc = [_decode_item(item) for item in items]
     # JSON carries a NUL character only as this escape; no text field keeps one (see _no_nul).
     nul = b"\\u0000" in body
     out = ParsedBody()
@@ -111,6 +119,9 @@ def parse_body(body: bytes) -> ParsedBody:
         raise InvalidPayload("empty array: expected at least one event")
     out.is_array = True
     for index, item in enumerate(doc):
+        if isinstance(item, InvalidPayload):  # an item of a body that could not be decoded whole
+            out.rejected.append(ItemRejection(index, item.problem, item.field))
+            continue
         if not isinstance(item, dict):
             out.rejected.append(
                 ItemRejection(index, f"expected a JSON object, got {_json_type(item)}", None)
@@ -121,6 +132,69 @@ def parse_body(body: bytes) -> ParsedBody:
         except InvalidPayload as exc:
             out.rejected.append(ItemRejection(index, exc.problem, exc.field))
     return out
+
+
+class _NestedTooDeep(Exception):
+    """The decoder ran out of nesting depth (it recurses once per array or object)."""
+
+
+def _decode(data: bytes) -> Any:
+    """``data`` decoded as JSON. Raises :class:`InvalidPayload`, or :class:`_NestedTooDeep`."""
+    try:
+        return _DECODER.decode(data)
+    except RecursionError:
+        raise _NestedTooDeep from None
+    except UnicodeDecodeError:
+        # Text in another encoding inside a string: read as U+FFFD, as NUL is. Bytes of 0x80
+        # and above are never JSON syntax, so the replacement leaves the structure as it was.
+        return _decode(data.decode("utf-8", "replace").encode())
+    except msgspec.ValidationError as exc:  # a number too large for a float: Infinity
+        raise InvalidPayload(f"invalid JSON number: {_strip_value(str(exc))}") from exc
+    except msgspec.DecodeError as exc:
+        if _NON_FINITE.search(data):
+            raise InvalidPayload("NaN and Infinity are not valid JSON numbers") from exc
+        raise InvalidPayload(f"malformed JSON: {_strip_value(str(exc))}") from exc
+
+
+def _decode_item(data: bytes) -> Any:
+    """One item of an array split by :func:`_split_array`: its value, or why it has none."""
+    try:
+        return _decode(data)
+    except _NestedTooDeep:
+        return InvalidPayload(_TOO_DEEP)
+    except InvalidPayload as exc:
+        return exc
+
+
+def _split_array(body: bytes) -> list[bytes] | None:
+    """The items of a top-level JSON array as byte strings, found without recursion.
+
+    Used only when the decoder cannot take the body whole, so that one item nested too
+    deeply does not cost the others. Strings are skipped as tokens, brackets counted, and
+    the commas at depth one split the items; each item is then decoded on its own, which
+    validates it. ``None`` when the body is not one array closed at its end.
+    """
+    text = body.strip()
+    if not text.startswith(b"["):
+        return None
+    items: list[bytes] = []
+    depth = 0
+    start = 1
+    for token in _TOKENS.finditer(text):
+        mark = token.group()
+        if mark in b"[{":
+            depth += 1
+        elif mark in b"]}":
+            depth -= 1
+            if depth == 0:
+                if token.end() != len(text):
+                    return None
+                items.append(text[start : token.start()])
+                return items
+        elif mark == b"," and depth == 1:
+            items.append(text[start : token.start()])
+            start = token.end()
+    return None
 
 
 def _no_nul(value: Any) -> Any:
@@ -268,10 +342,11 @@ def _timestamp(item: dict[str, Any]) -> tuple[datetime, bool]:
         raise InvalidPayload("`timestamp` must be an ISO 8601 string, got boolean", "timestamp")
     if isinstance(value, int | float):
         # Unix time: seconds, or milliseconds when it is too large to be seconds.
-        if not math.isfinite(value) or value < 0:
-            raise InvalidPayload("`timestamp` is not a valid unix time", "timestamp")
-        seconds = value / 1000 if value > 100_000_000_000 else value
+        # An integer of hundreds of digits overflows a float: in the check as in the division.
         try:
+            if not math.isfinite(value) or value < 0:
+                raise ValueError("not a time")
+            seconds = value / 1000 if value > 100_000_000_000 else value
             return datetime.fromtimestamp(seconds, tz=UTC), False
         except (OverflowError, OSError, ValueError) as exc:
             raise InvalidPayload("`timestamp` is not a valid unix time", "timestamp") from exc
@@ -285,7 +360,10 @@ def _timestamp(item: dict[str, Any]) -> tuple[datetime, bool]:
         raise InvalidPayload("`timestamp` is not an ISO 8601 date-time", "timestamp") from exc
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC), True
-    return parsed.astimezone(UTC), False
+    try:
+        return parsed.astimezone(UTC), False
+    except OverflowError as exc:  # 9999-12-31T23:59:59-01:00 is past the last UTC date
+        raise InvalidPayload("`timestamp` is out of range in UTC", "timestamp") from exc
 
 
 def _channel(item: dict[str, Any]) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qlara import DeliveryEvent, InboundMessage, InvalidPayload, Shape, parse_body
 
@@ -248,3 +251,126 @@ def test_a_nul_character_in_any_text_becomes_a_replacement_character_and_raw_kee
     assert event.message_id == "m\ufffd-1"
     assert event.error == "bad\ufffdthing"
     assert b"\\u0000" in event.raw  # the original, NULs included
+
+
+GOOD = json.dumps(GUIDE).encode()
+DEEP_ARRAYS = b"[" * 1500 + b"]" * 1500
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, None, "nested too deeply"),
+        (GOOD[:-1] + b',"x":' + DEEP_ARRAYS + b"}", None, "nested too deeply"),
+        (
+            json.dumps({**GUIDE, "timestamp": "9999-12-31T23:59:59-01:00"}).encode(),
+            "timestamp",
+            "out of range",
+        ),
+        (
+            json.dumps({**GUIDE, "timestamp": "0001-01-01T00:00:00+01:00"}).encode(),
+            "timestamp",
+            "out of range",
+        ),
+        (GOOD.replace(b'"2025-04-08T14:30:00Z"', b"1" + b"0" * 400), "timestamp", "unix time"),
+    ],
+)
+def test_bodies_that_broke_the_decoder_or_the_clock_are_invalid_payloads(
+    body: bytes, field: str | None, words: str
+) -> None:
+    with pytest.raises(InvalidPayload) as info:
+        parse_body(body)
+    assert info.value.field == field
+    assert words in info.value.problem
+
+
+def test_an_item_nested_too_deeply_costs_only_itself() -> None:
+    second = json.dumps({**GUIDE, "messageId": "m-2"}).encode()
+    deep = GOOD[:-1] + b',"x":' + DEEP_ARRAYS + b"}"
+    tricky = b'"a string, with [brackets] and \\" {quotes"'
+    body = b"[" + GOOD + b", " + deep + b"," + tricky + b",\n" + second + b"]"
+
+    parsed = parse_body(body)
+
+    assert [e.message_id for e in parsed.events] == ["msg_1234567890", "m-2"]
+    assert [(r.index, r.field) for r in parsed.rejected] == [(1, None), (2, None)]
+    assert "nested too deeply" in parsed.rejected[0].problem
+    assert "got string" in parsed.rejected[1].problem
+    assert parsed.events[1].raw == _encode_like_an_item(second)
+
+
+def _encode_like_an_item(item: bytes) -> bytes:
+    import msgspec
+
+    return msgspec.json.encode(msgspec.json.decode(item))
+
+
+def test_an_array_nested_too_deeply_in_every_item_reads_nothing() -> None:
+    parsed = parse_body(DEEP_ARRAYS)
+    assert parsed.accepted == 0
+    assert [r.index for r in parsed.rejected] == [0]
+
+
+def test_bytes_that_are_not_utf8_inside_a_string_become_replacement_characters() -> None:
+    body = GOOD.replace(b'"your_reference_id"', b'"caf\xe9 \xff"')
+
+    [event] = parse_body(body).events
+
+    assert event.customer_message_id == "caf\ufffd \ufffd"
+    assert event.raw == body  # the bytes as sent
+
+
+def test_a_utf8_byte_order_mark_before_the_body_is_skipped() -> None:
+    [event] = parse_body(b"\xef\xbb\xbf" + GOOD).events
+    assert event.message_id == "msg_1234567890"
+    assert event.raw == GOOD
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**400)
+    | st.floats()
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["messageId", "status", "timestamp", "eventType", "statusCode", "x"]),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    item=st.fixed_dictionaries(
+        {"messageId": st.text(max_size=5), "status": st.text(max_size=5)},
+        optional={
+            "timestamp": st.one_of(
+                st.text(max_size=30),
+                st.integers(min_value=-(10**400), max_value=10**400),
+                st.floats(),
+                st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+            ),
+            "eventType": st.sampled_from(["DELIVERY", "READ", "INBOUND", "X"]),
+            "statusCode": json_values,
+            "numPart": json_values,
+            "totalParts": json_values,
+            "price": json_values,
+            "channel": json_values,
+            "extra": json_values,
+        },
+    ),
+    noise=st.binary(max_size=8),
+    as_array=st.booleans(),
+)
+def test_any_body_is_read_or_refused_as_an_invalid_payload_never_an_exception(
+    item: dict[str, object], noise: bytes, as_array: bool
+) -> None:
+    encoded = json.dumps([item] if as_array else item).encode()
+    for body in (encoded, noise + encoded, encoded[: len(encoded) // 2] + noise):
+        with contextlib.suppress(InvalidPayload):
+            parse_body(body)
