@@ -13,7 +13,9 @@ with a hard limit. Checks, in order, each answered with one JSON body:
    allowed; none at all is read as JSON);
 4. size: 413 when ``Content-Length`` exceeds ``max_body_bytes`` (nothing read), or as soon
    as a chunked body passes it;
-5. payload: 400 ``{"status":"rejected","error":<problem>,"field":<field|null>}``.
+5. payload: 400 ``{"status":"rejected","error":<problem>,"field":<field|null>}``; a body
+   the parser fails on in a way it did not foresee is a 400 too ("the payload could not be
+   read", logged as ``webhook_parse_failed``), never a 500 Qlara would resend in vain.
 
 A single object accepted is answered ``{"status":"received"}``; an array
 ``{"status":"received","accepted":N,"rejected":[{"index":i,"error":...,"field":...}]}``,
@@ -59,6 +61,7 @@ _UNAUTHORIZED = b'{"status":"unauthorized","error":"missing or invalid credentia
 _FORBIDDEN = b'{"status":"forbidden"}'
 _UNAVAILABLE = b'{"status":"unavailable","error":"the event cannot be stored now; retry later"}'
 _NOT_FOUND = b'{"error":"not found"}'
+_UNREADABLE = "the payload could not be read"
 _JSON = (b"content-type", b"application/json")
 
 
@@ -175,6 +178,11 @@ class Intake:
                 parsed = parse_body(body)
             except InvalidPayload as exc:
                 raise _Refusal(400, exc.problem, "invalid", field=exc.field) from exc
+            except Exception as exc:
+                # A body the parser did not foresee. Qlara would resend a 500 in vain; a 400
+                # is counted, and the reject log keeps the body for a replay.
+                log.error("webhook_parse_failed", path=LOGGED_PATH, error=type(exc).__name__)
+                raise _Refusal(400, _UNREADABLE, "invalid") from exc
         except _Refusal as refusal:
             await self._refuse(send, refusal, body)
             return

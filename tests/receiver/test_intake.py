@@ -318,3 +318,88 @@ def _http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> d
         "server": ("testserver", 80),
         "state": {},
     }
+
+
+HOSTILE_BODIES = {
+    "nested arrays": b"[" * 1500 + b"]" * 1500,
+    "nested objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "timestamp past the last UTC date": json.dumps(
+        event_json(timestamp="9999-12-31T23:59:59-01:00")
+    ).encode(),
+    "timestamp before the first UTC date": json.dumps(
+        event_json(timestamp="0001-01-01T00:00:00+01:00")
+    ).encode(),
+    "unix time of 401 digits": json.dumps(event_json(timestamp=10**400)).encode(),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_BODIES))
+def test_a_body_that_cannot_be_read_is_a_counted_and_logged_400_not_a_500(
+    client: TestClient[Any], queue: QueueReader, config: ReceiverConfig, name: str
+) -> None:
+    response = post(client, HOSTILE_BODIES[name])
+
+    assert response.status_code == 400, response.text
+    assert response.json()["status"] == "rejected"
+    assert response.json()["error"]
+    assert len(queue) == 0
+    assert client.app.state.outcomes["invalid"] == 1
+    assert [record["status"] for record in reject_records(config)] == [400]
+
+
+def test_an_item_nested_too_deeply_is_refused_alone_and_the_rest_is_queued(
+    client: TestClient[Any], queue: QueueReader
+) -> None:
+    good = json.dumps(event_json("m-1")).encode()
+    deep = json.dumps(event_json("m-2")).encode()[:-1] + b',"x":' + HOSTILE_BODIES["nested arrays"]
+    body = b"[" + good + b"," + deep + b"}," + json.dumps(event_json("m-3")).encode() + b"]"
+
+    response = post(client, body)
+
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 2
+    assert [item["index"] for item in response.json()["rejected"]] == [1]
+    [receipt] = queue.receipts()
+    assert [e.message_id for e in receipt.events] == ["m-1", "m-3"]
+
+
+def test_bytes_that_are_not_utf8_in_a_text_field_do_not_cost_the_event(
+    client: TestClient[Any], queue: QueueReader
+) -> None:
+    body = json.dumps(event_json("m-1", "ERROR", error="ERRTEXT")).encode()
+
+    response = post(client, body.replace(b"ERRTEXT", b"rifiutato \xe0 \xff"))
+
+    assert response.status_code == 200
+    [receipt] = queue.receipts()
+    assert receipt.events[0].error == "rifiutato \ufffd \ufffd"
+
+
+def test_a_body_with_a_byte_order_mark_is_accepted(
+    client: TestClient[Any], queue: QueueReader
+) -> None:
+    response = post(client, b"\xef\xbb\xbf" + json.dumps(event_json("m-1")).encode())
+
+    assert response.status_code == 200
+    assert [e.message_id for e in queue.receipts()[0].events] == ["m-1"]
+
+
+def test_a_parser_fault_is_a_400_that_keeps_the_body_in_the_reject_log(
+    client: TestClient[Any], queue: QueueReader, config: ReceiverConfig, monkeypatch: Any
+) -> None:
+    # Whatever the parser did not foresee: Qlara would resend a 500 in vain, while the
+    # reject log keeps the body for a replay once the parser is fixed.
+    def broken(body: bytes) -> Any:
+        raise ArithmeticError("unforeseen")
+
+    monkeypatch.setattr("receiver.intake.parse_body", broken)
+    body = json.dumps(event_json("m-1")).encode()
+
+    response = post(client, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "the payload could not be read"
+    assert len(queue) == 0
+    assert client.app.state.outcomes["invalid"] == 1
+    [record] = reject_records(config)
+    assert record["status"] == 400
