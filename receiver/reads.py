@@ -219,11 +219,10 @@ def _time(query: dict[str, str], name: str) -> datetime | None:
         if value.replace(".", "", 1).isdigit():
             return datetime.fromtimestamp(float(value), tz=UTC)
         parsed = datetime.fromisoformat(value)
+        # astimezone overflows past the first or last UTC date (9999-12-31T23:59:59-01:00)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise BadParameter(name, f"`{name}` must be an ISO 8601 time or unix seconds") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _limit(query: dict[str, str]) -> int:
