@@ -33,7 +33,10 @@ def parse_duration(text: str) -> timedelta:
     order = list(_UNITS)
     if units != sorted(set(units), key=order.index):
         raise ValueError(f"{text!r}: units must go from largest to smallest, each once")
-    total = sum((int(n) * _UNITS[unit] for n, unit in parts), timedelta())
+    try:
+        total = sum((int(n) * _UNITS[unit] for n, unit in parts), timedelta())
+    except OverflowError as exc:  # past timedelta's 999,999,999 days
+        raise ValueError(f"{text[:40]!r}: too long a duration") from exc
     if total <= timedelta():
         raise ValueError(f"{text!r}: a duration must be longer than zero")
     return total

@@ -30,6 +30,11 @@ STATUSES: tuple[str, ...] = ("sent", "received", "delivered", "error", "expired"
 #: The windows offered in the sidebar; any other duration works in the URL.
 WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "6h", "1d", "3d", "7d")
 DEFAULT_WINDOW = "1h"
+#: The longest range a view shows (window, or from to to), and the instants it may start and
+#: end at: a range and the one before it then stay within the dates Python can count.
+MAX_SPAN = timedelta(days=3660)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 #: The query parameters a view owns; others in the URL are left alone.
 PARAMETERS: tuple[str, ...] = ("channel", "window", "from", "to", "status", "search", "message")
 
@@ -90,7 +95,10 @@ def read_view(query: Mapping[str, str]) -> View:
     window = DEFAULT_WINDOW
     if query.get("window"):
         try:
-            window = format_duration(parse_duration(query["window"]))
+            duration = parse_duration(query["window"])
+            if duration > MAX_SPAN:
+                raise ValueError(f"longer than {format_duration(MAX_SPAN)}")
+            window = format_duration(duration)
         except ValueError as exc:
             problems.append(f"window: {exc}")
     start = _instant(query, "from", problems)
@@ -101,6 +109,9 @@ def read_view(query: Mapping[str, str]) -> View:
         start = end = None
     elif start is not None and end is not None and start >= end:
         problems.append("from and to: from must be before to")
+        start = end = None
+    elif start is not None and end is not None and end - start > MAX_SPAN:
+        problems.append(f"from and to: at most {format_duration(MAX_SPAN)} apart")
         start = end = None
     return View(
         channel=channel,
@@ -132,12 +143,15 @@ def _instant(query: Mapping[str, str], name: str, problems: list[str]) -> dateti
         return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        problems.append(f"{name}: {text!r} is not an ISO 8601 time")
+        # astimezone overflows past the first or last UTC date (9999-12-31T23:59:59-01:00)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        problems.append(f"{name}: {text[:40]!r} is not an ISO 8601 time")
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        problems.append(f"{name}: not between {EARLIEST.year} and {LATEST.year}")
+        return None
+    return value
 
 
 def _instant_text(value: datetime) -> str:

@@ -25,6 +25,25 @@ def test_every_page_opens_without_an_exception(explorer: str, page: str) -> None
     assert [t.value for t in app.title] == [page.replace("_", " ").capitalize()]
 
 
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"window": "99999999999d"},
+        {"from": "0001-01-01T00:00:00+01:00", "to": "9999-12-31T23:59:59-01:00"},
+        {"from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"},
+    ],
+)
+def test_every_page_opens_on_a_range_past_the_calendar_and_names_it(
+    explorer: str, page: str, query: dict[str, str]
+) -> None:
+    app = open_page(page, query)
+
+    assert not app.exception
+    if page == "overview":  # the page the URL opened on names what it dropped
+        assert "from" in texts(app) or "window" in texts(app)
+
+
 def test_the_overview_shows_the_window_beside_the_previous_one(explorer: str) -> None:
     app = open_page("overview", THIS_HOUR)
 

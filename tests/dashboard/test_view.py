@@ -93,6 +93,13 @@ def test_from_and_to_set_a_fixed_range_that_wins_over_the_window() -> None:
         ({"from": "yesterday", "to": "2025-03-01T11:00:00Z"}, "from"),
         ({"from": "2025-03-01T10:00:00Z"}, "from and to"),
         ({"from": "2025-03-01T11:00:00Z", "to": "2025-03-01T10:00:00Z"}, "before"),
+        ({"window": "99999999999d"}, "window"),
+        ({"window": "999999999d"}, "window"),
+        ({"window": "9" * 5000 + "s"}, "window"),
+        ({"from": "0001-01-01T00:00:00+01:00", "to": "2025-03-01T11:00:00Z"}, "from"),
+        ({"from": "2025-03-01T11:00:00Z", "to": "9999-12-31T23:59:59-01:00"}, "to"),
+        ({"from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"}, "from"),
+        ({"from": "1900-01-01T00:00:00Z", "to": "2025-03-01T11:00:00Z"}, "from and to"),
     ],
 )
 def test_an_unreadable_parameter_falls_back_and_is_named(
@@ -101,6 +108,7 @@ def test_an_unreadable_parameter_falls_back_and_is_named(
     view = read_view(query)
 
     assert view.span(NOW) == (NOW - timedelta(hours=1), NOW)
+    assert view.previous_span(NOW) == (NOW - timedelta(hours=2), NOW - timedelta(hours=1))
     assert view.channel is None
     assert view.status is None
     assert any(problem in p for p in view.problems)
