@@ -163,8 +163,18 @@ class OwnRedis:
         finally:
             client.close()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing until resumed."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
             self.process = None

@@ -7,6 +7,14 @@ messages. Dramatiq puts a worker's unacknowledged messages back on the queue onl
 worker stops heartbeating, and a worker that survives the outage keeps heartbeating under
 the same id: those messages would sit in its acks set, unprocessed, for as long as it runs.
 
+A call that times out is the same case (Dramatiq's issue #894): the client gave up, but
+the script may still run on the server once the server answers again, as after a stall
+(SIGSTOP, a long fork, a saturated link). Dramatiq handles only ``redis.ConnectionError``;
+a ``redis.TimeoutError`` from a fetch escaped as an "unexpected error", and the message it
+had moved sat under the live worker's id until that worker restarted. A timeout is
+therefore raised as :class:`~dramatiq.errors.ConnectionClosed`, which Dramatiq answers by
+reconnecting (fetch) or retrying (ack, nack), and treated as a lost connection here.
+
 So after any lost connection the broker takes a fresh worker id. The old id stops
 heartbeating; after ``heartbeat_timeout`` queue maintenance (run by any worker) puts every
 message still held under it back on the queue. A message that was in flight under the old
@@ -20,6 +28,7 @@ import threading
 from typing import Any
 from uuid import uuid4
 
+import redis
 import structlog
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.errors import ConnectionClosed
@@ -57,27 +66,29 @@ class ReclaimingRedisBroker(RedisBroker):
 class _ReclaimingConsumer(_RedisConsumer):
     broker: ReclaimingRedisBroker
 
-    def _lost(self, exc: ConnectionClosed) -> None:
-        cause = exc.args[0] if exc.args else exc
+    def _lost(self, exc: ConnectionClosed | redis.TimeoutError) -> ConnectionClosed:
+        """Take a fresh worker id; the error to raise, a timeout as a lost connection."""
+        if isinstance(exc, ConnectionClosed):
+            closed, cause = exc, (exc.args[0] if exc.args else exc)
+        else:
+            closed, cause = ConnectionClosed(exc), exc  # type: ignore[no-untyped-call]
         self.broker.abandon_identity(type(cause).__name__)
+        return closed
 
     def __next__(self) -> Any:
         try:
             return super().__next__()  # type: ignore[no-untyped-call]
-        except ConnectionClosed as exc:
-            self._lost(exc)
-            raise
+        except (ConnectionClosed, redis.TimeoutError) as exc:
+            raise self._lost(exc) from None
 
     def ack(self, message: Any) -> None:
         try:
             super().ack(message)  # type: ignore[no-untyped-call]
-        except ConnectionClosed as exc:
-            self._lost(exc)
-            raise
+        except (ConnectionClosed, redis.TimeoutError) as exc:
+            raise self._lost(exc) from None
 
     def nack(self, message: Any) -> None:
         try:
             super().nack(message)  # type: ignore[no-untyped-call]
-        except ConnectionClosed as exc:
-            self._lost(exc)
-            raise
+        except (ConnectionClosed, redis.TimeoutError) as exc:
+            raise self._lost(exc) from None
