@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("./qlara-data"),
         description="Directory for the SQLite ledger, the spool, tokens.json and the "
-        "embedded Redis's append-only file.",
+        "embedded Redis's append-only file. Private to its user: kept at mode 0700, and "
+        "what the sidecar writes in it is 0600.",
     )
     host: str = Field("127.0.0.1", description="Address the receiver listens on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port the receiver listens on.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -72,3 +73,29 @@ def test_the_same_holds_on_the_system_redis_and_postgresql(
 
     assert result.statuses == [200] * len(plan.bodies)
     assert_ledger_matches(sidecar, plan)
+
+
+def test_what_up_writes_under_the_data_directory_is_private_to_its_user(
+    make_sidecar: Callable[..., Sidecar],
+) -> None:
+    # Given a data directory another version left readable by every local user
+    sidecar = make_sidecar()
+    sidecar.data_dir.mkdir(mode=0o755)
+    sidecar.data_dir.chmod(0o755)
+    sidecar.start()
+    plan = plan_traffic(events=40, seed=5, duplicates=0.0, reorder=0.0, inbound_share=0.0)
+
+    # When events are received and recorded
+    assert post_all(sidecar.webhook_url, plan.bodies).statuses == [200] * len(plan.bodies)
+    wait_until_recorded(sidecar, plan)
+
+    # Then the directory is closed to others, and nothing in it (ledger, Redis's append-only
+    # files, spool, tokens) is readable by anyone but its owner
+    assert stat.S_IMODE(sidecar.data_dir.stat().st_mode) == 0o700
+    written = [p for p in sidecar.data_dir.rglob("*") if not p.is_symlink()]
+    names = {p.name for p in written}
+    assert names >= {"ledger.sqlite3", "appendonly.aof.1.incr.aof", "server.log"}, sorted(names)
+    shared = {
+        str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in written if p.stat().st_mode & 0o077
+    }
+    assert shared == {}
