@@ -3,31 +3,52 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from sidecar.settings import Settings
 
 
 def hide_password(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for printing."""
+    """``url`` with any password replaced by ``***``, for printing: the one in the user
+    part, and any query parameter named like a password (libpq and redis-py both read
+    ``?password=``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
+    if not url_passwords(url):
+        return url  # as given: urlunsplit would rewrite sqlite:///path as sqlite:/path
+    if parts.password is not None:
+        user, host = parts.netloc.rsplit("@", 1)
+        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
+    if parts.query:
+        pairs = [
+            f"{name}=***" if _is_password(name) else f"{name}={value}" if sep else name
+            for name, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+        ]
+        parts = parts._replace(query="&".join(pairs))
+    return urlunsplit(parts)
 
 
 def url_passwords(*urls: str | None) -> tuple[str, ...]:
-    """Passwords inside ``urls``, for the log redaction safety net."""
-    found = []
+    """Passwords inside ``urls``, as written and as decoded, for the log redaction safety
+    net."""
+    found: list[str] = []
     for url in urls:
-        if url:
-            password = urlsplit(url).password
-            if password:
-                found.append(password)
+        if not url:
+            continue
+        parts = urlsplit(url)
+        given = [parts.password] if parts.password else []
+        given += [
+            value
+            for name, _, value in (pair.partition("=") for pair in parts.query.split("&"))
+            if value and _is_password(name)
+        ]
+        for value in given:
+            found += {value, unquote_plus(value)}
     return tuple(found)
+
+
+def _is_password(name: str) -> bool:
+    return unquote_plus(name).lower().endswith("password")
 
 
 def local_url(host: str, port: int) -> str:

@@ -60,3 +60,17 @@ def test_the_markdown_reference_has_one_row_per_setting(tmp_path: Path) -> None:
     assert "| `QLARA_SIDECAR_PORT` | `--port` | `8000` | TCP port the receiver listens on. |" in (
         out
     )
+
+
+def test_a_password_given_as_a_url_parameter_is_masked_too(tmp_path: Path) -> None:
+    env = {
+        "QLARA_SIDECAR_DATA_DIR": str(tmp_path),
+        "QLARA_SIDECAR_DATABASE_URL": "postgresql://qlara@db/qlara?sslmode=require&password=pg-s3cret",
+        "QLARA_SIDECAR_REDIS_URL": "redis://cache:6379/0?PASSWORD=redis-s3cret",
+    }
+
+    out = run_config(env=env).stdout
+
+    assert "pg-s3cret" not in out
+    assert "redis-s3cret" not in out
+    assert "postgresql://qlara@db/qlara?sslmode=require&password=***" in out
