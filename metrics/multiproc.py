@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from prometheus_client import multiprocess, values
 
 #: The environment variable prometheus-client reads.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The value files prometheus-client writes: counter_<pid>.db, gauge_livesum_<pid>.db ...
+_VALUE_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 _pid = os.getpid()
 
@@ -62,14 +65,17 @@ def multiprocess_mode() -> bool:
 
 
 def prepare_dir(path: Path) -> Path:
-    """Create ``path`` if needed and delete the value files (``*.db``) a previous run left
-    there; other files are left alone. Return ``path``.
+    """Create ``path`` if needed and delete the value files a previous run left there:
+    those prometheus-client names ``<type>_<pid>.db``. Any other file, ``*.db`` included,
+    is left alone (an operator's ``PROMETHEUS_MULTIPROC_DIR`` may hold others'). Return
+    ``path``.
 
     Call before any process that writes into it starts. Raises ``OSError``.
     """
     path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink(missing_ok=True)
+    for stale in path.glob("*_*.db"):
+        if _VALUE_FILE.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
     return path
 
 

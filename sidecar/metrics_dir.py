@@ -3,6 +3,7 @@
 Receiver and worker processes count in prometheus-client's multiprocess mode, so one
 ``GET /metrics`` shows them all. The mode is chosen when Python starts in a child, from
 ``PROMETHEUS_MULTIPROC_DIR``: the launcher empties the directory of the previous run's values
+(prometheus-client's ``<type>_<pid>.db`` files, nothing else: :func:`metrics.prepare_dir`)
 and puts it in the children's environment, and when its supervisor sees a child exit it
 cleans up after it (:func:`metrics.process_exited`).
 

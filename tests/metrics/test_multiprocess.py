@@ -88,6 +88,20 @@ def test_preparing_the_directory_forgets_the_previous_run(tmp_path: Path) -> Non
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 1
 
 
+def test_preparing_the_directory_deletes_only_prometheus_value_files(tmp_path: Path) -> None:
+    # Given a directory an operator named that also holds files of others
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    values = ["counter_12.db", "histogram_12.db", "gauge_livesum_7.db", "gauge_all_7.db"]
+    others = ["ledger.db", "counter.db", "notes_12.db", "counter_12.db.bak", "keep.txt"]
+    for name in values + others:
+        (directory / name).write_bytes(b"x")
+
+    prepare_dir(directory)
+
+    assert sorted(p.name for p in directory.iterdir()) == sorted(others)
+
+
 # Counts the calls of os.getpid made while counting (a C function: a 'c_call' profile event).
 GETPID_CALLS = """
 import os, sys
