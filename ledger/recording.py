@@ -75,6 +75,7 @@ class _StoredEvent:
     status: str
     event_time: datetime
     part: int
+    total_parts: int
     channel: str | None
     customer_message_id: str | None
     phone: str | None
@@ -87,6 +88,7 @@ class _StoredEvent:
             status=source.status,
             event_time=source.event_time,
             part=source.part,
+            total_parts=source.total_parts,
             channel=source.channel,
             customer_message_id=source.customer_message_id,
             phone=source.phone,
@@ -454,6 +456,7 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
                 events.c.status,
                 events.c.event_time,
                 events.c.part,
+                events.c.total_parts,
                 events.c.channel,
                 events.c.customer_message_id,
                 events.c.phone,

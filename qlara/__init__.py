@@ -14,7 +14,15 @@ from qlara.events import (
 )
 from qlara.parse import InvalidPayload, ItemRejection, ParsedBody, parse_body, parse_item
 from qlara.phone import mask_phone, normalise_phone
-from qlara.status import FINAL_STATUSES, MessageState, StatusEvent, reduce_state
+from qlara.status import (
+    FINAL_STATUSES,
+    MessageState,
+    PartEvent,
+    PartState,
+    StatusEvent,
+    part_states,
+    reduce_state,
+)
 
 __all__ = [
     "CHANNELS",
@@ -26,6 +34,8 @@ __all__ = [
     "ItemRejection",
     "MessageState",
     "ParsedBody",
+    "PartEvent",
+    "PartState",
     "Receipt",
     "Shape",
     "StatusEvent",
@@ -33,5 +43,6 @@ __all__ = [
     "normalise_phone",
     "parse_body",
     "parse_item",
+    "part_states",
     "reduce_state",
 ]

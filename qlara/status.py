@@ -1,8 +1,9 @@
 """The one table of rules: how a set of status events becomes one message state.
 
-The state is a function of the *set* of events, never of their arrival order: it is the
-maximum under a total order (see :func:`rank`), which makes folding events in any order, with
-any duplicates, give the same answer. The ledger, the metrics and the explorer all use this
+The state is a function of the *set* of events, never of their arrival order: each part's
+state is the maximum of its events under a total order (see :func:`rank`), and the message's
+state is derived from its parts' states, which makes folding events in any order, with any
+duplicates, give the same answer. The ledger, the metrics and the explorer all use this
 module; none re-implements it.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 #: Statuses after which Qlara reports nothing more about delivery.
 FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "error", "expired"})
@@ -37,8 +38,8 @@ PRECEDENCE: dict[str, int] = {
 OUTCOMES: frozenset[str] = FINAL_STATUSES
 
 
-class StatusEvent(Protocol):
-    """What the rule needs of an event (``DeliveryEvent`` and ledger rows both fit)."""
+class PartEvent(Protocol):
+    """What the per-part rule needs of an event (``DeliveryEvent`` and stored events fit)."""
 
     @property
     def status(self) -> str: ...
@@ -47,13 +48,20 @@ class StatusEvent(Protocol):
     @property
     def part(self) -> int: ...
     @property
+    def total_parts(self) -> int: ...
+    @property
     def channel(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class StatusEvent(PartEvent, Protocol):
+    """What the whole rule needs of an event (``DeliveryEvent`` and ledger rows both fit)."""
+
     @property
     def customer_message_id(self) -> str | None: ...
     @property
     def phone(self) -> str | None: ...
-    @property
-    def error(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +104,57 @@ def rank(status: str, event_time: datetime, part: int = 1) -> tuple[bool, dateti
     return (status in FINAL_STATUSES, event_time, PRECEDENCE.get(status, 0), status, part)
 
 
-def _content(ev: StatusEvent) -> tuple[str, str, str, str]:
+def _content(ev: PartEvent) -> tuple[str, str, str, str]:
     """Closes the order for two reports of the same event that differ in content."""
-    return (ev.error or "", ev.channel or "", ev.customer_message_id or "", ev.phone or "")
+    return (
+        ev.error or "",
+        ev.channel or "",
+        getattr(ev, "customer_message_id", None) or "",
+        getattr(ev, "phone", None) or "",
+    )
+
+
+def _key(ev: PartEvent) -> tuple[tuple[bool, datetime, int, str, int], tuple[str, str, str, str]]:
+    return rank(ev.status, ev.event_time, ev.part), _content(ev)
+
+
+@dataclass(frozen=True, slots=True)
+class PartState:
+    """One part of a message: its deciding event, or ``None`` when no report of the part
+    has arrived (Qlara numbers the parts of a multi-part SMS from 1 to ``totalParts``)."""
+
+    part: int
+    total_parts: int
+    event: PartEvent | None
+
+    @property
+    def status(self) -> str | None:
+        return self.event.status if self.event is not None else None
+
+    @property
+    def is_final(self) -> bool:
+        return self.event is not None and self.event.status in FINAL_STATUSES
+
+
+_PE = TypeVar("_PE", bound=PartEvent)
+
+
+def part_states(events: Iterable[_PE]) -> list[PartState]:
+    """Each part's state, parts 1 to the highest ``totalParts`` (or part) reported.
+
+    A part's deciding event is its highest under :func:`rank` (finals first, then the latest,
+    then precedence), as for a whole single-part message. Read receipts do not count.
+    """
+    best: dict[int, PartEvent] = {}
+    total = 1
+    for ev in events:
+        if ev.status == READ:
+            continue
+        total = max(total, ev.total_parts, ev.part)
+        held = best.get(ev.part)
+        if held is None or _key(ev) > _key(held):
+            best[ev.part] = ev
+    return [PartState(part, total, best.get(part)) for part in range(1, total + 1)]
 
 
 def _first_known(events: list[StatusEvent], attr: str) -> str | None:
@@ -123,41 +179,55 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
     - Among events of the same finality, the latest event time wins; ties are broken by
       :data:`PRECEDENCE`.
     - ``read`` sets ``read_at`` (the earliest read) and never changes the status.
+    - A multi-part SMS (``totalParts`` > 1) is decided part by part (:func:`part_states`).
+      It is final only once every part is, and delivered only when every part was;
+      otherwise its status, time and error are those of its failed part (the latest, by
+      the same order). Until every part is final it is in flight: its status is the
+      furthest intermediate one reported, or ``sent`` when only some parts' final reports
+      have arrived, timed at its earliest report.
 
     Raises ``ValueError`` for an empty set.
     """
     evs = list(events)
     if not evs:
         raise ValueError("a message state needs at least one event")
-    winner: StatusEvent | None = None
-    winner_rank: tuple[bool, datetime, int, str, int] | None = None
     sent_at: datetime | None = None
     read_at: datetime | None = None
     for ev in evs:
         if ev.status == READ:
             if read_at is None or ev.event_time < read_at:
                 read_at = ev.event_time
-            continue
-        if ev.status == "sent" and (sent_at is None or ev.event_time < sent_at):
+        elif ev.status == "sent" and (sent_at is None or ev.event_time < sent_at):
             sent_at = ev.event_time
-        r = rank(ev.status, ev.event_time, ev.part)
-        if (
-            winner is None
-            or winner_rank is None
-            or r > winner_rank
-            or (r == winner_rank and _content(ev) > _content(winner))
-        ):
-            winner, winner_rank = ev, r
-    final = winner is not None and winner.status in FINAL_STATUSES
+    parts = part_states(evs)
+    status: str | None = None
+    status_time: datetime | None = None
+    final_at: datetime | None = None
     error: str | None = None
-    if winner is not None and winner.status in ("error", "expired"):
-        error = winner.error
+    decided = [p.event for p in parts if p.event is not None]
+    if not decided:  # read receipts only
+        pass
+    elif all(p.is_final for p in parts):
+        failed = [e for e in decided if e.status != "delivered"]
+        winner = max(failed or decided, key=_key)
+        status, status_time = winner.status, winner.event_time
+        final_at = max(e.event_time for e in decided)
+        error = winner.error if failed else None
+    elif len(parts) == 1:
+        status, status_time = decided[0].status, decided[0].event_time
+    else:
+        in_flight = [e for e in evs if e.status != READ and e.status not in FINAL_STATUSES]
+        if in_flight:
+            winner = max(in_flight, key=_key)
+            status, status_time = winner.status, winner.event_time
+        else:
+            status, status_time = "sent", min(e.event_time for e in decided)
     return MessageState(
-        status=winner.status if winner else None,
-        status_time=winner.event_time if winner else None,
-        is_final=final,
+        status=status,
+        status_time=status_time,
+        is_final=final_at is not None,
         sent_at=sent_at,
-        final_at=winner.event_time if (final and winner is not None) else None,
+        final_at=final_at,
         read_at=read_at,
         channel=_first_known(evs, "channel"),
         customer_message_id=_first_known(evs, "customer_message_id"),

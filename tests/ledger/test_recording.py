@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from ledger import LatencyObservation, Ledger
-from qlara import Receipt, Shape, parse_body
+from qlara import DeliveryEvent, Receipt, Shape, parse_body
 from tests.ledger.samples import PHONE, T0, event, receipt, reply
 
 
@@ -196,6 +196,27 @@ def test_each_part_of_a_multi_part_sms_is_its_own_event(ledger: Ledger) -> None:
     ]
     assert {e.shape for e in message.events} == {Shape.UNIVERSAL}
     assert {e.price for e in message.events} == {0.035}
+
+
+def test_a_multi_part_sms_with_a_failed_part_is_recorded_as_failed_once_every_part_is_in(
+    ledger: Ledger,
+) -> None:
+    def part(n: int, status: str, at: float, error: str | None = None) -> DeliveryEvent:
+        return event("m-1", status, at, part=n, total_parts=2, shape=Shape.UNIVERSAL, error=error)
+
+    ledger.record(receipt(event("m-1", "sent", 0)))
+    first = ledger.record(receipt(part(2, "delivered", 45)))
+    halfway = ledger.get_message("m-1")
+    last = ledger.record(receipt(part(1, "error", 44, "Not delivered")))
+
+    assert halfway is not None
+    assert (halfway.status, halfway.is_final, halfway.latency_seconds) == ("sent", False, None)
+    assert first.latencies == []
+    message = ledger.get_message("m-1")
+    assert message is not None
+    assert (message.status, message.is_final, message.error) == ("error", True, "Not delivered")
+    assert message.latency_seconds == 45.0
+    assert last.latencies == [LatencyObservation(channel="sms", outcome="error", seconds=45.0)]
 
 
 def test_unknown_statuses_and_channels_are_kept(ledger: Ledger) -> None:

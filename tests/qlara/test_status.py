@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qlara import reduce_state
+from qlara import part_states, reduce_state
 
 T0 = datetime(2025, 4, 8, 14, 0, tzinfo=UTC)
 
@@ -24,6 +24,7 @@ class Ev:
     customer_message_id: str | None = None
     phone: str | None = None
     error: str | None = None
+    total_parts: int = 1
 
 
 def at(minutes: float) -> datetime:
@@ -96,6 +97,75 @@ def test_every_order_of_a_small_set_gives_the_same_state() -> None:
     assert len(states) == 1
 
 
+def part(n: int, of: int, status: str, minutes: float, error: str | None = None) -> Ev:
+    return Ev(status, at(minutes), part=n, total_parts=of, error=error)
+
+
+def test_a_failed_part_fails_the_message_even_when_a_later_part_was_delivered() -> None:
+    # part 1/2 "Not delivered" at :44, then part 2/2 delivered at :45
+    state = reduce_state(
+        [Ev("sent", at(0)), part(1, 2, "error", 44, "Not delivered"), part(2, 2, "delivered", 45)]
+    )
+
+    assert (state.status, state.is_final, state.error) == ("error", True, "Not delivered")
+    assert state.status_time == at(44)
+    assert state.final_at == at(45)  # final once its last part was
+    assert state.latency_seconds == 45 * 60
+
+
+def test_a_message_is_final_only_when_every_part_is() -> None:
+    state = reduce_state([part(1, 2, "delivered", 1)])
+
+    assert (state.status, state.is_final, state.final_at) == ("sent", False, None)
+    assert state.status_time == at(1)
+
+
+def test_a_message_is_delivered_only_when_every_part_was() -> None:
+    state = reduce_state(
+        [part(1, 3, "delivered", 3), part(3, 3, "delivered", 1), part(2, 3, "delivered", 2)]
+    )
+
+    assert (state.status, state.is_final, state.final_at, state.error) == (
+        "delivered",
+        True,
+        at(3),
+        None,
+    )
+
+
+def test_an_in_flight_part_shows_the_furthest_intermediate_status() -> None:
+    state = reduce_state([part(1, 2, "error", 1, "x"), part(2, 2, "received", 2)])
+
+    assert (state.status, state.is_final, state.error) == ("received", False, None)
+
+
+def test_of_two_failed_parts_the_latest_names_the_failure() -> None:
+    state = reduce_state(
+        [part(1, 3, "expired", 5), part(2, 3, "error", 4, "Absent"), part(3, 3, "delivered", 6)]
+    )
+
+    assert (state.status, state.status_time, state.final_at) == ("expired", at(5), at(6))
+
+
+def test_part_states_list_every_part_with_its_deciding_event() -> None:
+    parts = part_states(
+        [
+            part(1, 3, "sent", 0),
+            part(1, 3, "error", 2, "Not delivered"),
+            part(3, 3, "delivered", 1),
+            Ev("read", at(9), part=2, total_parts=3),
+        ]
+    )
+
+    assert [(p.part, p.total_parts, p.status, p.is_final) for p in parts] == [
+        (1, 3, "error", True),
+        (2, 3, None, False),
+        (3, 3, "delivered", True),
+    ]
+    assert parts[0].event is not None
+    assert parts[0].event.error == "Not delivered"
+
+
 statuses = st.sampled_from(
     ["sent", "received", "delivered", "read", "error", "expired", "unknown", "queued"]
 )
@@ -107,6 +177,7 @@ events = st.builds(
     channel=st.sampled_from([None, "sms", "rcs"]),
     phone=st.sampled_from([None, "+391", "+392"]),
     error=st.sampled_from([None, "e1", "e2"]),
+    total_parts=st.integers(min_value=1, max_value=3),
 )
 
 
@@ -115,3 +186,26 @@ def test_the_state_depends_on_the_set_of_events_only(evs: list[Ev], rnd: object)
     shuffled = list(evs) + list(evs[: len(evs) // 2])  # duplicates too
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert reduce_state(shuffled) == reduce_state(evs)
+
+
+@given(st.lists(events, min_size=1, max_size=12))
+def test_final_and_delivered_are_what_every_part_says(evs: list[Ev]) -> None:
+    state = reduce_state(evs)
+    reported = [e for e in evs if e.status != "read"]
+    total = max([e.total_parts for e in reported] + [e.part for e in reported], default=1)
+    finals_by_part = {
+        n: {e.status for e in reported if e.part == n and e.status in FINALS}
+        for n in range(1, total + 1)
+    }
+
+    every_part_final = all(finals_by_part.values())
+    assert state.is_final == (bool(reported) and every_part_final)
+    if state.status == "delivered" and total > 1:
+        assert all("delivered" in statuses for statuses in finals_by_part.values())
+    if state.is_final and state.status != "delivered":
+        # some part's deciding final is a failure, and the message names it
+        assert state.status in {"error", "expired"}
+        assert any(state.status in statuses for statuses in finals_by_part.values())
+
+
+FINALS = {"delivered", "error", "expired"}
