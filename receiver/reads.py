@@ -20,6 +20,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
 from ledger import EventRecord, MessageSummary, WebhookStats
+from qlara import PartState, part_states
 from receiver.auth import bearer_in_headers
 from receiver.errors import BadParameter, ReadUnauthorized
 from receiver.runtime import Runtime
@@ -54,7 +55,14 @@ def get_message(message_id: FromPath[str], state: State) -> dict[str, Any]:
                      "receivedAt": time, "channel": str|null, "part": int,
                      "totalParts": int, "error": str|null, "shape": "A"|"B"|"C",
                      "price": float|null, "duplicates": int, "naiveTime": bool,
-                     "raw": object}]}
+                     "raw": object}],
+         "parts": [{"part": int, "totalParts": int, "status": str|null,
+                    "eventTime": time|null, "isFinal": bool, "error": str|null}]}
+
+    ``parts`` lists every part of the message, 1 to ``totalParts`` (one for a message
+    that is not a multi-part SMS), with the status that decides it; ``status`` is ``null``
+    for a part no report has arrived for. The message is final once every part is, and
+    delivered only when every part was; otherwise ``error`` is its failed part's.
 
     404 ``{"error": "unknown message"}`` when the ledger has no such message.
     """
@@ -64,6 +72,7 @@ def get_message(message_id: FromPath[str], state: State) -> dict[str, Any]:
         raise NotFoundException(detail="unknown message")
     body = message_json(detail)
     body["events"] = [event_json(event) for event in detail.events]
+    body["parts"] = [part_json(part) for part in part_states(detail.events)]
     return body
 
 
@@ -163,6 +172,19 @@ def event_json(event: EventRecord) -> dict[str, Any]:
         "duplicates": event.duplicates,
         "naiveTime": event.naive_time,
         "raw": _raw_json(event.raw),
+    }
+
+
+def part_json(part: PartState) -> dict[str, Any]:
+    """One part's state in the API's field names."""
+    event = part.event
+    return {
+        "part": part.part,
+        "totalParts": part.total_parts,
+        "status": part.status,
+        "eventTime": event.event_time if event is not None else None,
+        "isFinal": part.is_final,
+        "error": event.error if event is not None else None,
     }
 
 

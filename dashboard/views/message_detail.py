@@ -46,8 +46,23 @@ if message.error:
     st.write(f"Error: `{message.error}`")
 
 st.subheader("How it got there")
-for sentence in tell(message).sentences():
+story = tell(message)
+for sentence in story.sentences():
     st.markdown(f"- {sentence}")
+if len(story.parts) > 1:
+    st.subheader("Parts")
+    st.caption("Final once every part is; delivered only when every part was.")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "part": [f"{p.part}/{p.total_parts}" for p in story.parts],
+                "status": [p.status or "no report yet" for p in story.parts],
+                "event time": [when(p.event.event_time) if p.event else "" for p in story.parts],
+                "error": [(p.event.error or "") if p.event else "" for p in story.parts],
+            }
+        ),
+        hide_index=True,
+    )
 
 st.subheader("Timeline")
 st.dataframe(

@@ -4,8 +4,11 @@ numbers appear, filters and query parameters work, nothing raises."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import Engine
 
 from tests.dashboard.pages import PAGES, configure_for, metrics, open_page, texts
+from tests.dashboard.seed import NOW, record
+from tests.ledger.samples import event
 
 THIS_HOUR = {"from": "2025-03-01T11:00:00Z", "to": "2025-03-01T12:00:00Z"}
 
@@ -134,6 +137,20 @@ def test_the_detail_page_tells_the_message_s_story(explorer: str) -> None:
     assert list(timeline["status"]) == ["sent", "delivered", "read"]
     assert "Read at 2025-03-01 11:25:00 UTC." in texts(app)
     assert len(app.expander) == 3  # one raw payload each
+
+
+def test_the_detail_page_of_a_multi_part_sms_lists_its_parts(explorer: str, seeded: Engine) -> None:
+    record(seeded, NOW, event("mp", "error", 44, part=1, total_parts=2, error="Not delivered"))
+    record(seeded, NOW, event("mp", "delivered", 45, part=2, total_parts=2))
+
+    app = open_page("message_detail", {"message": "mp"})
+
+    assert metrics(app)["Status"] == "error"
+    assert metrics(app)["Final"] == "yes"
+    parts = app.dataframe[0].value
+    assert list(parts["part"]) == ["1/2", "2/2"]
+    assert list(parts["status"]) == ["error", "delivered"]
+    assert list(parts["error"]) == ["Not delivered", ""]
 
 
 def test_the_detail_page_of_an_unknown_message_says_so(explorer: str) -> None:

@@ -58,3 +58,25 @@ def test_the_csv_has_a_header_and_a_row_per_message_with_phones_masked(seeded: E
     assert len(lines) == 1 + 7
     assert "+39******4567" in text
     assert "+393901234567" not in text
+
+
+def test_the_story_of_a_multi_part_sms_names_the_failed_part_and_the_missing_one(
+    seeded: Engine,
+) -> None:
+    # Given part 1 of 3 not delivered and part 3 of 3 delivered; part 2 never reported
+    record(seeded, NOW, event("parts", "error", 44, part=1, total_parts=3, error="Not delivered"))
+    record(seeded, NOW, event("parts", "delivered", 45, part=3, total_parts=3))
+
+    with seeded.connect() as conn:
+        message = queries.message_detail(conn, "parts")
+    assert message is not None
+    story = tell(message)
+
+    assert (message.status, message.is_final) == ("sent", False)
+    assert [p.status for p in story.parts] == ["error", None, "delivered"]
+    told = " ".join(story.sentences())
+    assert "final only once every part has" in told
+    assert "1 of 3 error at" in told
+    assert "(Not delivered)" in told
+    assert "2 of 3 no report yet" in told
+    assert "Waiting for part 2." in told

@@ -223,3 +223,50 @@ def test_unknown_paths_and_wrong_methods_answer_json(client: TestClient[Any]) ->
     response = client.delete("/v1/messages", headers=AUTH)
     assert response.status_code == 405
     assert response.json() == {"error": "method not allowed"}
+
+
+def test_a_multi_part_sms_shows_the_part_that_failed_and_why(
+    client: TestClient[Any], ledger: Ledger
+) -> None:
+    # Given SMS Universal notifications: part 1/2 not delivered at :44, part 2/2 at :45
+    def universal(part: int, code: int, second: int, description: str) -> dict[str, Any]:
+        return {
+            "channel": "SMS",
+            "eventType": "DELIVERY",
+            "messageId": "m-parts",
+            "statusCode": code,
+            "statusDescription": description,
+            "price": 0.035,
+            "numPart": part,
+            "totalParts": 2,
+            "timestamp": f"2025-03-01T10:00:{second}Z",
+        }
+
+    record(ledger, universal(2, 3, 45, "Delivered"))
+    part_two_only = client.get("/v1/messages/m-parts", headers=AUTH).json()
+    record(ledger, universal(1, 6, 44, "Not delivered"))
+
+    # Then with one part in, the message is in flight; with both, it failed, naming why
+    assert (part_two_only["status"], part_two_only["isFinal"]) == ("sent", False)
+    assert [p["status"] for p in part_two_only["parts"]] == [None, "delivered"]
+    body = client.get("/v1/messages/m-parts", headers=AUTH).json()
+    assert (body["status"], body["isFinal"], body["error"]) == ("error", True, "Not delivered")
+    assert body["finalAt"] == "2025-03-01T10:00:45Z"
+    assert body["parts"] == [
+        {
+            "part": 1,
+            "totalParts": 2,
+            "status": "error",
+            "eventTime": "2025-03-01T10:00:44Z",
+            "isFinal": True,
+            "error": "Not delivered",
+        },
+        {
+            "part": 2,
+            "totalParts": 2,
+            "status": "delivered",
+            "eventTime": "2025-03-01T10:00:45Z",
+            "isFinal": True,
+            "error": None,
+        },
+    ]
