@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar import Request, get
@@ -17,7 +18,6 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath
 
 from ledger import EventRecord, MessageSummary, WebhookStats
 from qlara import PartState, part_states
@@ -30,6 +30,7 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 _MAX_TEXT = 200
 _FILTERS = ("customerMessageId", "phone", "status", "channel")
+_MESSAGE_PATH = "/v1/messages/"
 _PARAMETERS = frozenset({*_FILTERS, "since", "until", "limit", "cursor"})
 
 
@@ -40,9 +41,16 @@ def require_read_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise ReadUnauthorized
 
 
-@get("/v1/messages/{message_id:str}", guards=[require_read_token], sync_to_thread=True)
-def get_message(message_id: FromPath[str], state: State) -> dict[str, Any]:
+@get(
+    f"{_MESSAGE_PATH}{{message_id:path}}",
+    guards=[require_read_token],
+    sync_to_thread=True,
+)
+def get_message(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
     """One message: its current state and its events, oldest first.
+
+    The id may hold slashes, escaped (``%2F``) or not: everything after ``/v1/messages/``
+    is the id, exactly as given (no segment is merged or dropped).
 
     200::
 
@@ -67,7 +75,7 @@ def get_message(message_id: FromPath[str], state: State) -> dict[str, Any]:
     404 ``{"error": "unknown message"}`` when the ledger has no such message.
     """
     runtime: Runtime = state.runtime
-    detail = runtime.ledger().get_message(message_id)
+    detail = runtime.ledger().get_message(_message_id(request.scope))
     if detail is None:
         raise NotFoundException(detail="unknown message")
     body = message_json(detail)
@@ -201,6 +209,15 @@ def stats_json(stats: WebhookStats) -> dict[str, Any]:
         "duplicatesTotal": stats.duplicates_total,
         "inboundTotal": stats.inbound_total,
     }
+
+
+def _message_id(scope: Any) -> str:
+    """The id in ``/v1/messages/<id>``, from the path as the client sent it: Litestar's
+    ``path`` parameter is a ``pathlib.Path`` and its normalised ``scope["path"]`` merges
+    ``a//b`` and drops a trailing slash, so the raw path is decoded once here instead."""
+    raw: bytes | None = scope.get("raw_path")
+    path = scope["path"] if raw is None else unquote_to_bytes(raw).decode("utf-8", "replace")
+    return str(path)[len(_MESSAGE_PATH) :]
 
 
 def _raw_json(raw: bytes) -> Any:

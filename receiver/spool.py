@@ -245,6 +245,18 @@ class Spool:
             events += len(parse_segment(buf)[0])
         return SpoolSize(events, total)
 
+    def accepting(self, min_free_bytes: int) -> bool:
+        """Whether an append would be taken now, as far as can be seen without writing:
+        the directory exists or can be made, is writable, and has ``min_free_bytes`` free."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.directory, os.W_OK | os.X_OK):
+                return False
+            disk = os.statvfs(self.directory)
+        except OSError:
+            return False
+        return disk.f_bavail * disk.f_frsize >= min_free_bytes
+
     def _open_segment(self) -> _OpenSegment:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}{SUFFIX}"

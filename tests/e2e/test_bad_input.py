@@ -65,6 +65,21 @@ def test_each_bad_input_gets_its_status_and_only_acknowledged_events_are_recorde
             lambda c: c.post(f"{sidecar.base_url}/webhook/%C3%A9t%C3%A9", json=GOOD),
         ),
         ("missing token", 401, lambda c: c.post(f"{sidecar.base_url}/webhook", json=GOOD)),
+        (
+            "nested too deeply",
+            400,
+            lambda c: c.post(url, content=b"[" * 1500 + b"]" * 1500, headers=json_type),
+        ),
+        (
+            "timestamp past UTC's calendar",
+            400,
+            lambda c: c.post(url, json={**GOOD, "timestamp": "9999-12-31T23:59:59-01:00"}),
+        ),
+        (
+            "unix time of 401 digits",
+            400,
+            lambda c: c.post(url, json={**GOOD, "timestamp": 10**400}),
+        ),
     ]
     got = {}
     with httpx.Client(timeout=10) as client:
@@ -77,21 +92,26 @@ def test_each_bad_input_gets_its_status_and_only_acknowledged_events_are_recorde
             url, json=[GOOD, {**GOOD, "timestamp": "soon"}, {**GOOD, "status": "DELIVERED"}]
         )
         good_single = client.post(url, json={**GOOD, "messageId": "good-2"})
+        slashed = client.post(url, json={**GOOD, "messageId": "acct/7//good-3"})
+    assert slashed.status_code == 200
     assert got == {name: status for name, status, _ in cases}
     assert mixed.status_code == 200
     assert mixed.json()["accepted"] == 2
     assert [(r["index"], r["field"]) for r in mixed.json()["rejected"]] == [(1, "timestamp")]
     assert good_single.json() == {"status": "received"}
 
-    # Only the three acknowledged events reach the ledger
+    # Only the four acknowledged events reach the ledger
     stats = wait_for(
-        lambda: (s := sidecar.read("/v1/stats/webhook"))["eventsTotal"] >= 3 and s,
+        lambda: (s := sidecar.read("/v1/stats/webhook"))["eventsTotal"] >= 4 and s,
         timeout=60,
         what="the acknowledged events",
     )
-    assert stats["eventsTotal"] == 3
+    assert stats["eventsTotal"] == 4
     listed = sidecar.read("/v1/messages", limit=50)
-    assert sorted(m["messageId"] for m in listed["items"]) == ["good-1", "good-2"]
+    assert sorted(m["messageId"] for m in listed["items"]) == ["acct/7//good-3", "good-1", "good-2"]
+    # An id with slashes is read back, its slashes escaped or not
+    assert sidecar.read("/v1/messages/acct/7//good-3")["messageId"] == "acct/7//good-3"
+    assert sidecar.read("/v1/messages/acct%2F7%2F%2Fgood-3")["messageId"] == "acct/7//good-3"
     # The token and the phone number never reach the logs
     log = sidecar.log()
     assert "+393901234567" not in log

@@ -41,7 +41,7 @@ def test_every_acknowledged_event_survives_a_killed_worker_and_a_killed_broker(
     os.kill(brokers[0], signal.SIGKILL)
     results.append(post_all(sidecar.webhook_url, second, concurrency=4, retry_503=True))
     # And the rest arrives once the supervisor has restarted it
-    wait_for(lambda: sidecar.read("/readyz"), timeout=60, what="the broker to be back")
+    wait_for(lambda: sidecar.read("/readyz")["redis"], timeout=60, what="the broker to be back")
     results.append(post_all(sidecar.webhook_url, last, concurrency=4, retry_503=True))
 
     # Then every event that got a 200 is in the ledger exactly once

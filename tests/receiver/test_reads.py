@@ -189,23 +189,59 @@ def test_readyz_is_200_with_redis_and_database_up(client: TestClient[Any], ledge
         "status": "ready",
         "redis": True,
         "database": True,
-        "spool": {"events": 0, "bytes": 0},
+        "spool": {"events": 0, "bytes": 0, "accepting": True},
     }
 
 
-def test_readyz_is_503_with_redis_down_and_counts_the_spool(
+def test_readyz_stays_200_while_the_spool_takes_what_redis_cannot(
     config: ReceiverConfig, make_client: Any, ledger: Ledger
 ) -> None:
+    # Ready means "a webhook gets a 200 now": a load balancer must not cut Qlara off exactly
+    # when the spool is doing its job.
     client = make_client(config, redis_url=closed_redis_url(), spool_drain_interval=60)
     assert client.post(f"/webhook/{TOKEN}", content=json.dumps(event_json())).status_code == 200
 
     response = client.get("/readyz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
-    assert (body["redis"], body["database"]) == (False, True)
+    assert (body["status"], body["redis"], body["database"]) == ("ready", False, True)
     assert body["spool"]["events"] == 1
     assert body["spool"]["bytes"] > 0
+    assert body["spool"]["accepting"] is True
+
+
+def test_readyz_stays_200_with_the_ledger_down_since_webhooks_are_still_taken(
+    config: ReceiverConfig, make_client: Any
+) -> None:
+    client = make_client(
+        config, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    )
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert (response.json()["redis"], response.json()["database"]) == (True, False)
+
+
+def test_readyz_is_503_when_neither_redis_nor_the_spool_can_take_a_webhook(
+    config: ReceiverConfig, make_client: Any, ledger: Ledger
+) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.spool_dir.write_text("a file where the spool directory should be")
+    client = make_client(config, redis_url=closed_redis_url(), spool_drain_interval=60)
+    refused = client.post(f"/webhook/{TOKEN}", content=json.dumps(event_json()))
+
+    response = client.get("/readyz")
+
+    assert refused.status_code == 503
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["redis"], body["spool"]["accepting"]) == (
+        "unavailable",
+        False,
+        False,
+    )
 
 
 def test_the_openapi_schema_is_served_only_when_enabled(
@@ -270,3 +306,17 @@ def test_a_multi_part_sms_shows_the_part_that_failed_and_why(
             "error": None,
         },
     ]
+
+
+@pytest.mark.parametrize("message_id", ["acct/2025/m-1", "a//b", "trailing/", "sp ace/%41"])
+def test_a_message_id_with_slashes_is_read_back_whether_they_are_escaped_or_not(
+    client: TestClient[Any], ledger: Ledger, message_id: str
+) -> None:
+    from urllib.parse import quote
+
+    record(ledger, event_json(message_id, "DELIVERED"))
+
+    for path in (quote(message_id, safe="/"), quote(message_id, safe="")):
+        response = client.get(f"/v1/messages/{path}", headers=AUTH)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["messageId"] == message_id
