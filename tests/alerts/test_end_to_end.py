@@ -157,7 +157,14 @@ def test_the_pager_hears_of_a_silence_its_end_a_failure_burst_and_a_dead_sidecar
     assert alert["annotations"]["dashboard_url"] == (
         f"http://127.0.0.1:8501/failures?channel={channel}&window=20s"
     )
-    assert alert["annotations"]["description"].startswith(f"100% of {channel} final outcomes")
+    # The share is over a sliding window that may still hold outcomes from before the
+    # burst: what the alert promises is a share above its threshold, not an exact one.
+    share = re.match(
+        rf"([\d.]+)% of {channel} final outcomes over the last 20s were error or expired",
+        alert["annotations"]["description"],
+    )
+    assert share is not None, alert["annotations"]
+    assert float(share.group(1)) > 90
 
     # When the sidecar dies
     traffic.stop_all()
