@@ -12,7 +12,15 @@ from qlara.events import (
     Receipt,
     Shape,
 )
-from qlara.parse import InvalidPayload, ItemRejection, ParsedBody, parse_body, parse_item
+from qlara.parse import (
+    PLAUSIBLE_SPAN,
+    InvalidPayload,
+    ItemNote,
+    ItemRejection,
+    ParsedBody,
+    parse_body,
+    parse_item,
+)
 from qlara.phone import mask_phone, normalise_phone
 from qlara.status import (
     FINAL_STATUSES,
@@ -27,10 +35,12 @@ from qlara.status import (
 __all__ = [
     "CHANNELS",
     "FINAL_STATUSES",
+    "PLAUSIBLE_SPAN",
     "STATUSES",
     "DeliveryEvent",
     "InboundMessage",
     "InvalidPayload",
+    "ItemNote",
     "ItemRejection",
     "MessageState",
     "ParsedBody",

@@ -35,7 +35,10 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     ``status`` and ``channel`` are lower-case; values Qlara does not document are kept as
     given. ``event_time`` is timezone-aware UTC; ``naive_time`` says Qlara sent it without
-    an offset and it was read as UTC. ``raw`` is the item's JSON, unknown fields included.
+    an offset and it was read as UTC; ``time_from_receipt`` says it is the receipt time,
+    because the event's own was missing or implausible. ``part`` and ``total_parts`` are as
+    sent, even when implausible (a part below 1 or above the total). ``raw`` is the item's
+    JSON, unknown fields included.
     """
 
     message_id: str
@@ -52,13 +55,14 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
     total_parts: int = 1
     price: float | None = None
     naive_time: bool = False
+    time_from_receipt: bool = False
 
 
 class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     """A reply from a recipient (``eventType: INBOUND``). Recorded on its own, never a status.
 
     ``inbound_id`` is Qlara's message id when it sends one, otherwise a digest of the raw item,
-    so a resent reply is recognised as the same one.
+    so a resent reply is recognised as the same one. Times as in :class:`DeliveryEvent`.
     """
 
     inbound_id: str
@@ -70,6 +74,7 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     text: str | None = None
     message_type: str | None = None
     naive_time: bool = False
+    time_from_receipt: bool = False
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):

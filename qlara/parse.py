@@ -15,6 +15,12 @@ Shapes:
 
 Unknown statuses, codes and channels are kept as given (lower-cased); unknown fields stay in
 ``raw``.
+
+Implausible but well-formed values are kept, never refused: a refusal loses the event for
+good. An event whose ``timestamp`` is missing, or that no UTC time can hold, or that lies more
+than :data:`PLAUSIBLE_SPAN` from its receipt is timed at its receipt (``time_from_receipt``);
+a part number below 1 or above the total is kept as sent. Each is noted in
+:attr:`ParsedBody.notes`, for the receiver to count and log.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -39,6 +46,10 @@ _NOT_ERRORS = frozenset({"sent", "received", "delivered", "read"})
 
 _SHAPE_C_FIELDS = ("numPart", "totalParts", "price", "statusDescription")
 _NON_FINITE = re.compile(rb"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
+#: How far from its receipt an event's own time may be and still be believed.
+PLAUSIBLE_SPAN = timedelta(days=3653)
+_NO_UTC_TIME = "`timestamp` is no time UTC can hold: timed at its receipt"
+_TOO_FAR = "`timestamp` is more than ten years from its receipt: timed at its receipt"
 _DECODER = msgspec.json.Decoder()
 _BOM = b"\xef\xbb\xbf"
 _TOO_DEEP = "JSON nested too deeply: arrays and objects may nest a few hundred levels at most"
@@ -70,13 +81,25 @@ class ItemRejection:
     field: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ItemNote:
+    """An implausible value of an accepted item, kept: the item's index (``None`` for a
+    single-object body), the field and what is odd about it (never the value)."""
+
+    index: int | None
+    problem: str
+    field: str
+
+
 @dataclass(slots=True)
 class ParsedBody:
-    """What a request body held: the events read, and the array items refused."""
+    """What a request body held: the events read, the array items refused, and the notes on
+    implausible values that were kept."""
 
     events: list[DeliveryEvent] = field(default_factory=list)
     inbound: list[InboundMessage] = field(default_factory=list)
     rejected: list[ItemRejection] = field(default_factory=list)
+    notes: list[ItemNote] = field(default_factory=list)
     is_array: bool = False
 
     @property
@@ -85,7 +108,7 @@ class ParsedBody:
         return len(self.events) + len(self.inbound)
 
 
-def parse_body(body: bytes) -> ParsedBody:
+def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
     """Read a webhook request body: one JSON object, or a JSON array of them.
 
     Raises :class:`InvalidPayload` when the body as a whole is unusable (empty, malformed,
@@ -94,8 +117,10 @@ def parse_body(body: bytes) -> ParsedBody:
     and the rest is read, even when the invalid item is nested too deeply for the body to be
     decoded whole. A NUL character in a text field, and bytes that are not UTF-8 inside a
     string, are read as U+FFFD (the raw bytes keep them). A leading UTF-8 byte order mark is
-    skipped.
+    skipped. ``received_at`` (unix seconds, default now) is the receipt time an event without
+    a plausible time of its own is given.
     """
+    received = datetime.fromtimestamp(time.time() if received_at is None else received_at, UTC)
     body = body.removeprefix(_BOM)
     if not body.strip():
         raise InvalidPayload("empty body: expected a JSON object or array")
@@ -111,7 +136,7 @@ def parse_body(body: bytes) -> ParsedBody:
     nul = b"\\u0000" in body
     out = ParsedBody()
     if isinstance(doc, dict):
-        _add(out, parse_item(_no_nul(doc) if nul else doc, body))
+        _add(out, _parse_noted(out, None, _no_nul(doc) if nul else doc, body, received))
         return out
     if not isinstance(doc, list):
         raise InvalidPayload(f"expected a JSON object or array at top level, got {_json_type(doc)}")
@@ -128,7 +153,8 @@ def parse_body(body: bytes) -> ParsedBody:
             )
             continue
         try:
-            _add(out, parse_item(_no_nul(item) if nul else item, _ENCODE(item)))
+            raw = _ENCODE(item)  # the original, NULs included
+            _add(out, _parse_noted(out, index, _no_nul(item) if nul else item, raw, received))
         except InvalidPayload as exc:
             out.rejected.append(ItemRejection(index, exc.problem, exc.field))
     return out
@@ -212,17 +238,35 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessage:
+def _parse_noted(
+    out: ParsedBody, index: int | None, item: dict[str, Any], raw: bytes, received: datetime
+) -> DeliveryEvent | InboundMessage:
+    notes: list[tuple[str, str]] = []
+    parsed = parse_item(item, raw, received=received, notes=notes)
+    out.notes.extend(ItemNote(index, problem, name) for problem, name in notes)
+    return parsed
+
+
+def parse_item(
+    item: dict[str, Any],
+    raw: bytes,
+    *,
+    received: datetime | None = None,
+    notes: list[tuple[str, str]] | None = None,
+) -> DeliveryEvent | InboundMessage:
     """Read one decoded JSON object of any documented shape. ``raw`` is kept on the result.
 
-    Raises :class:`InvalidPayload` naming the field at fault.
+    ``received`` (default now) times an event without a plausible time of its own; each
+    implausible value kept is appended to ``notes`` as (problem, field). Raises
+    :class:`InvalidPayload` naming the field at fault.
     """
+    reading = _Reading(datetime.now(UTC) if received is None else received, notes)
     event_type = _opt_str(item, "eventType")
     if event_type is None and "statusCode" not in item:
-        return _parse_guide(item, raw)
+        return _parse_guide(item, raw, reading)
     kind = (event_type or "DELIVERY").strip().upper()
     if kind == "INBOUND":
-        return _parse_inbound(item, raw)
+        return _parse_inbound(item, raw, reading)
     message_id = _message_id(item)
     shape = Shape.UNIVERSAL if any(k in item for k in _SHAPE_C_FIELDS) else Shape.PLATFORM
     if kind == "READ":
@@ -239,10 +283,10 @@ def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessa
     total = _opt_int(item, "totalParts")
     total = part if total is None else total
     if part < 1:
-        raise InvalidPayload("`numPart` must be 1 or more", "numPart")
-    if total < part:
-        raise InvalidPayload("`totalParts` must be at least `numPart`", "totalParts")
-    event_time, naive = _timestamp(item)
+        reading.note("`numPart` is below 1: kept as sent, read as part 1", "numPart")
+    elif total < part:
+        reading.note("`totalParts` is below `numPart`: kept as sent", "totalParts")
+    event_time, naive, from_receipt = _timestamp(item, reading)
     return DeliveryEvent(
         message_id=message_id,
         status=status,
@@ -258,6 +302,7 @@ def parse_item(item: dict[str, Any], raw: bytes) -> DeliveryEvent | InboundMessa
         part=part,
         total_parts=total,
         price=_price(item),
+        time_from_receipt=from_receipt,
     )
 
 
@@ -268,7 +313,7 @@ def _add(out: ParsedBody, parsed: DeliveryEvent | InboundMessage) -> None:
         out.events.append(parsed)
 
 
-def _parse_guide(item: dict[str, Any], raw: bytes) -> DeliveryEvent:
+def _parse_guide(item: dict[str, Any], raw: bytes, reading: _Reading) -> DeliveryEvent:
     message_id = _message_id(item)
     status = _opt_str(item, "status")
     if status is None:
@@ -276,7 +321,7 @@ def _parse_guide(item: dict[str, Any], raw: bytes) -> DeliveryEvent:
     status = status.strip().lower()
     if not status:
         raise InvalidPayload("`status` must not be empty", "status")
-    event_time, naive = _timestamp(item)
+    event_time, naive, from_receipt = _timestamp(item, reading)
     error = _opt_str(item, "error")
     return DeliveryEvent(
         message_id=message_id,
@@ -289,11 +334,12 @@ def _parse_guide(item: dict[str, Any], raw: bytes) -> DeliveryEvent:
         customer_message_id=_opt_str(item, "customerMessageId"),
         phone=_phone(item, "phoneNumber"),
         error=error if status not in _NOT_ERRORS else None,
+        time_from_receipt=from_receipt,
     )
 
 
-def _parse_inbound(item: dict[str, Any], raw: bytes) -> InboundMessage:
-    event_time, naive = _timestamp(item)
+def _parse_inbound(item: dict[str, Any], raw: bytes, reading: _Reading) -> InboundMessage:
+    event_time, naive, from_receipt = _timestamp(item, reading)
     qlara_id = _opt_str(item, "messageId")
     return InboundMessage(
         inbound_id=qlara_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
@@ -305,6 +351,7 @@ def _parse_inbound(item: dict[str, Any], raw: bytes) -> InboundMessage:
         destination=_phone(item, "destination"),
         text=_opt_str(item, "text"),
         message_type=_opt_str(item, "messageType"),
+        time_from_receipt=from_receipt,
     )
 
 
@@ -334,36 +381,60 @@ def _message_id(item: dict[str, Any]) -> str:
     return value
 
 
-def _timestamp(item: dict[str, Any]) -> tuple[datetime, bool]:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What reading one item needs besides the item: its receipt time, and where to note
+    the implausible values kept."""
+
+    received: datetime
+    notes: list[tuple[str, str]] | None
+
+    def note(self, problem: str, name: str) -> None:
+        if self.notes is not None:
+            self.notes.append((problem, name))
+
+
+def _timestamp(item: dict[str, Any], reading: _Reading) -> tuple[datetime, bool, bool]:
+    """(event time, read without an offset, taken from the receipt instead)."""
     value = item.get("timestamp")
     if value is None:
-        raise InvalidPayload("missing field `timestamp`", "timestamp")
+        return _receipt_time(reading, "`timestamp` is missing: timed at its receipt")
     if isinstance(value, bool):
         raise InvalidPayload("`timestamp` must be an ISO 8601 string, got boolean", "timestamp")
+    naive = False
     if isinstance(value, int | float):
-        # Unix time: seconds, or milliseconds when it is too large to be seconds.
-        # An integer of hundreds of digits overflows a float: in the check as in the division.
+        # Unix time: seconds, or milliseconds when it is too large to be seconds. An integer
+        # of hundreds of digits overflows a float: in the check as in the division.
         try:
-            if not math.isfinite(value) or value < 0:
+            if not math.isfinite(value):
                 raise ValueError("not a time")
             seconds = value / 1000 if value > 100_000_000_000 else value
-            return datetime.fromtimestamp(seconds, tz=UTC), False
-        except (OverflowError, OSError, ValueError) as exc:
-            raise InvalidPayload("`timestamp` is not a valid unix time", "timestamp") from exc
-    if not isinstance(value, str):
+            parsed = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return _receipt_time(reading, _NO_UTC_TIME)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidPayload("`timestamp` is not an ISO 8601 date-time", "timestamp") from exc
+        naive = parsed.tzinfo is None
+        try:
+            # 9999-12-31T23:59:59-01:00 is past the last UTC date
+            parsed = parsed.replace(tzinfo=UTC) if naive else parsed.astimezone(UTC)
+        except OverflowError:
+            return _receipt_time(reading, _NO_UTC_TIME)
+    else:
         raise InvalidPayload(
             f"`timestamp` must be an ISO 8601 string, got {_json_type(value)}", "timestamp"
         )
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InvalidPayload("`timestamp` is not an ISO 8601 date-time", "timestamp") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC), True
-    try:
-        return parsed.astimezone(UTC), False
-    except OverflowError as exc:  # 9999-12-31T23:59:59-01:00 is past the last UTC date
-        raise InvalidPayload("`timestamp` is out of range in UTC", "timestamp") from exc
+    if abs(parsed - reading.received) > PLAUSIBLE_SPAN:
+        return _receipt_time(reading, _TOO_FAR)
+    return parsed, naive, False
+
+
+def _receipt_time(reading: _Reading, problem: str) -> tuple[datetime, bool, bool]:
+    reading.note(problem, "timestamp")
+    return reading.received, False, True
 
 
 def _channel(item: dict[str, Any]) -> str | None:

@@ -143,17 +143,19 @@ def part_states(events: Iterable[_PE]) -> list[PartState]:
     """Each part's state, parts 1 to the highest ``totalParts`` (or part) reported.
 
     A part's deciding event is its highest under :func:`rank` (finals first, then the latest,
-    then precedence), as for a whole single-part message. Read receipts do not count.
+    then precedence), as for a whole single-part message. Read receipts do not count. A part
+    number below 1 (implausible, kept as sent) is read as part 1.
     """
     best: dict[int, PartEvent] = {}
     total = 1
     for ev in events:
         if ev.status == READ:
             continue
-        total = max(total, ev.total_parts, ev.part)
-        held = best.get(ev.part)
+        number = max(ev.part, 1)
+        total = max(total, ev.total_parts, number)
+        held = best.get(number)
         if held is None or _key(ev) > _key(held):
-            best[ev.part] = ev
+            best[number] = ev
     return [PartState(part, total, best.get(part)) for part in range(1, total + 1)]
 
 
