@@ -389,6 +389,7 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
             outcome.received_at,
             outcome.receipt.receipt_id,
             0,
+            ev.time_from_receipt,
         )
         for outcome, ev in firsts
     ]
@@ -606,6 +607,7 @@ def _record_inbound(conn: Connection, outcomes: list[_Outcome]) -> None:
                 "received_at": outcome.received_at,
                 "receipt_id": outcome.receipt.receipt_id,
                 "duplicates": 0,
+                "time_from_receipt": first.time_from_receipt,
             }
         )
     insert = (

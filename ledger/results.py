@@ -56,6 +56,7 @@ class EventRecord:
     duplicates: int
     naive_time: bool
     raw: bytes
+    time_from_receipt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ events = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("receipt_id", String, nullable=False),
     Column("duplicates", Integer, nullable=False),
+    Column("time_from_receipt", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("message_id", "status", "event_time", "part"),
     Index(None, "received_at"),
     Index(None, "channel", "received_at"),
@@ -149,6 +150,7 @@ inbound = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("receipt_id", String, nullable=False),
     Column("duplicates", Integer, nullable=False),
+    Column("time_from_receipt", Boolean, nullable=False, server_default=false()),
     Index(None, "received_at"),
 )
 

@@ -34,6 +34,7 @@ def _row(message_id: str, when: datetime) -> dict[str, object]:
         "received_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
         "receipt_id": "r-1",
         "duplicates": 0,
+        "time_from_receipt": True,
     }
 
 

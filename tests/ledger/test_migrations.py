@@ -101,3 +101,44 @@ def test_every_postgresql_spelling_uses_psycopg_3(url: str) -> None:
 def test_an_unsupported_database_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported ledger database URL scheme"):
         Ledger.connect("mysql://u@db/ledger")
+
+
+def test_events_and_replies_recorded_before_0003_read_as_timed_by_qlara(
+    database_url: str,
+) -> None:
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from ledger.engine import WRITE_OPTION
+    from ledger.migrate import alembic_config
+    from ledger.schema import events, inbound
+    from tests.ledger.samples import T0
+
+    engine = build_engine(database_url)
+    try:
+        # Given a ledger at 0002 holding an event and a reply
+        config = alembic_config()
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0002")
+            common = {"event_time": T0, "naive_time": False, "raw": b"{}", "received_at": T0}
+            common |= {"receipt_id": "r-1", "duplicates": 0}
+            conn.execute(
+                insert(events),
+                [{"message_id": "m-1", "status": "sent", "part": 1, "total_parts": 1,
+                  "shape": "A", **common}],
+            )  # fmt: skip
+            conn.execute(insert(inbound), [{"inbound_id": "i-1", **common}])
+
+        # When it is migrated
+        Ledger(engine).migrate()
+
+        # Then both keep Qlara's time
+        with engine.connect() as conn:
+            flags = [
+                conn.execute(select(table.c.time_from_receipt)).scalar_one()
+                for table in (events, inbound)
+            ]
+        assert flags == [False, False]
+    finally:
+        engine.dispose()

@@ -292,3 +292,26 @@ def test_an_event_whose_text_had_a_nul_character_is_recorded_on_every_backend(
     detail = ledger.get_message("m-nul")
     assert detail is not None
     assert detail.events[0].error == "bad\ufffdthing"
+
+
+def test_an_event_timed_at_its_receipt_is_stored_and_read_back_as_such(ledger: Ledger) -> None:
+    received = T0 + timedelta(days=1)
+    parsed = parse_body(
+        b'[{"messageId":"m-1","status":"DELIVERED"},'
+        b'{"eventType":"INBOUND","messageId":"i-1","text":"hi"}]',
+        received_at=received.timestamp(),
+    )
+    ledger.record(
+        Receipt(
+            receipt_id="r-1",
+            received_at=received.timestamp(),
+            events=tuple(parsed.events),
+            inbound=tuple(parsed.inbound),
+        )
+    )
+
+    message = ledger.get_message("m-1")
+    assert message is not None
+    [stored] = message.events
+    assert (stored.event_time, stored.time_from_receipt) == (received, True)
+    assert (message.status, message.status_time) == ("delivered", received)
