@@ -96,6 +96,15 @@ WEBHOOK_REQUESTS = Counter(
     ["outcome"],
     registry=None,
 )
+#: The fields whose implausible values the receiver keeps, and counts.
+IMPLAUSIBLE_FIELDS: tuple[str, ...] = ("timestamp", "numPart", "totalParts")
+WEBHOOK_IMPLAUSIBLE = Counter(
+    "qlara_webhook_implausible_values",
+    "Implausible values kept in accepted events (a missing or far-off timestamp, timed at "
+    "its receipt; a part number out of range), by field.",
+    ["field"],
+    registry=None,
+)
 WEBHOOK_ACK = Histogram(
     "qlara_webhook_ack_seconds",
     "Seconds from a webhook request's start to its response sent.",
@@ -158,6 +167,7 @@ BUILD_INFO = Gauge(
 #: Every metric object above, for exposition and for tests' private registries.
 ALL = (
     WEBHOOK_REQUESTS,
+    WEBHOOK_IMPLAUSIBLE,
     WEBHOOK_ACK,
     EVENTS,
     DUPLICATE_EVENTS,
@@ -200,6 +210,8 @@ def initialise(version: str | None = None) -> None:
         version = installed_version()
     for outcome in REQUEST_OUTCOMES:
         WEBHOOK_REQUESTS.labels(outcome)
+    for name in IMPLAUSIBLE_FIELDS:
+        WEBHOOK_IMPLAUSIBLE.labels(name)
     for channel in CHANNELS:
         DUPLICATE_EVENTS.labels(channel)
         WEBHOOK_DELAY.labels(channel)
@@ -226,6 +238,7 @@ def label_sets() -> dict[str, list[tuple[str, ...]]]:
     """Every label combination each labelled metric is initialised with, by metric name."""
     return {
         "qlara_webhook_requests": [(o,) for o in REQUEST_OUTCOMES],
+        "qlara_webhook_implausible_values": [(f,) for f in IMPLAUSIBLE_FIELDS],
         "qlara_events": list(itertools.product(CHANNELS, STATUSES)),
         "qlara_duplicate_events": [(c,) for c in CHANNELS],
         "qlara_delivery_errors": list(itertools.product(CHANNELS, ERROR_CLASSES)),

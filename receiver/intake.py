@@ -41,7 +41,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
-from metrics import WEBHOOK_ACK, WEBHOOK_REQUESTS
+from metrics import WEBHOOK_ACK, WEBHOOK_IMPLAUSIBLE, WEBHOOK_REQUESTS
 from qlara import InvalidPayload, ParsedBody, Receipt, parse_body
 from receiver.enqueue import EnqueueFailed, Envelope, build_message
 from receiver.ids import next_receipt_id
@@ -167,6 +167,7 @@ class Intake:
                     headers=((b"connection", b"close"),),
                 )
             body = await _read_body(receive, self._limit)
+            received_at = time.time()
             if body is None:
                 raise _Refusal(
                     413,
@@ -175,7 +176,7 @@ class Intake:
                     headers=((b"connection", b"close"),),
                 )
             try:
-                parsed = parse_body(body)
+                parsed = parse_body(body, received_at)
             except InvalidPayload as exc:
                 raise _Refusal(400, exc.problem, "invalid", field=exc.field) from exc
             except Exception as exc:
@@ -186,9 +187,9 @@ class Intake:
         except _Refusal as refusal:
             await self._refuse(send, refusal, body)
             return
-        await self._store(parsed, body, send)
+        await self._store(parsed, body, received_at, send)
 
-    async def _store(self, parsed: ParsedBody, body: bytes, send: Send) -> None:
+    async def _store(self, parsed: ParsedBody, body: bytes, received_at: float, send: Send) -> None:
         rejected = [
             {"index": r.index, "error": r.problem, "field": r.field} for r in parsed.rejected
         ]
@@ -211,7 +212,7 @@ class Intake:
             return
         receipt = Receipt(
             receipt_id=next_receipt_id(),
-            received_at=time.time(),
+            received_at=received_at,
             events=tuple(parsed.events),
             inbound=tuple(parsed.inbound),
         )
@@ -221,8 +222,14 @@ class Intake:
             await _respond(send, 503, _UNAVAILABLE, ((b"retry-after", b"5"),))
             return
         self._count(outcome, len(rejected))
-        if rejected:
-            await self._log_reject("some items were refused", 200, None, body, rejected)
+        noted = [{"index": n.index, "field": n.field, "problem": n.problem} for n in parsed.notes]
+        for note in parsed.notes:
+            WEBHOOK_IMPLAUSIBLE.labels(note.field).inc()
+        if noted:
+            log.info("webhook_implausible_values", path=LOGGED_PATH, fields=_fields(parsed))
+        if rejected or noted:
+            reason = "some items were refused" if rejected else "implausible values were kept"
+            await self._log_reject(reason, 200, None, body, rejected or None, noted or None)
         if parsed.is_array:
             answer = _ENCODE(
                 {"status": "received", "accepted": parsed.accepted, "rejected": rejected}
@@ -278,6 +285,7 @@ class Intake:
         field: str | None,
         body: bytes | None,
         rejected: list[dict[str, Any]] | None,
+        noted: list[dict[str, Any]] | None = None,
     ) -> None:
         try:
             await asyncio.to_thread(
@@ -287,6 +295,7 @@ class Intake:
                 field=field,
                 body=body,
                 rejected=rejected,
+                noted=noted,
             )
         except OSError as exc:  # losing a reject record must not change the answer
             log.error("reject_log_failed", error=type(exc).__name__)
@@ -324,6 +333,11 @@ class _Headers:
                 self.webhook_token = value
             elif name == b"x-forwarded-for":
                 self.forwarded_for.append(value)
+
+
+def _fields(parsed: ParsedBody) -> list[str]:
+    """The fields with implausible values kept, each once, in order of appearance."""
+    return list(dict.fromkeys(note.field for note in parsed.notes))
 
 
 def _is_json(content_type: bytes | None) -> bool:

@@ -63,6 +63,7 @@ def get_message(request: Request[Any, Any, Any], state: State) -> dict[str, Any]
                      "receivedAt": time, "channel": str|null, "part": int,
                      "totalParts": int, "error": str|null, "shape": "A"|"B"|"C",
                      "price": float|null, "duplicates": int, "naiveTime": bool,
+                     "timeFromReceipt": bool,
                      "raw": object}],
          "parts": [{"part": int, "totalParts": int, "status": str|null,
                     "eventTime": time|null, "isFinal": bool, "error": str|null}]}
@@ -179,6 +180,7 @@ def event_json(event: EventRecord) -> dict[str, Any]:
         "price": event.price,
         "duplicates": event.duplicates,
         "naiveTime": event.naive_time,
+        "timeFromReceipt": event.time_from_receipt,
         "raw": _raw_json(event.raw),
     }
 

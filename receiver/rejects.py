@@ -7,7 +7,9 @@ inspection. The log is JSON lines under ``data_dir/rejects``::
      "field": "timestamp", "rejected": [...], "size": 123,
      "body": "<text>" | "<base64>", "encoding": "utf-8" | "base64" | null}
 
-``rejected`` lists the refused items of an array (absent otherwise); ``body`` is ``null``
+``rejected`` lists the refused items of an array (absent otherwise); ``noted`` the
+implausible values kept in an accepted body (``{"index","field","problem"}``, absent
+otherwise: such a body is recorded with status 200, as a note); ``body`` is ``null``
 when it was never read (413). Bounded: ``rejects.jsonl`` is moved to ``rejects.1.jsonl``
 (replacing it) before a write would take it past half of ``max_bytes``, so the two files
 together stay under ``max_bytes``; a body too large for that is cut and marked
@@ -52,9 +54,10 @@ class RejectLog:
         field: str | None = None,
         body: bytes | None = None,
         rejected: list[dict[str, Any]] | None = None,
+        noted: list[dict[str, Any]] | None = None,
     ) -> None:
         """Append one record. Raises ``OSError`` when the directory cannot be written."""
-        line = self._record(reason, status, field, body, rejected)
+        line = self._record(reason, status, field, body, rejected, noted)
         with self._thread_lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(
@@ -84,6 +87,7 @@ class RejectLog:
         field: str | None,
         body: bytes | None,
         rejected: list[dict[str, Any]] | None,
+        noted: list[dict[str, Any]] | None = None,
     ) -> bytes:
         record: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(),
@@ -95,6 +99,10 @@ class RejectLog:
             record["rejected"] = rejected[:_MAX_ITEMS]
             if len(rejected) > _MAX_ITEMS:
                 record["rejected_total"] = len(rejected)
+        if noted is not None:
+            record["noted"] = noted[:_MAX_ITEMS]
+            if len(noted) > _MAX_ITEMS:
+                record["noted_total"] = len(noted)
         record["size"] = None if body is None else len(body)
         line = self._with_body(record, body)
         if len(line) > self._half and body is not None:

@@ -65,10 +65,18 @@ if len(story.parts) > 1:
     )
 
 st.subheader("Timeline")
+if any(e.time_from_receipt for e in message.events):
+    st.caption(
+        "(receipt): Qlara's timestamp was missing or implausible; the event is timed at its "
+        "receipt, and its raw payload below keeps what Qlara sent."
+    )
 st.dataframe(
     pd.DataFrame(
         {
-            "event time": [when(e.event_time) for e in message.events],
+            "event time": [
+                f"{when(e.event_time)} (receipt)" if e.time_from_receipt else when(e.event_time)
+                for e in message.events
+            ],
             "received": [when(e.received_at) for e in message.events],
             "status": [e.status for e in message.events],
             "code": [e.status_code for e in message.events],

@@ -153,6 +153,20 @@ def test_the_detail_page_of_a_multi_part_sms_lists_its_parts(explorer: str, seed
     assert list(parts["error"]) == ["Not delivered", ""]
 
 
+def test_the_detail_page_marks_an_event_timed_at_its_receipt(explorer: str, seeded: Engine) -> None:
+    import msgspec
+
+    record(
+        seeded, NOW, msgspec.structs.replace(event("rt", "delivered", 3), time_from_receipt=True)
+    )
+
+    app = open_page("message_detail", {"message": "rt"})
+
+    [time_text] = list(app.dataframe[0].value["event time"])
+    assert time_text.endswith(" (receipt)")
+    assert "timestamp was missing or implausible" in texts(app)
+
+
 def test_the_detail_page_of_an_unknown_message_says_so(explorer: str) -> None:
     app = open_page("message_detail", {"message": "nope"})
 

@@ -44,6 +44,23 @@ def client(config: ReceiverConfig) -> Iterator[TestClient[Any]]:
         yield started
 
 
+def test_implausible_values_kept_are_counted_by_field(
+    client: TestClient[Any], samples: Samples
+) -> None:
+    base = {"messageId": "m-1", "eventType": "DELIVERY", "statusCode": 3}
+    body = [
+        {**base, "numPart": 0, "totalParts": 2},  # no timestamp, and a part below 1
+        {**base, "timestamp": "2025-03-01T10:00:00Z", "numPart": 3, "totalParts": 2},
+        {**base, "timestamp": "2025-03-01T10:00:00Z"},
+    ]
+
+    assert client.post(f"/webhook/{TOKEN}", json=body).status_code == 200
+
+    assert samples.delta("qlara_webhook_implausible_values_total", field="timestamp") == 1
+    assert samples.delta("qlara_webhook_implausible_values_total", field="numPart") == 1
+    assert samples.delta("qlara_webhook_implausible_values_total", field="totalParts") == 1
+
+
 def test_webhook_requests_are_counted_by_outcome_and_timed(
     client: TestClient[Any], samples: Samples
 ) -> None:

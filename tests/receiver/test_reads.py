@@ -60,7 +60,10 @@ def test_a_message_is_shown_with_its_state_and_ordered_history(
     assert body["eventCount"] == 2
     assert [e["status"] for e in body["events"]] == ["sent", "delivered"]
     assert body["events"][0]["raw"] == event_json("m-1", "SENT", timestamp="2025-03-01T10:00:00Z")
-    assert {"eventTime", "receivedAt", "statusCode", "totalParts"} <= set(body["events"][0])
+    assert {"eventTime", "receivedAt", "statusCode", "totalParts", "timeFromReceipt"} <= set(
+        body["events"][0]
+    )
+    assert body["events"][0]["timeFromReceipt"] is False
 
 
 def test_an_unknown_message_is_404_in_json(client: TestClient[Any], ledger: Ledger) -> None:
