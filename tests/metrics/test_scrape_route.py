@@ -35,6 +35,9 @@ def config(tmp_path: Path, redis_url: str, namespace: str, sqlite_url: str) -> R
         queue_name="qlara-events",
         actor_name="record_receipt",
         namespace=namespace,
+        # generous: a busy machine must not send an enqueue to the spool instead
+        redis_timeout=5.0,
+        enqueue_deadline=10.0,
     )
 
 

@@ -61,9 +61,19 @@ def closed_redis_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
+#: Redis socket timeout and enqueue deadline of the tests' receivers (seconds).
+SLOW_REDIS_TIMEOUT = 5.0
+SLOW_ENQUEUE_DEADLINE = 10.0
+
+
 @pytest.fixture
 def config(tmp_path: Path, redis_url: str, namespace: str, sqlite_url: str) -> ReceiverConfig:
-    """A config on the machine's Redis, a private namespace and data dir, a SQLite ledger."""
+    """A config on the machine's Redis, a private namespace and data dir, a SQLite ledger.
+
+    Redis gets generous time (SLOW_*): on a busy machine a first enqueue (connect, load the
+    script, fsync) can pass the production 0.5 s deadline, and the event would go to the
+    spool instead of the queue the test reads. Tests of the deadline set their own.
+    """
     return ReceiverConfig(
         data_dir=tmp_path / "data",
         redis_url=redis_url,
@@ -74,6 +84,8 @@ def config(tmp_path: Path, redis_url: str, namespace: str, sqlite_url: str) -> R
         actor_name=ACTOR,
         namespace=namespace,
         spool_drain_interval=0.05,
+        redis_timeout=SLOW_REDIS_TIMEOUT,
+        enqueue_deadline=SLOW_ENQUEUE_DEADLINE,
     )
 
 

@@ -38,8 +38,9 @@ def run(coro_fn: Any, url: str, namespace: str, **kwargs: Any) -> Any:
         enqueuer = RedisEnqueuer(
             url,
             namespace,
-            timeout=kwargs.get("timeout", 0.25),
-            deadline=kwargs.get("deadline", 0.5),
+            # generous unless a test is about them: a busy machine must not spool an enqueue
+            timeout=kwargs.get("timeout", 5.0),
+            deadline=kwargs.get("deadline", 10.0),
         )
         try:
             return await coro_fn(enqueuer)

@@ -141,7 +141,7 @@ def test_stale_temporary_segments_are_cleaned_up(tmp_path: Path) -> None:
 
 def drain(spool: Spool, url: str, namespace: str) -> int:
     async def main() -> int:
-        enqueuer = RedisEnqueuer(url, namespace, timeout=0.25, deadline=0.5)
+        enqueuer = RedisEnqueuer(url, namespace, timeout=5.0, deadline=10.0)
         try:
             return await SpoolDrainer(spool, enqueuer, interval=60).drain_once()
         finally:

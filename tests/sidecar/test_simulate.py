@@ -341,11 +341,12 @@ def test_demo_shows_moving_numbers_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         # When it gets SIGTERM
         demo.process.send_signal(signal.SIGTERM)
 
-        # Then it exits 0 within 10 s and leaves no process behind
-        assert demo.process.wait(timeout=10) == 0
+        # Then it exits 0, every child within its grace period, and leaves no process behind
+        assert demo.process.wait(timeout=60) == 0
+        assert "killed child after its grace period" not in demo.log()
         wait_for(
             lambda: not any(_alive(pid) for pid in children),
-            timeout=5,
+            timeout=30,
             what="every child of the demo to be gone",
         )
         assert "Demo traffic" in demo.log()
