@@ -426,13 +426,15 @@ def alerts_render(thresholds_file: Path | None, out: Path, check: bool) -> None:
         qlara-sidecar alerts render --check               # are they up to date?
         qlara-sidecar alerts render --thresholds thresholds.yaml --out /etc/prometheus/qlara
     """
-    from alerts import stale, write
+    from alerts import render, stale, write
 
     thresholds = _thresholds(thresholds_file)
     if check:
         differ = stale(thresholds, out)
         for name in differ:
             click.echo(f"{out / name} differs from the rendering", err=True)
+        if not differ:
+            click.echo(f"the rule files in {out} are up to date ({len(render(thresholds))} files)")
         sys.exit(1 if differ else 0)
     for path in write(thresholds, out):
         click.echo(f"wrote {path}")

@@ -44,7 +44,9 @@ def test_render_writes_the_rule_files_a_thresholds_file_makes(tmp_path: Path) ->
 def test_render_check_names_the_file_that_differs_and_exits_1(tmp_path: Path) -> None:
     copy = tmp_path / "rules"
     shutil.copytree(RULES_DIR, copy)
-    assert run("render", "--check", "--out", str(copy)).returncode == 0
+    current = run("render", "--check", "--out", str(copy))
+    assert current.returncode == 0
+    assert current.stdout.strip() == f"the rule files in {copy} are up to date (3 files)"
 
     (copy / "delivery.yml").write_text((copy / "delivery.yml").read_text().replace("0.9", "0.8"))
     result = run("render", "--check", "--out", str(copy))
