@@ -5,8 +5,10 @@
     python3 dev.py test    # the same set-up, then the whole test suite (pytest)
     python3 dev.py setup   # only the set-up
     python3 dev.py lock    # re-resolve requirements.lock from pyproject.toml (needs the network)
+    python3 dev.py COMMAND # any other qlara-sidecar command, e.g. `simulate --rate 20`
 
 Any further arguments go to the command: `python3 dev.py test -k ledger -x`.
+The command itself is .venv/bin/qlara-sidecar (`.venv/bin/qlara-sidecar --help`).
 The virtual environment is rebuilt only when pyproject.toml or requirements.lock change.
 """
 
@@ -48,10 +50,18 @@ def setup() -> None:
     if STAMP.exists() and STAMP.read_text() == _digest():
         return
     if not (BIN / "python").exists():
-        print(f"creating {VENV}", flush=True)
+        print(f"[1/3] creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     py = BIN / "python"
-    _run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", LOCK)
+    packages = sum(1 for line in LOCK.read_text().splitlines() if "==" in line)
+    print(
+        f"[2/3] installing {packages} locked packages into {VENV} "
+        "(a few minutes on a fresh machine; each is named as it comes)",
+        flush=True,
+    )
+    _run(py, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
+         "-r", LOCK)  # fmt: skip
+    print("[3/3] installing qlara-sidecar itself (editable)", flush=True)
     _run(
         py,
         "-m",
@@ -64,6 +74,7 @@ def setup() -> None:
         ROOT,
     )
     STAMP.write_text(_digest())
+    print(f"set up: the command is {BIN / 'qlara-sidecar'} (or python3 dev.py COMMAND)", flush=True)
 
 
 def lock() -> None:
@@ -103,8 +114,8 @@ def main(argv: list[str]) -> int:
     if command == "test":
         os.chdir(ROOT)
         os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *rest])  # noqa: S606
-    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
-    return 2
+    # Any other command is qlara-sidecar's, which answers an unknown one with its --help.
+    os.execv(BIN / "qlara-sidecar", [str(BIN / "qlara-sidecar"), command, *rest])  # noqa: S606
 
 
 if __name__ == "__main__":

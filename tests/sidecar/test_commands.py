@@ -124,3 +124,19 @@ def test_the_metrics_listener_serves_the_worker_roles_directory_and_never_emptie
     assert given.is_dir()
     # Taken out of the environment: this process must not count into it
     assert MULTIPROC_ENV not in os.environ
+
+
+def test_dev_py_runs_any_qlara_sidecar_command(tmp_path: Path) -> None:
+    # The checkout's set-up is current (the suite runs from it), so this only dispatches.
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "dev.py"), "config", "--data-dir", str(tmp_path)],
+        env=environment_without_settings(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"QLARA_SIDECAR_DATA_DIR = {tmp_path}   (flag)" in result.stdout
