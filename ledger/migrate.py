@@ -9,11 +9,13 @@ after the other and the second finds nothing to do.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from ledger.engine import WRITE_OPTION
@@ -34,11 +36,30 @@ def alembic_config() -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Run every pending migration. Idempotent; safe when several processes call it at once."""
+    """Run every pending migration. Idempotent; safe when several processes call it at once.
+
+    Says what it did in one line: ``ledger.migrated`` with the revisions it went from and to
+    when it applied any (info), ``ledger.current`` otherwise (debug). Alembic's own lines
+    ("Context impl", "Running upgrade", once per process that checks) are kept below
+    warning, so that `up`, whose every process checks, logs a migration once.
+    """
     config = alembic_config()
-    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    _log.info("ledger.migrated", backend=engine.dialect.name)
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            before = MigrationContext.configure(conn).get_current_revision()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            after = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        quiet.setLevel(level)
+    if before == after:
+        _log.debug("ledger.current", backend=engine.dialect.name, revision=after)
+    else:
+        _log.info("ledger.migrated", backend=engine.dialect.name, from_revision=before, to=after)

@@ -142,3 +142,27 @@ def test_events_and_replies_recorded_before_0003_read_as_timed_by_qlara(
         assert flags == [False, False]
     finally:
         engine.dispose()
+
+
+def test_a_migration_is_one_log_line_and_a_current_ledger_none(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alembic.script import ScriptDirectory
+    from structlog.testing import capture_logs
+
+    from ledger.migrate import alembic_config
+
+    engine = build_engine(database_url)
+    try:
+        with capture_logs() as first, caplog.at_level("INFO"):
+            Ledger(engine).migrate()
+        with capture_logs() as again:
+            Ledger(engine).migrate()
+    finally:
+        engine.dispose()
+
+    migrated = [e for e in first if e["log_level"] == "info"]
+    assert [(e["event"], e["from_revision"]) for e in migrated] == [("ledger.migrated", None)]
+    assert migrated[0]["to"] == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    assert [e for e in again if e["log_level"] == "info"] == []
