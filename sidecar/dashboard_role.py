@@ -41,6 +41,8 @@ def streamlit_options(settings: Settings) -> dict[str, Any]:
         "client.showErrorDetails": "none",
         "client.toolbarMode": "viewer",
         "global.developmentMode": False,
+        # `up`'s banner says where the explorer is; Streamlit's own would repeat it, mixed in.
+        "logger.hideWelcomeMessage": True,
     }
 
 

@@ -197,6 +197,7 @@ def test_up_records_an_event_restarts_a_killed_worker_and_stops_cleanly(
 
     # And no phone number is in the output, and each token only in its one-time print
     output = up.output()
+    assert "You can now view your Streamlit app" not in output  # up's banner says where
     assert PHONE not in output
     assert PHONE.removeprefix("+") not in output
     for token in tokens.values():
