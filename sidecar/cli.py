@@ -36,12 +36,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USAGE = 2
 
 
-def _metavar(annotation: Any) -> str:
+def _metavar(name: str, annotation: Any) -> str:
     if get_origin(annotation) is not None and type(None) not in get_args(annotation):
         args = get_args(annotation)
         if all(isinstance(a, str) for a in args):
             return "|".join(args).upper()
-        return "CIDR,..."
+        return "CIDR,..." if name.endswith(("networks", "proxies")) else "NAME,..."
     if annotation is int:
         return "INTEGER"
     if annotation is float:
@@ -49,30 +49,68 @@ def _metavar(annotation: Any) -> str:
     return "TEXT"
 
 
-def settings_options(func: F) -> F:
-    """Add one flag per non-secret setting; the values arrive in ``**settings``."""
-    for name, info in reversed(list(Settings.model_fields.items())):
-        if name in SECRET_FIELDS:
-            continue
-        help_text = f"{info.description} [env: {env_name(name)}]"
-        if info.annotation is bool:
-            flag = flag_name(name)
-            option = click.option(
-                f"{flag}/--no-{flag.removeprefix('--')}",
-                name,
-                default=None,
-                help=help_text,
-            )
-        else:
-            option = click.option(
-                flag_name(name),
-                name,
-                default=None,
-                metavar=_metavar(info.annotation),
-                help=help_text,
-            )
-        func = option(func)
-    return func
+#: The settings each command reads, shown in its --help; the others are accepted too (one
+#: environment serves every command) but hidden, so a command's help is about that command.
+_LOGS = ("log_level", "log_format")
+_LEDGER = ("data_dir", "database_url")
+_QUEUE = ("redis_url", "namespace")
+_RECEIVER = (
+    *_LEDGER, *_QUEUE, "host", "port", "receiver_processes", "metrics_host", "metrics_port",
+    "allow_no_auth", "basic_auth_user", "allowed_networks", "trusted_proxies",
+    "max_body_bytes", "redis_timeout", "enqueue_deadline", "openapi", *_LOGS,
+)  # fmt: skip
+_WORKER = (
+    *_LEDGER, *_QUEUE, "workers", "worker_threads", "retention_days", "max_retries",
+    "max_deliveries", "broker_heartbeat_timeout", "worker_shutdown_timeout", *_LOGS,
+)  # fmt: skip
+_METRICS = (*_LEDGER, *_QUEUE, "metrics_host", "metrics_port", "redis_timeout", *_LOGS)
+_DASHBOARD = (
+    *_WORKER, "host", "port", "metrics_host", "metrics_port", "dashboard_host",
+    "dashboard_port", "dashboard_users", "dashboard_stuck_after", "dashboard_gap_threshold",
+)  # fmt: skip
+_SIMULATE = ("data_dir", "host", "port", "allow_no_auth")
+_ALL: tuple[str, ...] = ()
+_SETTINGS_EPILOG = (
+    "Every setting is also read from its QLARA_SIDECAR_* variable, and any other setting's "
+    "flag is accepted too; `qlara-sidecar config` lists them all with their values."
+)
+
+
+def settings_options(*shown: str) -> Callable[[F], F]:
+    """Add one flag per non-secret setting; the values arrive in ``**settings``. Only the
+    ``shown`` settings (all when none is named) appear in --help."""
+    unknown = set(shown) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"no such settings: {sorted(unknown)}")
+
+    def add(func: F) -> F:
+        for name, info in reversed(list(Settings.model_fields.items())):
+            if name in SECRET_FIELDS:
+                continue
+            help_text = f"{info.description} [env: {env_name(name)}]"
+            hidden = bool(shown) and name not in shown
+            if info.annotation is bool:
+                flag = flag_name(name)
+                option = click.option(
+                    f"{flag}/--no-{flag.removeprefix('--')}",
+                    name,
+                    default=None,
+                    help=help_text,
+                    hidden=hidden,
+                )
+            else:
+                option = click.option(
+                    flag_name(name),
+                    name,
+                    default=None,
+                    metavar=_metavar(name, info.annotation),
+                    help=help_text,
+                    hidden=hidden,
+                )
+            func = option(func)
+        return func
+
+    return add
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
@@ -107,7 +145,7 @@ def main() -> None:
 
 
 @main.command()
-@settings_options
+@settings_options()
 def up(**flags: Any) -> None:
     """Run everything: embedded Redis, ledger, receiver and workers, supervised.
 
@@ -124,7 +162,7 @@ def up(**flags: Any) -> None:
     sys.exit(run_up(_settings(flags)))
 
 
-@main.command()
+@main.command(epilog=_SETTINGS_EPILOG)
 @click.option(
     "--processes",
     type=click.IntRange(1, 256),
@@ -138,7 +176,7 @@ def up(**flags: Any) -> None:
     hidden=True,
     help="The parent runs the metrics listener.",
 )
-@settings_options
+@settings_options(*_RECEIVER)
 def receiver(
     processes: int | None, skip_migrate: bool, no_metrics_listener: bool, **flags: Any
 ) -> None:
@@ -184,14 +222,14 @@ def receiver(
     )
 
 
-@main.command()
+@main.command(epilog=_SETTINGS_EPILOG)
 @click.option(
     "--processes",
     type=click.IntRange(1, 256),
     default=None,
     help="Worker processes. [default: WORKERS]",
 )
-@settings_options
+@settings_options(*_WORKER)
 def worker(processes: int | None, **flags: Any) -> None:
     """Run workers only: take events off the queue and record them in the ledger.
 
@@ -227,8 +265,8 @@ def worker(processes: int | None, **flags: Any) -> None:
     )
 
 
-@main.command()
-@settings_options
+@main.command(epilog=_SETTINGS_EPILOG)
+@settings_options(*_METRICS)
 def metrics(**flags: Any) -> None:
     """Serve GET /metrics and GET /healthz only, on METRICS_HOST:METRICS_PORT.
 
@@ -261,8 +299,8 @@ def metrics(**flags: Any) -> None:
     sys.exit(run_metrics(settings))
 
 
-@main.command()
-@settings_options
+@main.command(epilog=_SETTINGS_EPILOG)
+@settings_options(*_DASHBOARD)
 def dashboard(**flags: Any) -> None:
     """Serve the delivery explorer (Streamlit) on DASHBOARD_HOST:DASHBOARD_PORT.
 
@@ -288,14 +326,14 @@ def dashboard(**flags: Any) -> None:
     sys.exit(run_dashboard(settings))
 
 
-@main.command()
+@main.command(epilog=_SETTINGS_EPILOG)
 @click.option(
     "--limit",
     type=click.IntRange(0, None),
     default=None,
     help="Replay at most this many dead letters (oldest first). [default: all]",
 )
-@settings_options
+@settings_options(*_WORKER)
 def redrive(limit: int | None, **flags: Any) -> None:
     """Replay dead letters through the queue, once their cause is fixed.
 
@@ -323,8 +361,8 @@ def redrive(limit: int | None, **flags: Any) -> None:
     click.echo(f"remaining: {result.remaining}")
 
 
-@main.command()
-@settings_options
+@main.command(epilog=_SETTINGS_EPILOG)
+@settings_options(*_LEDGER, *_LOGS)
 def migrate(**flags: Any) -> None:
     """Bring the ledger database to the current schema (safe to run any time).
 
@@ -348,7 +386,7 @@ def migrate(**flags: Any) -> None:
 @click.option(
     "--markdown", is_flag=True, help="Print the settings reference as a Markdown table instead."
 )
-@settings_options
+@settings_options()
 def config(markdown: bool, **flags: Any) -> None:
     """Print every setting: its variable, flag, default, current value (secrets masked).
 
@@ -476,7 +514,7 @@ def _comma_list(allowed: tuple[str, ...], upper: bool) -> Callable[..., tuple[st
     return parse
 
 
-@main.command()
+@main.command(epilog=_SETTINGS_EPILOG)
 @click.option(
     "--url",
     default=None,
@@ -582,7 +620,7 @@ def _comma_list(allowed: tuple[str, ...], upper: bool) -> Callable[..., tuple[st
     show_default=True,
     help="Progress on stderr: auto is a bar on a terminal and a line every 5 s otherwise.",
 )
-@settings_options
+@settings_options(*_SIMULATE)
 def simulate(
     url: str | None,
     rate: float,
@@ -668,7 +706,7 @@ DEMO_DATA_DIR = "./qlara-demo-data"
 
 
 @main.command()
-@settings_options
+@settings_options()
 def demo(**flags: Any) -> None:
     """Run `up` with gentle simulated Qlara traffic flowing in, to see live numbers at once.
 

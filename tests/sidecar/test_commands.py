@@ -140,3 +140,23 @@ def test_dev_py_runs_any_qlara_sidecar_command(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert f"QLARA_SIDECAR_DATA_DIR = {tmp_path}   (flag)" in result.stdout
+
+
+def test_a_commands_help_shows_the_settings_it_reads_and_still_takes_the_others(
+    tmp_path: Path,
+) -> None:
+    simulate = run("simulate", "--help").stdout
+    worker = run("worker", "--help").stdout
+    dashboard = run("dashboard", "--help").stdout
+
+    assert "--rate" in simulate
+    assert "--port" in simulate
+    assert "--worker-threads" not in simulate
+    assert "--dashboard-users" not in simulate
+    assert "qlara-sidecar config` lists them all" in " ".join(simulate.split())
+    assert "--worker-threads" in worker
+    assert "--max-body-bytes" not in worker
+    assert "--dashboard-users NAME,..." in dashboard
+    # a flag hidden from a command's help is still accepted by it
+    migrated = run("migrate", "--workers", "2", "--data-dir", str(tmp_path))
+    assert migrated.returncode == 0, migrated.stderr
