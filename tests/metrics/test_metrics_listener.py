@@ -268,9 +268,14 @@ def test_the_metrics_command_on_a_worker_host_serves_what_its_workers_recorded(
     # Then its qlara_events_total is what the ledger recorded, label by label
     def caught_up() -> Samples | None:
         now = scraped(metrics_port)
-        return now if total(now, "qlara_events_total") >= plan.unique_events else None
+        done = (
+            total(now, "qlara_events_total") >= plan.unique_events
+            # counted inside the actor, acknowledged just after: wait for the acks too
+            and total(now, "qlara_queue_messages", queue="work") == 0
+        )
+        return now if done else None
 
-    found = wait_for(caught_up, timeout=30, what="the workers' counts")
+    found = wait_for(caught_up, timeout=60, what="the workers' counts")
     ledger_stats = stats()
     assert total(found, "qlara_events_total") == ledger_stats["eventsTotal"] == plan.unique_events
     by_label = Counter(

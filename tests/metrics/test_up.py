@@ -94,10 +94,12 @@ def test_the_metrics_agree_exactly_with_the_traffic_and_the_ledger(
             total(found, "qlara_events_total") >= plan.unique_events
             and total(found, "qlara_duplicate_events_total") >= plan.duplicate_events
             and total(found, "qlara_delivery_latency_seconds_count") >= latencies
+            # counted inside the actor, acknowledged just after: wait for the acks too
+            and total(found, "qlara_queue_messages", queue="work") == 0
         )
         return found if done else None
 
-    found: Samples = wait_for(counted, timeout=30, what="the workers' counts")
+    found: Samples = wait_for(counted, timeout=60, what="the workers' counts")
 
     # Then the scrape agrees exactly with the plan and the ledger
     assert total(found, "qlara_events_total") == plan.unique_events
@@ -143,7 +145,16 @@ def test_the_metrics_agree_exactly_with_the_traffic_and_the_ledger(
 
     # Then they are pending, in the ledger and in the scrape alike
     wait_for(lambda: sidecar.read("/v1/stats/webhook")["pending"] == 3, timeout=30, what="3")
-    found = parse(scrape_text(sidecar))
+    # the counting hook runs after the commit the read API already sees
+    found = wait_for(
+        lambda: (
+            (f := parse(scrape_text(sidecar)))
+            and total(f, "qlara_events_total") >= plan.unique_events + 3
+            and f
+        ),
+        timeout=30,
+        what="the three new events counted",
+    )
     for channel in ("sms", "rcs", "whatsapp"):
         assert total(found, "qlara_messages_pending", channel=channel) == 1
         assert total(found, "qlara_messages_pending_oldest_age_seconds", channel=channel) >= 0

@@ -46,8 +46,11 @@ def _open_ledger(broker: RedisBroker) -> None:
 def test_a_locked_ledger_is_retried_until_the_receipt_is_recorded(
     config: WorkerConfig, ledger: Ledger, namespace: str
 ) -> None:
-    # Backoffs long enough to see the retry waiting on the delay queue.
-    broker = build_broker(replace(config, min_backoff_ms=1000, max_backoff_ms=2000))
+    # Backoffs long enough to see the retry waiting on the delay queue, and retries enough
+    # that a busy machine, looking late, finds it there on a later round.
+    broker = build_broker(
+        replace(config, min_backoff_ms=1000, max_backoff_ms=2000, max_retries=100)
+    )
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     _open_ledger(broker)
     try:
