@@ -84,12 +84,17 @@ class Tab:
 
     def open(self, url: str, timeout: float = 60.0) -> None:
         """Navigate to ``url`` and wait until Streamlit has run the page (and a little more,
-        for charts to draw); fail the test after ``timeout`` s."""
+        for charts to draw); fail the test after ``timeout`` s.
+
+        The page before is marked first: a document with the mark is the old one, however
+        long the new one takes to come, so its text is never read as the new page's.
+        """
+        self.evaluate("window.__qlaraPrevious = true")
         self.call("Page.navigate", url=url)
         settled_since: list[float] = []
 
         def settled_a_while() -> bool:
-            if not self.evaluate(_SETTLED):
+            if self.evaluate("window.__qlaraPrevious === true") or not self.evaluate(_SETTLED):
                 settled_since.clear()
                 return False
             settled_since[:] = settled_since or [time.monotonic()]
