@@ -33,6 +33,7 @@ class DashboardConfig:
       name (one of ``users``, or any when empty) and that password;
     - ``metrics_url``/``metrics_token``: where the sidecar's ``GET /metrics`` answers, for
       the acknowledgement time, rejections, spool and queue (``None``: not shown);
+      ``metrics_verify``: whether its HTTPS certificate is checked;
     - ``redrive``: the operator's redrive action (``None``: not offered);
     - ``clock``: the current time, timezone-aware.
     """
@@ -44,6 +45,7 @@ class DashboardConfig:
     users: tuple[str, ...] = ()
     metrics_url: str | None = None
     metrics_token: str | None = field(default=None, repr=False)
+    metrics_verify: bool = True
     redrive: Redrive | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

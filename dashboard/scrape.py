@@ -87,13 +87,14 @@ def read_intake(text: str) -> Intake:
     )
 
 
-def scrape(url: str, token: str | None, timeout: float = 2.0) -> Intake:
-    """Scrape ``url`` (with ``Authorization: Bearer token`` when given) and read it.
+def scrape(url: str, token: str | None, timeout: float = 2.0, *, verify: bool = True) -> Intake:
+    """Scrape ``url`` (with ``Authorization: Bearer token`` when given) and read it;
+    ``verify``: check an HTTPS certificate.
 
     Raises ``httpx.HTTPError`` when it does not answer 200, ``ValueError`` when the answer
     is not an exposition.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.get(url, headers=headers, timeout=timeout)
+    response = httpx.get(url, headers=headers, timeout=timeout, verify=verify)
     response.raise_for_status()
     return read_intake(response.text)

@@ -57,7 +57,8 @@ _QUEUE = ("redis_url", "namespace")
 _RECEIVER = (
     *_LEDGER, *_QUEUE, "host", "port", "receiver_processes", "metrics_host", "metrics_port",
     "allow_no_auth", "basic_auth_user", "allowed_networks", "trusted_proxies",
-    "max_body_bytes", "redis_timeout", "enqueue_deadline", "openapi", *_LOGS,
+    "max_body_bytes", "redis_timeout", "enqueue_deadline", "openapi", "tls_cert_file",
+    "tls_key_file", *_LOGS,
 )  # fmt: skip
 _WORKER = (
     *_LEDGER, *_QUEUE, "workers", "worker_threads", "retention_days", "max_retries",
@@ -67,8 +68,9 @@ _METRICS = (*_LEDGER, *_QUEUE, "metrics_host", "metrics_port", "redis_timeout", 
 _DASHBOARD = (
     *_WORKER, "host", "port", "metrics_host", "metrics_port", "dashboard_host",
     "dashboard_port", "dashboard_users", "dashboard_stuck_after", "dashboard_gap_threshold",
+    "tls_cert_file",
 )  # fmt: skip
-_SIMULATE = ("data_dir", "host", "port", "allow_no_auth")
+_SIMULATE = ("data_dir", "host", "port", "allow_no_auth", "tls_cert_file")
 _ALL: tuple[str, ...] = ()
 _SETTINGS_EPILOG = (
     "Every setting is also read from its QLARA_SIDECAR_* variable, and any other setting's "
@@ -667,6 +669,7 @@ def simulate(
     from sidecar.tokens import TokenFileError
 
     settings = _settings(flags)
+    verify = url is not None  # this machine's own sidecar: see VERIFY_OWN_RECEIVER
     if url is None:
         try:
             url = local_webhook_url(settings)
@@ -697,6 +700,7 @@ def simulate(
         concurrency=concurrency,
         progress="bar" if progress == "bar" else "lines" if progress == "lines" else "none",
         messages=messages,
+        verify=verify,
     )
     sys.exit(run_simulate(traffic, options, summary_file))
 

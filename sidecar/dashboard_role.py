@@ -20,7 +20,7 @@ from sidecar.logging import configure
 from sidecar.settings import Settings, SettingsError, stuck_after
 from sidecar.supervisor import ChildSpec
 from sidecar.tokens import secrets_of
-from sidecar.urls import metrics_url
+from sidecar.urls import VERIFY_OWN_RECEIVER, metrics_url
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +72,7 @@ def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
         users=settings.dashboard_users,
         metrics_url=metrics_url(settings),
         metrics_token=token.get_secret_value() if token is not None else None,
+        metrics_verify=VERIFY_OWN_RECEIVER,  # metrics_url is this machine's own
         redrive=redrive,
     )
 

@@ -69,6 +69,10 @@ def run_receiver(
         workers=processes,
         **SERVER_OPTIONS,
         timeout_graceful_shutdown=RECEIVER_GRACE_S,
+        # HTTPS when a certificate is configured (both set, readable: checked with the
+        # settings); uvicorn hands the socket's TLS to the event loop.
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     return 0
 

@@ -46,6 +46,8 @@ _OPTIONAL_STRINGS = (
     "basic_auth_password",
     "metrics_token",
     "dashboard_password",
+    "tls_cert_file",
+    "tls_key_file",
 )
 
 
@@ -201,6 +203,16 @@ class Settings(BaseSettings):
     namespace: str = Field(
         "qlara",
         description="Prefix of every Redis key, so several sidecars can share one Redis.",
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) the receiver serves HTTPS with, set together "
+        "with TLS_KEY_FILE. Unset: plain HTTP, for a TLS-terminating proxy in front.",
+    )
+    tls_key_file: Path | None = Field(
+        None,
+        description="PEM private key of TLS_CERT_FILE; keep it readable by the sidecar's user "
+        "only.",
     )
     openapi: bool = Field(False, description="Serve the OpenAPI schema at /schema.")
     log_level: LogLevel = Field("info", description="Least severe log level written.")
@@ -441,6 +453,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         unset = "basic_auth_user" if settings.basic_auth_user is None else "basic_auth_password"
         other = "basic_auth_password" if unset == "basic_auth_user" else "basic_auth_user"
         raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        unset = "tls_cert_file" if settings.tls_cert_file is None else "tls_key_file"
+        other = "tls_key_file" if unset == "tls_cert_file" else "tls_cert_file"
+        raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    for name in ("tls_cert_file", "tls_key_file"):
+        path = getattr(settings, name)
+        if path is not None and not os.access(path, os.R_OK):
+            raise SettingsError(f"{env_name(name)}: cannot read {path}")
     if (
         settings.metrics_port != 0
         and settings.metrics_port == settings.port

@@ -38,7 +38,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from qlara.simulation import TimedRequest, TrafficOptions, TrafficSummary, live_traffic
 from sidecar.settings import Settings
 from sidecar.tokens import TokenFileError, resolve_tokens
-from sidecar.urls import local_url, metrics_url
+from sidecar.urls import VERIFY_OWN_RECEIVER, metrics_url, receiver_url
 
 ProgressMode = Literal["bar", "lines", "none"]
 
@@ -66,7 +66,9 @@ class SendOptions:
     ``duration`` and ``silence_after`` are seconds from the start (``None``: no limit);
     ``retries`` is attempts after the first, ``timeout`` seconds per attempt, and
     ``backoff_s`` the wait before the first retry, doubled for each next one (a
-    ``Retry-After`` answer wins; never more than :data:`MAX_BACKOFF_S`).
+    ``Retry-After`` answer wins; never more than :data:`MAX_BACKOFF_S`). ``verify``: check
+    an HTTPS webhook's certificate (not for this machine's own sidecar, see
+    :data:`sidecar.urls.VERIFY_OWN_RECEIVER`).
     """
 
     url: str
@@ -80,6 +82,7 @@ class SendOptions:
     progress: ProgressMode = "lines"
     progress_every_s: float = 5.0
     messages: int | None = None
+    verify: bool = True
 
 
 class _TokenBucket:
@@ -144,7 +147,7 @@ class Sender:
         reporter = asyncio.create_task(self._report_every(display))
         try:
             async with httpx.AsyncClient(
-                limits=limits, timeout=o.timeout, transport=self._transport
+                limits=limits, timeout=o.timeout, transport=self._transport, verify=o.verify
             ) as client:
                 await self._dispatch(client, requests)
                 await self._drain()
@@ -326,8 +329,8 @@ def _masked(url: str) -> str:
 
 
 def local_base_url(settings: Settings) -> str:
-    """``http://host:port`` of the sidecar the settings describe, reachable from here."""
-    return local_url(settings.host, settings.port)
+    """``http(s)://host:port`` of the sidecar the settings describe, reachable from here."""
+    return receiver_url(settings)
 
 
 def local_webhook_url(settings: Settings) -> str:
@@ -454,6 +457,7 @@ class DemoTraffic(threading.Thread):
             concurrency=4,
             progress="none",
             progress_every_s=DEMO_REPORT_EVERY_S,
+            verify=VERIFY_OWN_RECEIVER,
         )
         reporter = _DemoReport(self.base, read_token)
         sender = Sender(options, self.summary, self._stop_event, report=reporter)
@@ -464,7 +468,7 @@ class DemoTraffic(threading.Thread):
 
     async def _wait_until_ready(self) -> bool:
         assert self._stop_event is not None
-        async with httpx.AsyncClient(timeout=1.0) as client:
+        async with httpx.AsyncClient(timeout=1.0, verify=VERIFY_OWN_RECEIVER) as client:
             while not self._stop_event.is_set():
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{self.base}/healthz")).status_code == 200:
@@ -484,7 +488,9 @@ class _DemoReport:
     def __call__(self, summary: TrafficSummary, elapsed: float) -> None:
         line = f"demo: posted {summary.unique_events} events ({summary.duplicates} resent)"
         try:
-            response = httpx.get(self._url, headers=self._headers, timeout=1.0)
+            response = httpx.get(
+                self._url, headers=self._headers, timeout=1.0, verify=VERIFY_OWN_RECEIVER
+            )
             stats = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             stats = None

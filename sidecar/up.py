@@ -32,7 +32,13 @@ from sidecar.receiver_role import receiver_spec, warn_if_open
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import Tokens, resolve_tokens, secrets_of, tokens_path
-from sidecar.urls import hide_password, local_url, metrics_url
+from sidecar.urls import (
+    VERIFY_OWN_RECEIVER,
+    hide_password,
+    local_url,
+    metrics_url,
+    receiver_url,
+)
 from sidecar.worker_role import worker_spec
 
 log = structlog.get_logger(__name__)
@@ -107,7 +113,7 @@ def _start_redis(settings: Settings, supervisor: Supervisor, url_file: Path) -> 
 
 
 def _base_url(settings: Settings) -> str:
-    return local_url(settings.host, settings.port)
+    return receiver_url(settings)
 
 
 def _print_banner(
@@ -178,7 +184,9 @@ class _ReadinessProbe:
         if self._ready:
             return
         try:
-            answered = httpx.get(self._url, timeout=0.5).status_code == 200
+            answered = (
+                httpx.get(self._url, timeout=0.5, verify=VERIFY_OWN_RECEIVER).status_code == 200
+            )
         except httpx.HTTPError:
             answered = False
         if answered:

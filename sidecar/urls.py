@@ -51,14 +51,25 @@ def _is_password(name: str) -> bool:
     return unquote_plus(name).lower().endswith("password")
 
 
-def local_url(host: str, port: int) -> str:
-    """``http://host:port`` of a listener on ``host``, as reached from this machine (an
-    any-address listener through loopback)."""
+def local_url(host: str, port: int, *, tls: bool = False) -> str:
+    """``http://host:port`` (``https`` with ``tls``) of a listener on ``host``, as reached
+    from this machine (an any-address listener through loopback)."""
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - connecting, not binding
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+def receiver_url(settings: Settings) -> str:
+    """The receiver's base URL as reached from this machine: HTTPS when it serves TLS."""
+    return local_url(settings.host, settings.port, tls=settings.tls_cert_file is not None)
+
+
+#: Whether a call from this machine to its own receiver checks the receiver's certificate.
+#: It does not: the certificate names the public host, not the loopback address the call
+#: goes to, and nothing stands between the two processes. Calls to other hosts check it.
+VERIFY_OWN_RECEIVER = False
 
 
 def metrics_url(settings: Settings) -> str:
@@ -66,4 +77,4 @@ def metrics_url(settings: Settings) -> str:
     set, else the receiver."""
     if settings.metrics_port != 0:
         return f"{local_url(settings.metrics_host, settings.metrics_port)}/metrics"
-    return f"{local_url(settings.host, settings.port)}/metrics"
+    return f"{receiver_url(settings)}/metrics"

@@ -72,7 +72,7 @@ if config.metrics_url is None:
     st.info("The sidecar's metrics address is not configured: intake figures are not shown.")
 else:
     try:
-        intake = scrape(config.metrics_url, config.metrics_token)
+        intake = scrape(config.metrics_url, config.metrics_token, verify=config.metrics_verify)
     except Exception as exc:  # any failure to read is shown, not raised: the page stays useful
         log.info("metrics not readable", url=config.metrics_url, error=type(exc).__name__)
         st.info(f"The sidecar's metrics at {config.metrics_url} could not be read now.")

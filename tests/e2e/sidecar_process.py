@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -80,10 +81,17 @@ class Sidecar:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     extra_args: list[str] = field(default_factory=list)
+    #: The CA file to trust when the sidecar serves HTTPS (None: plain HTTP).
+    ca_file: str | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.ca_file is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return True if self.ca_file is None else ssl.create_default_context(cafile=self.ca_file)
 
     @property
     def webhook_url(self) -> str:
@@ -105,7 +113,9 @@ class Sidecar:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"qlara-sidecar up exited early:\n{self.log()}")
-        return httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
+        return (
+            httpx.get(f"{self.base_url}/readyz", timeout=2, verify=self.verify).status_code == 200
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -116,6 +126,7 @@ class Sidecar:
             params=params,
             headers={"Authorization": f"Bearer {READ_TOKEN}"},
             timeout=10,
+            verify=self.verify,
         )
         response.raise_for_status()
         return response.json()

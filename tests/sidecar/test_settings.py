@@ -137,6 +137,19 @@ def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch
         load_settings()
 
 
+def test_tls_needs_a_readable_certificate_and_key(tmp_path: Path) -> None:
+    present = tmp_path / "cert.pem"
+    present.write_text("-----BEGIN CERTIFICATE-----\n")
+    missing = tmp_path / "key.pem"
+
+    with pytest.raises(SettingsError, match="QLARA_SIDECAR_TLS_CERT_FILE: must be set together"):
+        load_settings({"tls_key_file": str(present)})
+    with pytest.raises(SettingsError, match=f"QLARA_SIDECAR_TLS_KEY_FILE: cannot read {missing}"):
+        load_settings({"tls_cert_file": str(present), "tls_key_file": str(missing)})
+    settings = load_settings({"tls_cert_file": str(present), "tls_key_file": str(present)})
+    assert settings.tls_cert_file == present
+
+
 @pytest.mark.parametrize(
     ("host", "metrics_host", "message"),
     [
