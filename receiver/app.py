@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from litestar import Litestar, asgi
+from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
@@ -60,6 +61,17 @@ def create_app(config: ReceiverConfig) -> Litestar:
         openapi_config=(
             OpenAPIConfig(title="qlara-sidecar receiver", version="1", path="/schema")
             if config.openapi
+            else None
+        ),
+        allowed_hosts=(
+            # Litestar's own Host check; health answers any host, as load balancers probe
+            # by address.
+            AllowedHostsConfig(
+                allowed_hosts=list(config.allowed_hosts),
+                exclude=["^/healthz$", "^/readyz$"],
+                www_redirect=False,
+            )
+            if config.allowed_hosts
             else None
         ),
         logging_config=None,

@@ -14,9 +14,11 @@ class ReceiverConfig:
     (``data_dir/rejects``). ``webhook_token`` may be ``None`` only when ``allow_no_auth`` is
     set. ``allowed_networks`` and ``trusted_proxies`` are CIDRs; an empty allowlist admits
     any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
-    proxy. ``metrics_token``, when set, is the bearer token ``GET /metrics`` wants (unset:
-    the metrics are open, as health is); ``serve_metrics`` off leaves ``/metrics`` out of the
-    app (a 404), for when a separate metrics listener serves them. Times are in seconds,
+    proxy. ``allowed_hosts``, when not empty, are the Host header values answered (Litestar's
+    check; health is exempt). ``metrics_token``, when set, is the bearer token
+    ``GET /metrics`` wants (unset: the metrics are open, as health is); ``serve_metrics`` off
+    leaves ``/metrics`` out of the app (a 404), for when a separate metrics listener serves
+    them. Times are in seconds,
     sizes in bytes.
     """
 
@@ -32,6 +34,7 @@ class ReceiverConfig:
     basic_auth: tuple[str, str] | None = None
     allowed_networks: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = 65536
     redis_timeout: float = 0.25
     enqueue_deadline: float = 0.5

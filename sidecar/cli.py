@@ -56,7 +56,7 @@ _LEDGER = ("data_dir", "database_url")
 _QUEUE = ("redis_url", "namespace")
 _RECEIVER = (
     *_LEDGER, *_QUEUE, "host", "port", "receiver_processes", "metrics_host", "metrics_port",
-    "allow_no_auth", "basic_auth_user", "allowed_networks", "trusted_proxies",
+    "allow_no_auth", "basic_auth_user", "allowed_networks", "trusted_proxies", "allowed_hosts",
     "max_body_bytes", "redis_timeout", "enqueue_deadline", "openapi", "tls_cert_file",
     "tls_key_file", *_LOGS,
 )  # fmt: skip

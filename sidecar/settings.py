@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is "
         "believed when checking ALLOWED_NETWORKS.",
     )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated host names the receiver answers to (its Host header), "
+        "e.g. hooks.example.com or *.example.com; any other gets 400. /healthz and /readyz "
+        "answer any. Empty: any host.",
+    )
     max_body_bytes: int = Field(
         65536, ge=256, le=64 * 1024 * 1024, description="Largest webhook body accepted, in bytes."
     )
@@ -297,7 +303,7 @@ class Settings(BaseSettings):
                 ) from None
         return tuple(networks)
 
-    @field_validator("dashboard_users", mode="before")
+    @field_validator("dashboard_users", "allowed_hosts", mode="before")
     @classmethod
     def _parse_users(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -77,6 +77,7 @@ def receiver_config(
         basic_auth=basic_auth,
         allowed_networks=tuple(str(net) for net in settings.allowed_networks),
         trusted_proxies=tuple(str(net) for net in settings.trusted_proxies),
+        allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_body_bytes,
         redis_timeout=settings.redis_timeout,
         enqueue_deadline=settings.enqueue_deadline,

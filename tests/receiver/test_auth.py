@@ -235,3 +235,23 @@ def test_forwarded_for_is_believed_from_a_trusted_proxy(serve: Any) -> None:
 
     assert allowed.status_code == 200
     assert spoofed.status_code == 403
+
+
+def test_with_allowed_hosts_another_host_header_is_refused_but_health_answers_any(
+    config: ReceiverConfig, make_client: Any, queue: QueueReader
+) -> None:
+    client = make_client(config, allowed_hosts=("hooks.example.com", "*.qlara.example"))
+
+    def post(host: str) -> int:
+        answer = client.post(f"/webhook/{TOKEN}", content=BODY, headers={"host": host})
+        return int(answer.status_code)
+
+    assert post("hooks.example.com") == 200
+    assert post("a.qlara.example") == 200
+    assert post("evil.example.net") == 400
+    refused = client.post(f"/webhook/{TOKEN}", content=BODY, headers={"host": "evil.example"})
+    assert refused.json() == {"message": "invalid host header"}
+    assert post("127.0.0.1:8000") == 400
+    assert client.get("/healthz", headers={"host": "10.0.0.7:8000"}).status_code == 200
+    assert client.get("/readyz", headers={"host": "10.0.0.7:8000"}).status_code == 200
+    assert len(queue) == 2
