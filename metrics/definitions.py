@@ -50,6 +50,7 @@ REQUEST_OUTCOMES: tuple[str, ...] = (
     "spooled",
     "invalid",
     "unauthorized",
+    "rate_limited",
     "method_not_allowed",
     "too_large",
     "unsupported_media",

@@ -7,7 +7,8 @@ with a hard limit. Checks, in order, each answered with one JSON body:
 
 1. source network, token and HTTP Basic: 403 ``{"status":"forbidden"}`` or 401
    ``{"status":"unauthorized","error":"missing or invalid credentials"}``, the same for
-   every cause;
+   every cause; a client past its limit of failed authentications gets 429 with
+   ``Retry-After`` instead (:mod:`receiver.throttle`; right credentials are never limited);
 2. method: 405 unless POST;
 3. content type: 415 unless ``application/json`` or ``application/*+json`` (parameters
    allowed; none at all is read as JSON);
@@ -47,6 +48,7 @@ from receiver.enqueue import EnqueueFailed, Envelope, build_message
 from receiver.ids import next_receipt_id
 from receiver.outcomes import Outcome
 from receiver.runtime import Runtime
+from receiver.throttle import retry_after
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +61,10 @@ _ENCODE = msgspec.json.encode
 _RECEIVED = b'{"status":"received"}'
 _UNAUTHORIZED = b'{"status":"unauthorized","error":"missing or invalid credentials"}'
 _FORBIDDEN = b'{"status":"forbidden"}'
+_TOO_MANY_FAILURES = (
+    b'{"status":"rate_limited","error":"too many failed authentications from this client; '
+    b'retry later"}'
+)
 _UNAVAILABLE = b'{"status":"unavailable","error":"the event cannot be stored now; retry later"}'
 _NOT_FOUND = b'{"error":"not found"}'
 _UNREADABLE = "the payload could not be read"
@@ -135,6 +141,16 @@ class Intake:
         token_ok = guard.token_ok(rest.strip("/"), headers.webhook_token)
         basic_ok = guard.basic_ok(headers.authorization)
         if not (token_ok and basic_ok):
+            source = guard.client_address(client[0] if client else None, headers.forwarded_for)
+            wait, started = self.runtime.throttle.failed(str(source))
+            if wait is not None:
+                self._count("rate_limited")
+                if started:
+                    log.warning("webhook_auth_failures_limited", client=str(source))
+                await _respond(
+                    send, 429, _TOO_MANY_FAILURES, ((b"retry-after", retry_after(wait)),)
+                )
+                return
             self._count("unauthorized")
             log.info("webhook_refused", path=LOGGED_PATH, status=401)
             await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)

@@ -15,6 +15,7 @@ Outcome = Literal[
     "spooled",  # 200, written to the local spool (Redis down, slow or full)
     "invalid",  # 400, the body could not be read as events
     "unauthorized",  # 401 or 403: token, Basic credentials or source address refused
+    "rate_limited",  # 429: too many failed authentications from this client
     "method_not_allowed",  # 405
     "too_large",  # 413
     "unsupported_media",  # 415

@@ -15,6 +15,7 @@ from receiver.outcomes import Outcomes
 from receiver.rejects import RejectLog
 from receiver.scrape import StateSources
 from receiver.spool import Spool
+from receiver.throttle import FailureThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +31,7 @@ class Runtime:
     def __init__(self, config: ReceiverConfig) -> None:
         self.config = config
         self.guard = WebhookGuard(config)
+        self.throttle = FailureThrottle()
         self.read_token = secret_bytes(config.read_token)
         self.spool = Spool(config.spool_dir)
         self.rejects = RejectLog(config.rejects_dir, config.reject_log_max_bytes)

@@ -255,3 +255,24 @@ def test_with_allowed_hosts_another_host_header_is_refused_but_health_answers_an
     assert client.get("/healthz", headers={"host": "10.0.0.7:8000"}).status_code == 200
     assert client.get("/readyz", headers={"host": "10.0.0.7:8000"}).status_code == 200
     assert len(queue) == 2
+
+
+def test_a_flood_of_wrong_tokens_is_limited_and_the_right_token_never_is(
+    client: TestClient[Any], queue: QueueReader, config: ReceiverConfig
+) -> None:
+    from receiver.throttle import BURST
+
+    wrong = [client.post("/webhook/not-the-token", content=BODY) for _ in range(BURST + 5)]
+
+    assert [r.status_code for r in wrong] == [401] * BURST + [429] * 5
+    assert wrong[-1].json()["status"] == "rate_limited"
+    assert int(wrong[-1].headers["retry-after"]) >= 1
+    # the same client with the right token is answered as ever
+    assert client.post(f"/webhook/{TOKEN}", content=BODY).status_code == 200
+    assert len(queue) == 1
+    outcomes = client.app.state.outcomes
+    assert (outcomes["unauthorized"], outcomes["rate_limited"], outcomes["accepted"]) == (
+        BURST,
+        5,
+        1,
+    )
