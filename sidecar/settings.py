@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="Redis used as the queue, e.g. redis://10.0.0.5:6379/0. Unset: `up` starts "
-        "its own Redis-compatible server under DATA_DIR.",
+        "its own Redis-compatible server under DATA_DIR, on loopback, with a generated "
+        "password kept in DATA_DIR/tokens.json.",
     )
     database_url: str | None = Field(
         None,

@@ -1,4 +1,5 @@
-"""Webhook and read tokens: taken from the settings, or generated once and kept in a file.
+"""Webhook and read tokens: taken from the settings, or generated once and kept in a file
+(with the embedded Redis's password, generated the same way).
 
 A token left unset is generated with :func:`secrets.token_urlsafe` (32 bytes), written to
 ``DATA_DIR/tokens.json`` with mode 0600 and reused by every later start, so the webhook URL
@@ -20,6 +21,8 @@ from sidecar.settings import Settings
 from sidecar.urls import url_passwords
 
 TOKENS_FILE = "tokens.json"
+#: The key of the embedded Redis's password in ``tokens.json``.
+EMBEDDED_REDIS_KEY = "redis"
 
 
 class TokenFileError(Exception):
@@ -124,9 +127,27 @@ def _write_private(path: Path, content: dict[str, str]) -> None:
         raise
 
 
+def embedded_redis_password(settings: Settings) -> SecretStr:
+    """The password of the embedded Redis `up` starts: the one in ``tokens.json``, else a new
+    one stored there (mode 0600), so every later start and every process borrowing that
+    Redis (``redrive``, the explorer) uses the same."""
+    stored = read_stored(settings.data_dir)
+    if EMBEDDED_REDIS_KEY not in stored:
+        stored[EMBEDDED_REDIS_KEY] = secrets.token_urlsafe(32)
+        _write_private(tokens_path(settings.data_dir), stored)
+    return SecretStr(stored[EMBEDDED_REDIS_KEY])
+
+
 def secrets_of(settings: Settings, tokens: Tokens | None = None) -> tuple[str, ...]:
-    """Every secret value in play, for :func:`sidecar.logging.configure`'s redaction."""
+    """Every secret value in play, for :func:`sidecar.logging.configure`'s redaction: the
+    settings', the tokens', and the embedded Redis's password when one was generated."""
     values = [*settings.secret_values(), *url_passwords(settings.redis_url, settings.database_url)]
     if tokens is not None:
         values.extend(tokens.secret_values())
+    try:
+        embedded = read_stored(settings.data_dir).get(EMBEDDED_REDIS_KEY)
+    except TokenFileError:
+        embedded = None  # reported where the tokens are read
+    if embedded:
+        values.append(embedded)
     return tuple(values)

@@ -31,7 +31,13 @@ from sidecar.metrics_role import metrics_spec
 from sidecar.receiver_role import receiver_spec, warn_if_open
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
-from sidecar.tokens import Tokens, resolve_tokens, secrets_of, tokens_path
+from sidecar.tokens import (
+    Tokens,
+    embedded_redis_password,
+    resolve_tokens,
+    secrets_of,
+    tokens_path,
+)
 from sidecar.urls import (
     VERIFY_OWN_RECEIVER,
     hide_password,
@@ -97,7 +103,12 @@ def _start_redis(settings: Settings, supervisor: Supervisor, url_file: Path) -> 
     """Start the embedded Redis when none is configured; return its URL and a banner note."""
     if settings.redis_url is not None:
         return settings.redis_url, hide_password(settings.redis_url)
-    plan = embedded_redis.plan(data_dir(settings), settings.redis_port, settings.redis_appendfsync)
+    plan = embedded_redis.plan(
+        data_dir(settings),
+        settings.redis_port,
+        settings.redis_appendfsync,
+        embedded_redis_password(settings).get_secret_value(),
+    )
     child = supervisor.add(
         ChildSpec(name="redis", argv=plan.argv(), env={}, stop_timeout=3.0), stage=2
     )
@@ -106,8 +117,8 @@ def _start_redis(settings: Settings, supervisor: Supervisor, url_file: Path) -> 
     url_file.write_text(plan.url + "\n", encoding="utf-8")
     log.info("embedded redis ready", port=plan.port, binary=plan.binary.name)
     note = (
-        f"{plan.url} (embedded {plan.binary.name}, append-only file in {plan.directory}, "
-        f"appendfsync {plan.appendfsync})"
+        f"{hide_password(plan.url)} (embedded {plan.binary.name}, append-only file in "
+        f"{plan.directory}, appendfsync {plan.appendfsync}, password in tokens.json)"
     )
     return plan.url, note
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from tests.e2e.sidecar_process import children_of
 from tests.sidecar.support import environment_without_settings, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +118,10 @@ class Up:
         """Whether `up` had to kill a child that outlived its grace period."""
         return "killed child after its grace period" in self.output()
 
+    def embedded_redis_url(self) -> str:
+        """The URL `up` recorded for its embedded Redis (what `redrive` borrows)."""
+        return (self.data_dir / "redis" / "url").read_text().strip()
+
     def child_pid(self, name: str) -> int:
         started = [
             e
@@ -169,6 +175,18 @@ def test_up_records_an_event_restarts_a_killed_worker_and_stops_cleanly(
     assert "m1" in message.text
     assert "SENT" in message.text
 
+    # And its embedded Redis wants the password kept in tokens.json, which no command line
+    # and no output shows
+    embedded = up.embedded_redis_url()
+    port = embedded.rsplit(":", 1)[1].split("/")[0]
+    bare = redis.Redis(host="127.0.0.1", port=int(port), socket_timeout=5)
+    with pytest.raises(redis.AuthenticationError):
+        bare.ping()
+    bare.close()
+    assert redis.Redis.from_url(embedded, socket_timeout=5).ping()
+    assert f":{tokens['redis']}@" in embedded
+    assert not [cmd for _, cmd in children_of(up.process.pid) if tokens["redis"] in cmd]
+
     # And the explorer `up` started answers on its own port
     explorer = f"http://127.0.0.1:{up.dashboard_port}"
     wait_until(
@@ -200,10 +218,11 @@ def test_up_records_an_event_restarts_a_killed_worker_and_stops_cleanly(
     assert "You can now view your Streamlit app" not in output  # up's banner says where
     assert PHONE not in output
     assert PHONE.removeprefix("+") not in output
-    for token in tokens.values():
-        lines = [line for line in output.splitlines() if token in line]
-        assert len(lines) == 1, f"a token appears in {len(lines)} lines"
+    for name in ("webhook", "read"):
+        lines = [line for line in output.splitlines() if tokens[name] in line]
+        assert len(lines) == 1, f"the {name} token appears in {len(lines)} lines"
         assert lines[0] in up.stdout.read_text()
+    assert tokens["redis"] not in output
 
 
 def test_a_second_start_reuses_the_tokens_and_prints_none(
