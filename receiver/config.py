@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -15,7 +15,9 @@ class ReceiverConfig:
     set. ``allowed_networks`` and ``trusted_proxies`` are CIDRs; an empty allowlist admits
     any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
     proxy. ``allowed_hosts``, when not empty, are the Host header values answered (Litestar's
-    check; health is exempt). ``metrics_token``, when set, is the bearer token
+    check; health is exempt). ``signing_secrets``, when given, are the Standard Webhooks
+    secrets every webhook must be signed with (:mod:`receiver.signatures`). ``metrics_token``,
+    when set, is the bearer token
     ``GET /metrics`` wants (unset: the metrics are open, as health is); ``serve_metrics`` off
     leaves ``/metrics`` out of the app (a 404), for when a separate metrics listener serves
     them. Times are in seconds,
@@ -35,6 +37,7 @@ class ReceiverConfig:
     allowed_networks: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 65536
     redis_timeout: float = 0.25
     enqueue_deadline: float = 0.5

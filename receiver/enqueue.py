@@ -234,6 +234,22 @@ class RedisEnqueuer:
         results = await asyncio.gather(*futures, return_exceptions=True)
         return [not isinstance(result, BaseException) for result in results]
 
+    async def claim(self, key: str, ttl_s: int) -> bool | None:
+        """Set ``key`` if it is not set (expiring after ``ttl_s``): ``True`` when this call
+        set it, ``False`` when it was set already, ``None`` when Redis did not answer within
+        ``deadline``."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return bool(await self._client.set(key, b"1", nx=True, ex=ttl_s))
+        except (redis.exceptions.RedisError, OSError, TimeoutError):
+            return None
+
+    async def unclaim(self, key: str) -> None:
+        """Delete ``key`` (best effort: a key left behind expires)."""
+        with contextlib.suppress(redis.exceptions.RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self._deadline):
+                await self._client.delete(key)
+
     async def ping(self) -> bool:
         """Whether Redis answers a PING within ``deadline``."""
         try:

@@ -14,7 +14,10 @@ with a hard limit. Checks, in order, each answered with one JSON body:
    allowed; none at all is read as JSON);
 4. size: 413 when ``Content-Length`` exceeds ``max_body_bytes`` (nothing read), or as soon
    as a chunked body passes it;
-5. payload: 400 ``{"status":"rejected","error":<problem>,"field":<field|null>}``; a body
+5. with signing secrets configured, the Standard Webhooks signature: 401 naming it when
+   missing or wrong; a copy of a signed request already made durable (same webhook-id) is
+   answered ``{"status":"received","duplicate":true}`` and not queued again;
+6. payload: 400 ``{"status":"rejected","error":<problem>,"field":<field|null>}``; a body
    the parser fails on in a way it did not foresee is a 400 too ("the payload could not be
    read", logged as ``webhook_parse_failed``), never a 500 Qlara would resend in vain.
 
@@ -34,6 +37,7 @@ neither.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any, cast
 
@@ -48,6 +52,7 @@ from receiver.enqueue import EnqueueFailed, Envelope, build_message
 from receiver.ids import next_receipt_id
 from receiver.outcomes import Outcome
 from receiver.runtime import Runtime
+from receiver.signatures import SEEN_FOR_S, SignatureCheck
 from receiver.throttle import retry_after
 
 log = structlog.get_logger(__name__)
@@ -68,6 +73,10 @@ _TOO_MANY_FAILURES = (
 _UNAVAILABLE = b'{"status":"unavailable","error":"the event cannot be stored now; retry later"}'
 _NOT_FOUND = b'{"error":"not found"}'
 _UNREADABLE = "the payload could not be read"
+_UNSIGNED = (
+    "missing or invalid webhook signature (webhook-id, webhook-timestamp, webhook-signature)"
+)
+_RECEIVED_AGAIN = b'{"status":"received","duplicate":true}'
 _JSON = (b"content-type", b"application/json")
 
 
@@ -102,6 +111,9 @@ class Intake:
         self.runtime = runtime
         config = runtime.config
         self._limit = config.max_body_bytes
+        self._signatures = (
+            SignatureCheck(config.signing_secrets) if config.signing_secrets else None
+        )
         self._unauthorized_headers: tuple[tuple[bytes, bytes], ...] = (
             ((b"www-authenticate", b'Basic realm="qlara-sidecar"'),)
             if runtime.guard.wants_basic
@@ -191,6 +203,11 @@ class Intake:
                     "too_large",
                     headers=((b"connection", b"close"),),
                 )
+            webhook_id = None
+            if self._signatures is not None:
+                webhook_id = self._signatures.verify(body, headers.raw)
+                if webhook_id is None:
+                    raise _Refusal(401, _UNSIGNED, "unauthorized")
             try:
                 parsed = parse_body(body, received_at)
             except InvalidPayload as exc:
@@ -203,9 +220,16 @@ class Intake:
         except _Refusal as refusal:
             await self._refuse(send, refusal, body)
             return
-        await self._store(parsed, body, received_at, send)
+        await self._store(parsed, body, received_at, send, webhook_id)
 
-    async def _store(self, parsed: ParsedBody, body: bytes, received_at: float, send: Send) -> None:
+    async def _store(
+        self,
+        parsed: ParsedBody,
+        body: bytes,
+        received_at: float,
+        send: Send,
+        webhook_id: str | None = None,
+    ) -> None:
         rejected = [
             {"index": r.index, "error": r.problem, "field": r.field} for r in parsed.rejected
         ]
@@ -226,6 +250,14 @@ class Intake:
                 ),
             )
             return
+        claimed = None
+        if webhook_id is not None:
+            claimed = await self._claim(webhook_id)
+            if claimed is None:  # a copy of a request already made durable
+                self._count("accepted", len(rejected))
+                log.info("webhook_duplicate_id", path=LOGGED_PATH)
+                await _respond(send, 200, _RECEIVED_AGAIN)
+                return
         receipt = Receipt(
             receipt_id=next_receipt_id(),
             received_at=received_at,
@@ -234,6 +266,8 @@ class Intake:
         )
         outcome = await self._make_durable(receipt)
         if outcome == "unavailable":
+            if claimed and self.runtime.enqueuer is not None:  # let Qlara's retry through
+                await self.runtime.enqueuer.unclaim(self._id_key(webhook_id or ""))
             self._count("unavailable", len(rejected))
             await _respond(send, 503, _UNAVAILABLE, ((b"retry-after", b"5"),))
             return
@@ -253,6 +287,20 @@ class Intake:
         else:
             answer = _RECEIVED
         await _respond(send, 200, answer)
+
+    async def _claim(self, webhook_id: str) -> bool | None:
+        """Remember a signed request's webhook-id: ``True`` when this request is its first,
+        ``None`` when a copy was taken already, ``False`` when Redis cannot tell (the
+        request is taken; the ledger records each event once anyway)."""
+        enqueuer = self.runtime.enqueuer
+        if enqueuer is None:
+            return False
+        first = await enqueuer.claim(self._id_key(webhook_id), SEEN_FOR_S)
+        return None if first is False else bool(first)
+
+    def _id_key(self, webhook_id: str) -> str:
+        digest = hashlib.sha256(webhook_id.encode()).hexdigest()
+        return f"{self.runtime.config.namespace}:webhook-id:{digest}"
 
     async def _make_durable(self, receipt: Receipt) -> Outcome:
         runtime = self.runtime
@@ -329,10 +377,12 @@ class _Headers:
         "content_length",
         "content_type",
         "forwarded_for",
+        "raw",
         "webhook_token",
     )
 
     def __init__(self, raw: Any) -> None:
+        self.raw = raw
         self.authorization: bytes | None = None
         self.content_length: bytes | None = None
         self.content_type: bytes | None = None

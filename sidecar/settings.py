@@ -11,6 +11,7 @@ and the accepted values in one line (``QLARA_SIDECAR_PORT: must be an integer be
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -46,6 +47,7 @@ _OPTIONAL_STRINGS = (
     "basic_auth_password",
     "metrics_token",
     "dashboard_password",
+    "webhook_signing_secrets",
     "tls_cert_file",
     "tls_key_file",
 )
@@ -152,6 +154,14 @@ class Settings(BaseSettings):
     )
     basic_auth_password: SecretStr | None = Field(
         None, description="HTTP Basic password; set together with BASIC_AUTH_USER."
+    )
+    webhook_signing_secrets: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks signing secrets (whsec_..., comma-separated: two while "
+        "rotating). Set: every webhook must also carry webhook-id, a webhook-timestamp within "
+        "5 minutes and a webhook-signature one of them made, or it gets 401; a webhook-id "
+        "seen in the last 10 minutes is answered 200 and not recorded again. Unset: not "
+        "checked (Qlara signs nothing yet).",
     )
     allowed_networks: Annotated[tuple[Network, ...], NoDecode] = Field(
         (),
@@ -362,7 +372,16 @@ class Settings(BaseSettings):
             self.metrics_token,
             self.dashboard_password,
         )
-        return tuple(s.get_secret_value() for s in secrets if s is not None)
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        values.extend(self.signing_secrets())
+        return tuple(values)
+
+    def signing_secrets(self) -> tuple[str, ...]:
+        """The Standard Webhooks secrets, one per rotation step (empty: not checked)."""
+        if self.webhook_signing_secrets is None:
+            return ()
+        text = self.webhook_signing_secrets.get_secret_value()
+        return tuple(part for part in text.replace(",", " ").split() if part)
 
     def to_env(self) -> dict[str, str]:
         """The non-secret settings as ``QLARA_SIDECAR_*`` variables, for child processes.
@@ -382,7 +401,14 @@ class Settings(BaseSettings):
 
 
 SECRET_FIELDS = frozenset(
-    {"webhook_token", "read_token", "basic_auth_password", "metrics_token", "dashboard_password"}
+    {
+        "webhook_token",
+        "read_token",
+        "basic_auth_password",
+        "metrics_token",
+        "dashboard_password",
+        "webhook_signing_secrets",
+    }
 )
 """Fields masked in every output and never passed to a child process explicitly."""
 
@@ -460,6 +486,20 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         unset = "basic_auth_user" if settings.basic_auth_user is None else "basic_auth_password"
         other = "basic_auth_password" if unset == "basic_auth_user" else "basic_auth_user"
         raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    if settings.webhook_signing_secrets is not None:
+        for index, secret in enumerate(settings.signing_secrets(), start=1):
+            key = secret.removeprefix("whsec_")
+            try:
+                # Strict, unlike the verifier's own decoding, which skips what is not base64.
+                if not base64.b64decode(key + "=" * (-len(key) % 4), validate=True):
+                    raise ValueError("empty")
+            except ValueError:  # binascii.Error too; the value is never shown
+                raise SettingsError(
+                    f"{env_name('webhook_signing_secrets')}: secret {index} is not a base64 "
+                    "secret such as whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                ) from None
+        if not settings.signing_secrets():
+            raise SettingsError(f"{env_name('webhook_signing_secrets')}: no secret given")
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         unset = "tls_cert_file" if settings.tls_cert_file is None else "tls_key_file"
         other = "tls_key_file" if unset == "tls_cert_file" else "tls_cert_file"

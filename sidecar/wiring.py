@@ -78,6 +78,7 @@ def receiver_config(
         allowed_networks=tuple(str(net) for net in settings.allowed_networks),
         trusted_proxies=tuple(str(net) for net in settings.trusted_proxies),
         allowed_hosts=settings.allowed_hosts,
+        signing_secrets=settings.signing_secrets(),
         max_body_bytes=settings.max_body_bytes,
         redis_timeout=settings.redis_timeout,
         enqueue_deadline=settings.enqueue_deadline,

@@ -137,6 +137,21 @@ def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch
         load_settings()
 
 
+def test_signing_secrets_are_read_as_a_list_and_a_bad_one_is_named_not_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    monkeypatch.setenv("QLARA_SIDECAR_WEBHOOK_SIGNING_SECRETS", f"{good}, whsec_C2FVsBQI")
+    assert load_settings().signing_secrets() == (good, "whsec_C2FVsBQI")
+
+    for bad in ("not-base64!", "whsec_"):
+        monkeypatch.setenv("QLARA_SIDECAR_WEBHOOK_SIGNING_SECRETS", f"{good},{bad}")
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        assert str(info.value).startswith("QLARA_SIDECAR_WEBHOOK_SIGNING_SECRETS: secret 2 is")
+        assert "not-base64!" not in str(info.value)
+
+
 def test_tls_needs_a_readable_certificate_and_key(tmp_path: Path) -> None:
     present = tmp_path / "cert.pem"
     present.write_text("-----BEGIN CERTIFICATE-----\n")
