@@ -15,6 +15,12 @@ had moved sat under the live worker's id until that worker restarted. A timeout 
 therefore raised as :class:`~dramatiq.errors.ConnectionClosed`, which Dramatiq answers by
 reconnecting (fetch) or retrying (ack, nack), and treated as a lost connection here.
 
+A Redis out of memory (``maxmemory`` with ``noeviction``) refuses the acknowledgement of a
+message already recorded, with a ``ResponseError`` Dramatiq does not retry: the message stayed
+in the worker's acks set until a restart. That error is raised as
+:class:`~dramatiq.errors.ConnectionClosed` too, so Dramatiq retries the acknowledgement until
+Redis takes it; nothing was lost in transit, so the worker keeps its id.
+
 So after any lost connection the broker takes a fresh worker id. The old id stops
 heartbeating; after ``heartbeat_timeout`` queue maintenance (run by any worker) puts every
 message still held under it back on the queue. A message that was in flight under the old
@@ -80,15 +86,21 @@ class _ReclaimingConsumer(_RedisConsumer):
             return super().__next__()  # type: ignore[no-untyped-call]
         except (ConnectionClosed, redis.TimeoutError) as exc:
             raise self._lost(exc) from None
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
     def ack(self, message: Any) -> None:
         try:
             super().ack(message)  # type: ignore[no-untyped-call]
         except (ConnectionClosed, redis.TimeoutError) as exc:
             raise self._lost(exc) from None
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
     def nack(self, message: Any) -> None:
         try:
             super().nack(message)  # type: ignore[no-untyped-call]
         except (ConnectionClosed, redis.TimeoutError) as exc:
             raise self._lost(exc) from None
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
