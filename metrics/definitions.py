@@ -98,11 +98,11 @@ WEBHOOK_REQUESTS = Counter(
     registry=None,
 )
 #: The fields whose implausible values the receiver keeps, and counts.
-IMPLAUSIBLE_FIELDS: tuple[str, ...] = ("timestamp", "numPart", "totalParts")
+IMPLAUSIBLE_FIELDS: tuple[str, ...] = ("timestamp", "numPart", "totalParts", "price")
 WEBHOOK_IMPLAUSIBLE = Counter(
     "qlara_webhook_implausible_values",
     "Implausible values kept in accepted events (a missing or far-off timestamp, timed at "
-    "its receipt; a part number out of range), by field.",
+    "its receipt; a part number out of range; a price beyond any float), by field.",
     ["field"],
     registry=None,
 )

@@ -301,7 +301,7 @@ def parse_item(
         error=description if status not in _NOT_ERRORS else None,
         part=part,
         total_parts=total,
-        price=_price(item),
+        price=_price(item, reading),
         time_from_receipt=from_receipt,
     )
 
@@ -452,15 +452,20 @@ def _phone(item: dict[str, Any], name: str) -> str | None:
     return normalise_phone(value)
 
 
-def _price(item: dict[str, Any]) -> float | None:
+def _price(item: dict[str, Any], reading: _Reading) -> float | None:
     value = item.get("price")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPayload(f"`price` must be a number, got {_json_type(value)}", "price")
-    if not math.isfinite(value):
+    try:  # an integer of hundreds of digits overflows a float
+        price = float(value)
+    except OverflowError:
+        reading.note("`price` is beyond any float: kept in the raw payload only", "price")
+        return None
+    if not math.isfinite(price):
         raise InvalidPayload("`price` must be a finite number", "price")
-    return float(value)
+    return price
 
 
 def _opt_str(item: dict[str, Any], name: str) -> str | None:

@@ -413,3 +413,15 @@ def test_any_body_is_read_or_refused_as_an_invalid_payload_never_an_exception(
     for body in (encoded, noise + encoded, encoded[: len(encoded) // 2] + noise):
         with contextlib.suppress(InvalidPayload):
             parse_body(body)
+
+
+def test_a_price_beyond_any_float_is_kept_in_the_raw_payload_and_noted() -> None:
+    body = json.dumps([{**UNIVERSAL, "price": 10**400}, PLATFORM]).encode()
+
+    parsed = parse_body(body)
+
+    assert [e.price for e in parsed.events] == [None, None]
+    assert parsed.rejected == []
+    [note] = parsed.notes
+    assert (note.index, note.field) == (0, "price")
+    assert b"1" + b"0" * 400 in parsed.events[0].raw
