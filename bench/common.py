@@ -113,6 +113,17 @@ class Procs:
             self.stop(p, grace=10.0)
 
 
+def rss_kib(pid: int) -> int | None:
+    """The resident set size of ``pid`` in KiB, ``None`` once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()

@@ -56,6 +56,7 @@ from common import (
     log,
     machine_facts,
     rmtree,
+    rss_kib,
     tmpdir,
     tree_pids,
     wait_http,
@@ -83,16 +84,6 @@ class Settings:
         self.pg_admin = env_str("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
         default_out = BENCH / "out" / f"visible-{time.strftime('%Y%m%d-%H%M%S')}"
         self.out = Path(env_str("OUT", str(default_out))).resolve()
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class Sampler(threading.Thread):
