@@ -17,7 +17,7 @@ import dashboard
 from sidecar import wiring
 from sidecar.children import child_argv
 from sidecar.logging import configure
-from sidecar.settings import Settings, SettingsError, stuck_after
+from sidecar.settings import Settings, SettingsError, explorer_stuck_after
 from sidecar.supervisor import ChildSpec
 from sidecar.tokens import secrets_of
 from sidecar.urls import VERIFY_OWN_RECEIVER, metrics_url
@@ -66,7 +66,7 @@ def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
 
     return dashboard.DashboardConfig(
         database_url=database,
-        stuck_after=stuck_after(settings.dashboard_stuck_after),
+        stuck_after=explorer_stuck_after(settings),
         gap_threshold=dashboard.parse_duration(settings.dashboard_gap_threshold),
         password=password.get_secret_value() if password is not None else None,
         users=settings.dashboard_users,

@@ -50,6 +50,8 @@ _OPTIONAL_STRINGS = (
     "webhook_signing_secrets",
     "tls_cert_file",
     "tls_key_file",
+    "alert_thresholds",
+    "dashboard_stuck_after",
 )
 
 
@@ -269,11 +271,18 @@ class Settings(BaseSettings):
         description="Comma-separated user names allowed to sign in to the explorer, e.g. "
         "ana,ops. Empty: any name with the password.",
     )
-    dashboard_stuck_after: str = Field(
-        "sms=1h,rcs=6h,whatsapp=6h,other=1h",
-        description="How long a message of each channel may stay sent without a final status "
-        "before the explorer lists it as stuck, as channel=duration pairs (5m, 1h, 2d); a "
-        "channel left out keeps its default.",
+    alert_thresholds: Path | None = Field(
+        None,
+        description="The YAML file of alert thresholds that `alerts render --thresholds` "
+        "reads. The explorer takes its stuck thresholds from the same file (stuck.after), so "
+        "its stuck page lists what QlaraMessagesStuck fires on. Unset: the thresholds' "
+        "defaults.",
+    )
+    dashboard_stuck_after: str | None = Field(
+        None,
+        description="An override of the explorer's stuck thresholds alone, as "
+        "channel=duration pairs (5m, 1h, 2d). Unset: stuck.after of ALERT_THRESHOLDS (or its "
+        "defaults), the alert's own definition; prefer that.",
     )
     dashboard_gap_threshold: str = Field(
         "5m",
@@ -323,7 +332,9 @@ class Settings(BaseSettings):
 
     @field_validator("dashboard_stuck_after")
     @classmethod
-    def _stuck_after_shape(cls, value: str) -> str:
+    def _stuck_after_shape(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
         return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value).items())
 
     @field_validator("dashboard_gap_threshold")
@@ -413,21 +424,33 @@ SECRET_FIELDS = frozenset(
 """Fields masked in every output and never passed to a child process explicitly."""
 
 
-#: How long a message may stay pending before the explorer lists it as stuck, by channel.
-STUCK_AFTER_DEFAULTS = {
-    "sms": parse_duration("1h"),
-    "rcs": parse_duration("6h"),
-    "whatsapp": parse_duration("6h"),
-    "other": parse_duration("1h"),
-}
+def alert_stuck_after(path: Path | None = None) -> dict[str, timedelta]:
+    """The alert QlaraMessagesStuck's ``stuck.after``, by channel: of the thresholds file at
+    ``path``, else the defaults. The one definition of "stuck" the explorer reads too.
+
+    Raises ``alerts.ThresholdsError`` naming the file and key.
+    """
+    from alerts import load_thresholds
+
+    return {c: parse_duration(d) for c, d in load_thresholds(path).stuck.after.items()}
 
 
-def stuck_after(text: str) -> dict[str, timedelta]:
-    """``sms=1h,rcs=6h`` -> a duration for every channel, the defaults for those left out.
+def explorer_stuck_after(settings: Settings) -> dict[str, timedelta]:
+    """What the explorer lists as stuck: DASHBOARD_STUCK_AFTER when set, else the alert's."""
+    if settings.dashboard_stuck_after is not None:
+        return stuck_after(
+            settings.dashboard_stuck_after, alert_stuck_after(settings.alert_thresholds)
+        )
+    return alert_stuck_after(settings.alert_thresholds)
+
+
+def stuck_after(text: str, base: Mapping[str, timedelta] | None = None) -> dict[str, timedelta]:
+    """``sms=1h,rcs=6h`` -> a duration for every channel, ``base`` (default: the alert's
+    defaults) for those left out.
 
     Raises ``ValueError`` naming the pair that cannot be read.
     """
-    found = dict(STUCK_AFTER_DEFAULTS)
+    found = dict(alert_stuck_after() if base is None else base)
     for pair in (p.strip() for p in text.split(",") if p.strip()):
         channel, _, duration = (part.strip().lower() for part in pair.partition("="))
         if channel not in CHANNELS or not duration:
@@ -500,6 +523,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
                 ) from None
         if not settings.signing_secrets():
             raise SettingsError(f"{env_name('webhook_signing_secrets')}: no secret given")
+    if settings.alert_thresholds is not None:
+        from alerts import ThresholdsError
+
+        try:
+            alert_stuck_after(settings.alert_thresholds)
+        except ThresholdsError as exc:
+            raise SettingsError(f"{env_name('alert_thresholds')}: {exc}") from None
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         unset = "tls_cert_file" if settings.tls_cert_file is None else "tls_key_file"
         other = "tls_key_file" if unset == "tls_cert_file" else "tls_cert_file"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from alerts import Thresholds, load_thresholds, write
+from dashboard import format_duration
 from sidecar.dashboard_role import dashboard_config, dashboard_spec, streamlit_options
 from sidecar.settings import SettingsError, load_settings
 
@@ -20,18 +22,42 @@ def test_the_explorer_is_private_by_default() -> None:
     assert options["client.showErrorDetails"] == "none"
 
 
-def test_stuck_thresholds_default_per_channel_and_may_be_overridden(tmp_path: Path) -> None:
-    settings = load_settings({"data_dir": tmp_path, "dashboard_stuck_after": "sms=30m"})
+def test_the_explorer_lists_as_stuck_what_the_alert_fires_on(tmp_path: Path) -> None:
+    # By default, both read the alert thresholds' defaults
+    config = dashboard_config(load_settings({"data_dir": tmp_path}))
+    rendered = {c: d for c, d in Thresholds().stuck.after.items()}
+    assert {c: format_duration(d) for c, d in config.stuck_after.items()} == rendered
 
-    config = dashboard_config(settings)
-
-    assert config.stuck_after == {
-        "sms": timedelta(minutes=30),
+    # And a thresholds file changes both: the rules `alerts render` writes and the explorer
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text("stuck:\n  after:\n    sms: 20m\n    other: 2h\n")
+    settings = load_settings({"data_dir": tmp_path, "alert_thresholds": str(thresholds)})
+    assert dashboard_config(settings).stuck_after == {
+        "sms": timedelta(minutes=20),
         "rcs": timedelta(hours=6),
         "whatsapp": timedelta(hours=6),
-        "other": timedelta(hours=1),
+        "other": timedelta(hours=2),
     }
-    assert settings.dashboard_stuck_after == "sms=30m,rcs=6h,whatsapp=6h,other=1h"
+    rules = write(load_thresholds(thresholds), tmp_path / "rules")
+    delivery = next(p for p in rules if p.name == "delivery.yml").read_text()
+    assert 'qlara_messages_pending_oldest_age_seconds{channel="sms"}) > 1200' in delivery
+    assert 'qlara_messages_pending_oldest_age_seconds{channel="other"}) > 7200' in delivery
+
+
+def test_the_explorer_override_applies_to_the_explorer_alone(tmp_path: Path) -> None:
+    settings = load_settings({"data_dir": tmp_path, "dashboard_stuck_after": "sms=30m"})
+
+    assert dashboard_config(settings).stuck_after["sms"] == timedelta(minutes=30)
+    assert dashboard_config(settings).stuck_after["other"] == timedelta(hours=6)
+    assert settings.dashboard_stuck_after == "sms=30m,rcs=6h,whatsapp=6h,other=6h"
+
+
+def test_an_unreadable_thresholds_file_names_the_variable_and_the_key(tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text("stuck:\n  after:\n    sms: soon\n")
+
+    with pytest.raises(SettingsError, match=r"QLARA_SIDECAR_ALERT_THRESHOLDS: .*stuck\.after\.sms"):
+        load_settings({"alert_thresholds": str(thresholds)})
 
 
 @pytest.mark.parametrize(
