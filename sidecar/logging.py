@@ -32,7 +32,9 @@ REDACTED = "[REDACTED]"
 # a longer number, a decimal or a UUID-like identifier): what E.164 numbers look like in text.
 _PHONE = re.compile(r"(?<![\w+.:-])(?:\+\d{8,15}|\d{9,15})(?![\w.:-])")
 # Libraries that are chatty at INFO with nothing an operator needs.
-_QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
+#: Libraries whose info lines only repeat what the sidecar says itself (alembic's plugin
+#: set-up and upgrade steps, once per process: the ledger logs one line per migration).
+_QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "alembic": logging.WARNING}
 
 
 def resolve_format(fmt: str) -> Literal["json", "console"]:

@@ -104,3 +104,15 @@ def test_uvicorn_colour_codes_do_not_reach_the_log_line(capsys: pytest.CaptureFi
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "color_message" not in line
     assert "Started server process [42]" in line
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_alembics_own_info_lines_are_kept_out(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("info", "json", ())
+
+    logging.getLogger("alembic.runtime.plugins").info("setup plugin %s", "x")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade 0002 -> 0003")
+    logging.getLogger("alembic.runtime.migration").warning("a real problem")
+
+    lines = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert lines == ["a real problem"]
