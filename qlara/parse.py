@@ -136,7 +136,8 @@ def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
     nul = b"\\u0000" in body
     out = ParsedBody()
     if isinstance(doc, dict):
-        _add(out, _parse_noted(out, None, _no_nul(doc) if nul else doc, body, received))
+        reading = _Reading(received, out.notes, None)
+        _add(out, parse_item(_no_nul(doc) if nul else doc, body, reading=reading))
         return out
     if not isinstance(doc, list):
         raise InvalidPayload(f"expected a JSON object or array at top level, got {_json_type(doc)}")
@@ -154,7 +155,8 @@ def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
             continue
         try:
             raw = _ENCODE(item)  # the original, NULs included
-            _add(out, _parse_noted(out, index, _no_nul(item) if nul else item, raw, received))
+            reading = _Reading(received, out.notes, index)
+            _add(out, parse_item(_no_nul(item) if nul else item, raw, reading=reading))
         except InvalidPayload as exc:
             out.rejected.append(ItemRejection(index, exc.problem, exc.field))
     return out
@@ -238,29 +240,17 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-def _parse_noted(
-    out: ParsedBody, index: int | None, item: dict[str, Any], raw: bytes, received: datetime
-) -> DeliveryEvent | InboundMessage:
-    notes: list[tuple[str, str]] = []
-    parsed = parse_item(item, raw, received=received, notes=notes)
-    out.notes.extend(ItemNote(index, problem, name) for problem, name in notes)
-    return parsed
-
-
 def parse_item(
-    item: dict[str, Any],
-    raw: bytes,
-    *,
-    received: datetime | None = None,
-    notes: list[tuple[str, str]] | None = None,
+    item: dict[str, Any], raw: bytes, *, reading: _Reading | None = None
 ) -> DeliveryEvent | InboundMessage:
     """Read one decoded JSON object of any documented shape. ``raw`` is kept on the result.
 
-    ``received`` (default now) times an event without a plausible time of its own; each
-    implausible value kept is appended to ``notes`` as (problem, field). Raises
+    ``reading`` gives the receipt time an event without a plausible time of its own is
+    timed at, and where its notes go (by default: now, and nowhere). Raises
     :class:`InvalidPayload` naming the field at fault.
     """
-    reading = _Reading(datetime.now(UTC) if received is None else received, notes)
+    if reading is None:
+        reading = _Reading(datetime.now(UTC), None, None)
     event_type = _opt_str(item, "eventType")
     if event_type is None and "statusCode" not in item:
         return _parse_guide(item, raw, reading)
@@ -383,15 +373,16 @@ def _message_id(item: dict[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Reading:
-    """What reading one item needs besides the item: its receipt time, and where to note
-    the implausible values kept."""
+    """What reading one item needs besides the item: its receipt time, and where to note the
+    implausible values kept (``notes``, under the item's ``index``)."""
 
     received: datetime
-    notes: list[tuple[str, str]] | None
+    notes: list[ItemNote] | None
+    index: int | None
 
     def note(self, problem: str, name: str) -> None:
         if self.notes is not None:
-            self.notes.append((problem, name))
+            self.notes.append(ItemNote(self.index, problem, name))
 
 
 def _timestamp(item: dict[str, Any], reading: _Reading) -> tuple[datetime, bool, bool]:

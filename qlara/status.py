@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 #: Statuses after which Qlara reports nothing more about delivery.
 FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "error", "expired"})
@@ -136,10 +136,7 @@ class PartState:
         return self.event is not None and self.event.status in FINAL_STATUSES
 
 
-_PE = TypeVar("_PE", bound=PartEvent)
-
-
-def part_states(events: Iterable[_PE]) -> list[PartState]:
+def part_states(events: Iterable[PartEvent]) -> list[PartState]:
     """Each part's state, parts 1 to the highest ``totalParts`` (or part) reported.
 
     A part's deciding event is its highest under :func:`rank` (finals first, then the latest,
@@ -157,6 +154,27 @@ def part_states(events: Iterable[_PE]) -> list[PartState]:
         if held is None or _key(ev) > _key(held):
             best[number] = ev
     return [PartState(part, total, best.get(part)) for part in range(1, total + 1)]
+
+
+def _decide(
+    parts: list[PartState], evs: list[StatusEvent]
+) -> tuple[str | None, datetime | None, datetime | None, str | None]:
+    """(status, status time, final time, error) of a message whose parts are ``parts``."""
+    decided = [p.event for p in parts if p.event is not None]
+    if not decided:  # read receipts only
+        return None, None, None, None
+    if all(p.is_final for p in parts):
+        failed = [e for e in decided if e.status != "delivered"]
+        winner = max(failed or decided, key=_key)
+        final_at = max(e.event_time for e in decided)
+        return winner.status, winner.event_time, final_at, winner.error if failed else None
+    if len(parts) == 1:
+        return decided[0].status, decided[0].event_time, None, None
+    in_flight = [e for e in evs if e.status != READ and e.status not in FINAL_STATUSES]
+    if in_flight:
+        winner = max(in_flight, key=_key)
+        return winner.status, winner.event_time, None, None
+    return "sent", min(e.event_time for e in decided), None, None
 
 
 def _first_known(events: list[StatusEvent], attr: str) -> str | None:
@@ -201,29 +219,7 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
                 read_at = ev.event_time
         elif ev.status == "sent" and (sent_at is None or ev.event_time < sent_at):
             sent_at = ev.event_time
-    parts = part_states(evs)
-    status: str | None = None
-    status_time: datetime | None = None
-    final_at: datetime | None = None
-    error: str | None = None
-    decided = [p.event for p in parts if p.event is not None]
-    if not decided:  # read receipts only
-        pass
-    elif all(p.is_final for p in parts):
-        failed = [e for e in decided if e.status != "delivered"]
-        winner = max(failed or decided, key=_key)
-        status, status_time = winner.status, winner.event_time
-        final_at = max(e.event_time for e in decided)
-        error = winner.error if failed else None
-    elif len(parts) == 1:
-        status, status_time = decided[0].status, decided[0].event_time
-    else:
-        in_flight = [e for e in evs if e.status != READ and e.status not in FINAL_STATUSES]
-        if in_flight:
-            winner = max(in_flight, key=_key)
-            status, status_time = winner.status, winner.event_time
-        else:
-            status, status_time = "sent", min(e.event_time for e in decided)
+    status, status_time, final_at, error = _decide(part_states(evs), evs)
     return MessageState(
         status=status,
         status_time=status_time,

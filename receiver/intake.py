@@ -250,14 +250,20 @@ class Intake:
                 ),
             )
             return
-        claimed = None
-        if webhook_id is not None:
-            claimed = await self._claim(webhook_id)
-            if claimed is None:  # a copy of a request already made durable
+        enqueuer = self.runtime.enqueuer
+        claim_key = None
+        if webhook_id is not None and enqueuer is not None:
+            # A signed request's webhook-id, remembered once it is taken; when Redis cannot
+            # tell (None), the request is taken: the ledger records each event once anyway.
+            claim_key = self._id_key(webhook_id)
+            first = await enqueuer.claim(claim_key, SEEN_FOR_S)
+            if first is False:  # a copy of a request already made durable
                 self._count("accepted", len(rejected))
                 log.info("webhook_duplicate_id", path=LOGGED_PATH)
                 await _respond(send, 200, _RECEIVED_AGAIN)
                 return
+            if first is None:
+                claim_key = None
         receipt = Receipt(
             receipt_id=next_receipt_id(),
             received_at=received_at,
@@ -266,8 +272,8 @@ class Intake:
         )
         outcome = await self._make_durable(receipt)
         if outcome == "unavailable":
-            if claimed and self.runtime.enqueuer is not None:  # let Qlara's retry through
-                await self.runtime.enqueuer.unclaim(self._id_key(webhook_id or ""))
+            if claim_key is not None and enqueuer is not None:  # let Qlara's retry through
+                await enqueuer.unclaim(claim_key)
             self._count("unavailable", len(rejected))
             await _respond(send, 503, _UNAVAILABLE, ((b"retry-after", b"5"),))
             return
@@ -276,7 +282,8 @@ class Intake:
         for note in parsed.notes:
             WEBHOOK_IMPLAUSIBLE.labels(note.field).inc()
         if noted:
-            log.info("webhook_implausible_values", path=LOGGED_PATH, fields=_fields(parsed))
+            fields = list(dict.fromkeys(note["field"] for note in noted))  # each once, in order
+            log.info("webhook_implausible_values", path=LOGGED_PATH, fields=fields)
         if rejected or noted:
             reason = "some items were refused" if rejected else "implausible values were kept"
             await self._log_reject(reason, 200, None, body, rejected or None, noted or None)
@@ -287,16 +294,6 @@ class Intake:
         else:
             answer = _RECEIVED
         await _respond(send, 200, answer)
-
-    async def _claim(self, webhook_id: str) -> bool | None:
-        """Remember a signed request's webhook-id: ``True`` when this request is its first,
-        ``None`` when a copy was taken already, ``False`` when Redis cannot tell (the
-        request is taken; the ledger records each event once anyway)."""
-        enqueuer = self.runtime.enqueuer
-        if enqueuer is None:
-            return False
-        first = await enqueuer.claim(self._id_key(webhook_id), SEEN_FOR_S)
-        return None if first is False else bool(first)
 
     def _id_key(self, webhook_id: str) -> str:
         digest = hashlib.sha256(webhook_id.encode()).hexdigest()
@@ -399,11 +396,6 @@ class _Headers:
                 self.webhook_token = value
             elif name == b"x-forwarded-for":
                 self.forwarded_for.append(value)
-
-
-def _fields(parsed: ParsedBody) -> list[str]:
-    """The fields with implausible values kept, each once, in order of appearance."""
-    return list(dict.fromkeys(note.field for note in parsed.notes))
 
 
 def _is_json(content_type: bytes | None) -> bool:

@@ -68,8 +68,7 @@ _METRICS = (*_LEDGER, *_QUEUE, "metrics_host", "metrics_port", "redis_timeout", 
 _DASHBOARD = (
     *_WORKER, "host", "port", "metrics_host", "metrics_port", "dashboard_host",
     "dashboard_port", "dashboard_users", "dashboard_stuck_after", "dashboard_gap_threshold",
-    "alert_thresholds",
-    "tls_cert_file",
+    "alert_thresholds", "tls_cert_file",
 )  # fmt: skip
 _SIMULATE = ("data_dir", "host", "port", "allow_no_auth", "tls_cert_file")
 _ALL: tuple[str, ...] = ()

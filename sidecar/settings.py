@@ -462,6 +462,14 @@ def stuck_after(text: str, base: Mapping[str, timedelta] | None = None) -> dict[
     return found
 
 
+def _set_together(settings: Settings, first: str, second: str) -> None:
+    """Raise :class:`SettingsError` naming the one of a pair of settings that is unset while
+    the other is set."""
+    if (getattr(settings, first) is None) != (getattr(settings, second) is None):
+        unset, other = (first, second) if getattr(settings, first) is None else (second, first)
+        raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+
+
 def env_name(field: str) -> str:
     """``port`` -> ``QLARA_SIDECAR_PORT``."""
     return ENV_PREFIX + field.upper()
@@ -505,10 +513,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         # pydantic-settings' own source errors (an unreadable variable) are ValueErrors
         # that already name the variable.
         raise SettingsError(str(exc).splitlines()[0]) from None
-    if (settings.basic_auth_user is None) != (settings.basic_auth_password is None):
-        unset = "basic_auth_user" if settings.basic_auth_user is None else "basic_auth_password"
-        other = "basic_auth_password" if unset == "basic_auth_user" else "basic_auth_user"
-        raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    _set_together(settings, "basic_auth_user", "basic_auth_password")
     if settings.webhook_signing_secrets is not None:
         for index, secret in enumerate(settings.signing_secrets(), start=1):
             key = secret.removeprefix("whsec_")
@@ -530,10 +535,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
             alert_stuck_after(settings.alert_thresholds)
         except ThresholdsError as exc:
             raise SettingsError(f"{env_name('alert_thresholds')}: {exc}") from None
-    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
-        unset = "tls_cert_file" if settings.tls_cert_file is None else "tls_key_file"
-        other = "tls_key_file" if unset == "tls_cert_file" else "tls_cert_file"
-        raise SettingsError(f"{env_name(unset)}: must be set together with {env_name(other)}")
+    _set_together(settings, "tls_cert_file", "tls_key_file")
     for name in ("tls_cert_file", "tls_key_file"):
         path = getattr(settings, name)
         if path is not None and not os.access(path, os.R_OK):

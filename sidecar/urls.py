@@ -22,7 +22,7 @@ def hide_password(url: str) -> str:
     if parts.query:
         pairs = [
             f"{name}=***" if _is_password(name) else f"{name}={value}" if sep else name
-            for name, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+            for name, sep, value in _query_pairs(parts.query)
         ]
         parts = parts._replace(query="&".join(pairs))
     return urlunsplit(parts)
@@ -38,13 +38,16 @@ def url_passwords(*urls: str | None) -> tuple[str, ...]:
         parts = urlsplit(url)
         given = [parts.password] if parts.password else []
         given += [
-            value
-            for name, _, value in (pair.partition("=") for pair in parts.query.split("&"))
-            if value and _is_password(name)
+            value for name, _, value in _query_pairs(parts.query) if value and _is_password(name)
         ]
         for value in given:
             found += {value, unquote_plus(value)}
     return tuple(found)
+
+
+def _query_pairs(query: str) -> list[tuple[str, str, str]]:
+    """A URL's query as written: (name, "=" or "", value) for each ``&``-separated pair."""
+    return [pair.partition("=") for pair in query.split("&")]
 
 
 def _is_password(name: str) -> bool:

@@ -72,35 +72,36 @@ class ReclaimingRedisBroker(RedisBroker):
 class _ReclaimingConsumer(_RedisConsumer):
     broker: ReclaimingRedisBroker
 
-    def _lost(self, exc: ConnectionClosed | redis.TimeoutError) -> ConnectionClosed:
-        """Take a fresh worker id; the error to raise, a timeout as a lost connection."""
-        if isinstance(exc, ConnectionClosed):
-            closed, cause = exc, (exc.args[0] if exc.args else exc)
-        else:
-            closed, cause = ConnectionClosed(exc), exc  # type: ignore[no-untyped-call]
-        self.broker.abandon_identity(type(cause).__name__)
+    def _lost(self, exc: Exception) -> ConnectionClosed:
+        """The error to raise for ``exc``, as a lost connection. A connection that broke or a
+        call that timed out may have left messages under this worker's id: take a fresh one.
+        Redis out of memory lost nothing in transit: keep it, and let Dramatiq retry."""
+        closed = (
+            exc if isinstance(exc, ConnectionClosed) else ConnectionClosed(exc)  # type: ignore[no-untyped-call]
+        )
+        if not isinstance(exc, redis.exceptions.OutOfMemoryError):
+            cause = closed.args[0] if closed.args else closed
+            self.broker.abandon_identity(type(cause).__name__)
         return closed
 
     def __next__(self) -> Any:
         try:
             return super().__next__()  # type: ignore[no-untyped-call]
-        except (ConnectionClosed, redis.TimeoutError) as exc:
+        except _LOST as exc:
             raise self._lost(exc) from None
-        except redis.exceptions.OutOfMemoryError as exc:
-            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
     def ack(self, message: Any) -> None:
         try:
             super().ack(message)  # type: ignore[no-untyped-call]
-        except (ConnectionClosed, redis.TimeoutError) as exc:
+        except _LOST as exc:
             raise self._lost(exc) from None
-        except redis.exceptions.OutOfMemoryError as exc:
-            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
 
     def nack(self, message: Any) -> None:
         try:
             super().nack(message)  # type: ignore[no-untyped-call]
-        except (ConnectionClosed, redis.TimeoutError) as exc:
+        except _LOST as exc:
             raise self._lost(exc) from None
-        except redis.exceptions.OutOfMemoryError as exc:
-            raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+
+
+#: What the consumer raises as a lost connection (see the module docstring).
+_LOST = (ConnectionClosed, redis.TimeoutError, redis.exceptions.OutOfMemoryError)
