@@ -11,7 +11,7 @@ import redis
 
 from qlara.traffic import plan_traffic
 from tests.conftest import OwnRedis
-from tests.e2e.sidecar_process import Sidecar, post_all, wait_for
+from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 from tests.faults.conftest import TcpProxy, assert_all_recorded_without_restarts
 from tests.workers.support import write_locked
 from workers import QUEUE_NAME
@@ -28,14 +28,22 @@ def thirds(bodies: list[bytes]) -> tuple[list[bytes], list[bytes], list[bytes]]:
     return bodies[:third], bodies[third : 2 * third], bodies[2 * third :]
 
 
+def started_on(
+    make_sidecar: Callable[..., Sidecar], redis_url: str, seed: int
+) -> tuple[Sidecar, list[int], tuple[list[bytes], list[bytes], list[bytes]], list[PostResult]]:
+    """The sidecar on ``redis_url`` (short heartbeat), its worker processes, traffic in three
+    parts, and the answers to the first part, posted."""
+    sidecar = make_sidecar(redis_url=redis_url, broker_heartbeat_timeout="5").start()
+    parts = thirds(plan_traffic(events=1500, seed=seed, duplicates=0.05).bodies)
+    results = [post_all(sidecar.webhook_url, parts[0], concurrency=8)]
+    return sidecar, sidecar.children("worker"), parts, results
+
+
 def test_a_broker_stalled_for_seconds_under_load_strands_nothing(
     make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
 ) -> None:
     # Given the sidecar on a Redis of the test's own, and traffic in three parts
-    sidecar = make_sidecar(redis_url=own_redis.url, broker_heartbeat_timeout="5").start()
-    workers = sidecar.children("worker")
-    first, second, last = thirds(plan_traffic(events=1500, seed=41, duplicates=0.05).bodies)
-    results = [post_all(sidecar.webhook_url, first, concurrency=8)]
+    sidecar, workers, (_, second, last), results = started_on(make_sidecar, own_redis.url, 41)
 
     # When Redis stops answering (SIGSTOP) for 6 s while the second part arrives: longer
     # than the workers' 5 s socket timeout, so fetches in flight time out on the client
@@ -57,11 +65,8 @@ def test_a_broker_stalled_for_seconds_under_load_strands_nothing(
 def test_a_broker_out_of_memory_loses_nothing_and_strands_no_acknowledgement(
     make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
 ) -> None:
-    sidecar = make_sidecar(redis_url=own_redis.url, broker_heartbeat_timeout="5").start()
-    workers = sidecar.children("worker")
-    first, second, last = thirds(plan_traffic(events=1500, seed=43, duplicates=0.05).bodies)
+    sidecar, workers, (_, second, last), results = started_on(make_sidecar, own_redis.url, 43)
     admin = redis.Redis.from_url(own_redis.url)
-    results = [post_all(sidecar.webhook_url, first, concurrency=8)]
     ledger = f"sqlite:///{sidecar.data_dir / 'ledger.sqlite3'}"
 
     # Given workers holding fetched messages they cannot record yet (the ledger locked)

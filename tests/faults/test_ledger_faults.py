@@ -5,14 +5,13 @@ once once it answers again, without restarting anything."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from qlara.traffic import plan_traffic
-from tests.e2e.sidecar_process import Sidecar, post_all
+from tests.e2e.sidecar_process import Sidecar, post_all, wait_for
 from tests.faults.conftest import assert_all_recorded_without_restarts
 from tests.workers.support import write_locked
 
@@ -30,11 +29,15 @@ def test_sqlite_locked_past_its_busy_timeout_loses_nothing(
     half = len(bodies) // 2
     results = [post_all(sidecar.webhook_url, bodies[:half], concurrency=8)]
 
-    # When another process holds the ledger's write lock for 8 s, past the 5 s busy timeout,
-    # while the rest arrives
+    # When another process holds the ledger's write lock while the rest arrives, until a
+    # worker has waited out the 5 s busy timeout and failed
     with write_locked(f"sqlite:///{sidecar.data_dir / 'ledger.sqlite3'}"):
         results.append(post_all(sidecar.webhook_url, bodies[half:], concurrency=8))
-        time.sleep(8)
+        wait_for(
+            lambda: "database is locked" in sidecar.log(),
+            timeout=60,
+            what="a worker to fail on the locked ledger",
+        )
 
     # Then everything answered 200 is recorded once the lock is gone
     assert all(status == 200 for result in results for status in result.statuses)
@@ -65,7 +68,13 @@ def test_postgresql_connections_terminated_under_load_lose_nothing(
     killer.start()
     try:
         results = [post_all(sidecar.webhook_url, bodies, concurrency=8)]
-        time.sleep(3)  # a few more terminations while the workers catch up
+        # a few more terminations while the workers catch up
+        after_posting = len(terminated)
+        wait_for(
+            lambda: len(terminated) >= after_posting + 3,
+            timeout=60,
+            what="three more rounds of terminated connections",
+        )
     finally:
         stop.set()
         killer.join()
