@@ -335,7 +335,8 @@ class Settings(BaseSettings):
     def _stuck_after_shape(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value).items())
+        # Only the channels given: the others keep the alert's, read when the explorer starts.
+        return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value, {}).items())
 
     @field_validator("dashboard_gap_threshold")
     @classmethod
@@ -444,13 +445,12 @@ def explorer_stuck_after(settings: Settings) -> dict[str, timedelta]:
     return alert_stuck_after(settings.alert_thresholds)
 
 
-def stuck_after(text: str, base: Mapping[str, timedelta] | None = None) -> dict[str, timedelta]:
-    """``sms=1h,rcs=6h`` -> a duration for every channel, ``base`` (default: the alert's
-    defaults) for those left out.
+def stuck_after(text: str, base: Mapping[str, timedelta]) -> dict[str, timedelta]:
+    """``sms=1h,rcs=6h`` over ``base``: the channels given, and ``base``'s for the others.
 
     Raises ``ValueError`` naming the pair that cannot be read.
     """
-    found = dict(alert_stuck_after() if base is None else base)
+    found = dict(base)
     for pair in (p.strip() for p in text.split(",") if p.strip()):
         channel, _, duration = (part.strip().lower() for part in pair.partition("="))
         if channel not in CHANNELS or not duration:

@@ -49,7 +49,23 @@ def test_the_explorer_override_applies_to_the_explorer_alone(tmp_path: Path) -> 
 
     assert dashboard_config(settings).stuck_after["sms"] == timedelta(minutes=30)
     assert dashboard_config(settings).stuck_after["other"] == timedelta(hours=6)
-    assert settings.dashboard_stuck_after == "sms=30m,rcs=6h,whatsapp=6h,other=6h"
+    assert settings.dashboard_stuck_after == "sms=30m"
+
+
+def test_the_explorer_override_keeps_the_thresholds_files_other_channels(tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text("stuck:\n  after:\n    other: 2h\n")
+    settings = load_settings(
+        {
+            "data_dir": tmp_path,
+            "alert_thresholds": str(thresholds),
+            "dashboard_stuck_after": "sms=30m",
+        }
+    )
+
+    stuck = dashboard_config(settings).stuck_after
+
+    assert (stuck["sms"], stuck["other"]) == (timedelta(minutes=30), timedelta(hours=2))
 
 
 def test_an_unreadable_thresholds_file_names_the_variable_and_the_key(tmp_path: Path) -> None:
