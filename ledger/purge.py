@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, exists, select
 
+from ledger.joining import forget_unused
 from ledger.results import PurgeResult
 from ledger.rollup import minute_of
 from ledger.schema import dead_letters, event_minutes, events, inbound, messages, receipts
@@ -24,7 +25,8 @@ BATCH = 500
 def purge(engine: Engine, older_than: datetime) -> PurgeResult:
     """Delete events received before ``older_than``, then messages with no events left,
     inbound replies received and receipts recorded before it, the per-minute event counts of
-    the minutes before its own, and dead letters redriven before it. ``engine`` must begin
+    the minutes before its own, dead letters redriven before it, and the customer ids whose
+    message is gone. ``engine`` must begin
     write transactions (see :mod:`ledger.engine`)."""
     deleted_events = deleted_messages = 0
     while True:
@@ -35,6 +37,9 @@ def purge(engine: Engine, older_than: datetime) -> PurgeResult:
             n_events, n_messages = _purge_messages(conn, batch, older_than)
             deleted_events += n_events
             deleted_messages += n_messages
+    with engine.begin() as conn:
+        # Its own statement, after the messages': see ledger.joining on lock order.
+        forget_unused(conn)
     with engine.begin() as conn:
         n_inbound = conn.execute(delete(inbound).where(inbound.c.received_at < older_than))
         n_receipts = conn.execute(delete(receipts).where(receipts.c.recorded_at < older_than))

@@ -159,4 +159,5 @@ def _event_record(row: Any) -> EventRecord:
         naive_time=bool(row["naive_time"]),
         raw=bytes(row["raw"]),
         time_from_receipt=bool(row["time_from_receipt"]),
+        source=row["source"],
     )

@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 from ledger import rollup
 from ledger.bulk import execute_rows
 from ledger.errors import LedgerUnavailable
+from ledger.joining import fold_placeholder, join_customer_ids
 from ledger.results import LatencyObservation, RecordResult
 from ledger.schema import channels, events, inbound, messages, receipts
 from ledger.timestamps import from_unix
@@ -137,19 +138,17 @@ def record_receipts(
     for index, receipt in enumerate(batch):
         firsts.setdefault(receipt.receipt_id, index)
     claimed = _claim_receipts(conn, [batch[i] for i in firsts.values()], now)
+    indexes = [index for index in firsts.values() if batch[index].receipt_id in claimed]
+    joins = join_customer_ids(conn, [batch[index] for index in indexes])
     outcomes = {
         index: _Outcome(
-            batch[index],
-            from_unix(batch[index].received_at),
-            index,
-            _group_events(batch[index].events),
+            receipt, from_unix(receipt.received_at), index, _group_events(receipt.events)
         )
-        for index in firsts.values()
-        if batch[index].receipt_id in claimed
+        for index, receipt in zip(indexes, joins.receipts, strict=True)
     }
     applied = list(outcomes.values())
     if applied:
-        _record_events(conn, applied, now)
+        _record_events(conn, applied, now, joins.merges)
         _record_inbound(conn, applied)
     return [
         outcomes[index].result() if index in outcomes else _already_recorded()
@@ -221,7 +220,9 @@ def _key(ev: DeliveryEvent | _StoredEvent, message_id: str) -> _EventKey:
     return (message_id, ev.status, ev.event_time, ev.part)
 
 
-def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) -> None:
+def _record_events(
+    conn: Connection, outcomes: list[_Outcome], now: datetime, merges: dict[str, str]
+) -> None:
     owners: dict[_EventKey, _Outcome] = {}
     first_received: dict[str, datetime] = {}
     for outcome in outcomes:
@@ -237,14 +238,24 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
         message_id: _FreshMessage.of(message_id, keys, owners, first_received[message_id], now)
         for message_id, keys in keys_of.items()
     }
-    observed, created = _lock_messages(conn, fresh)
+    observed, created = _lock_messages(conn, fresh, sorted(merges))
+    message_extra: Counter[str] = Counter()
+    folded: set[str] = set()
+    for placeholder in sorted(merges):
+        if placeholder not in observed:  # purged meanwhile
+            continue
+        target = merges[placeholder]
+        message_extra[target] += fold_placeholder(conn, placeholder, target)
+        folded.add(target)
+        if target in created:  # its fresh row lacks the placeholder's events: recompute it
+            created.discard(target)
+            observed[target] = None
     stored = _stored_events(conn, sorted(m for m in first_received if m not in created))
     known = {_key(ev, message_id) for message_id, evs in stored.items() for ev in evs}
     inserted = {key for key in owners if key not in known}
     _insert_events(conn, [(owners[key], owners[key].copies[key][0]) for key in inserted])
 
     event_extra: Counter[_EventKey] = Counter()
-    message_extra: Counter[str] = Counter()
     for outcome in outcomes:
         for key, same in outcome.copies.items():
             if key in inserted and owners[key] is outcome:
@@ -260,7 +271,7 @@ def _record_events(conn: Connection, outcomes: list[_Outcome], now: datetime) ->
     _remember_channels(
         conn, {ev.channel for ev in _new_events(outcomes) if ev.channel is not None}, now
     )
-    changed = sorted({key[0] for key in inserted if key[0] not in created})
+    changed = sorted({key[0] for key in inserted if key[0] not in created} | folded)
     found = _refresh_messages(conn, changed, stored, owners, inserted, observed, message_extra, now)
     found.update((m, fresh[m].latency) for m in created)
     for message_id in sorted(found):  # one order, however the batch was split
@@ -322,10 +333,12 @@ def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
 
 
 def _lock_messages(
-    conn: Connection, fresh: dict[str, _FreshMessage]
+    conn: Connection, fresh: dict[str, _FreshMessage], placeholders: Sequence[str] = ()
 ) -> tuple[dict[str, datetime | None], set[str]]:
     """Hold the row lock of every message in ``fresh`` until commit, inserting its fresh
-    row where none exists; returns each existing message's ``latency_observed_at``, and the
+    row where none exists, and of each of ``placeholders`` that still exists (about to be
+    folded into a message: :mod:`ledger.joining`); returns each existing message's
+    ``latency_observed_at``, and the
     messages whose row was created here (they have no stored event yet: events are only
     written under their message's row, and purge deletes a message with its last event, so
     the fresh row, made of the batch's events alone, is the message's state).
@@ -337,6 +350,7 @@ def _lock_messages(
     locked: dict[str, datetime | None] = {}
     created: set[str] = set()
     missing = sorted(fresh)
+    lock_only = set(placeholders) - fresh.keys()
     insert = (
         insert_for(conn, messages)
         .on_conflict_do_nothing(index_elements=[messages.c.message_id])
@@ -344,10 +358,13 @@ def _lock_messages(
     )
     for _ in range(_LOCK_ATTEMPTS):
         now_created: set[str] = set()
-        for piece in _pieces([fresh[message_id].row for message_id in missing]):
+        new_rows = [fresh[message_id].row for message_id in missing if message_id in fresh]
+        for piece in _pieces(new_rows):
             now_created.update(conn.execute(insert, piece).scalars())
         created |= now_created
-        existing = [message_id for message_id in missing if message_id not in now_created]
+        existing = sorted(
+            {message_id for message_id in missing if message_id not in now_created} | lock_only
+        )
         for chunk in _id_lists(existing):
             rows = conn.execute(
                 select(messages.c.message_id, messages.c.latency_observed_at)
@@ -357,6 +374,7 @@ def _lock_messages(
             ).all()
             locked.update((row.message_id, row.latency_observed_at) for row in rows)
         missing = [m for m in missing if m not in locked and m not in created]
+        lock_only = set()  # a placeholder gone was purged: nothing to fold
         if not missing:
             return locked, created
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
@@ -390,6 +408,7 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
             outcome.receipt.receipt_id,
             0,
             ev.time_from_receipt,
+            ev.source.value,
         )
         for outcome, ev in firsts
     ]

@@ -57,6 +57,9 @@ class EventRecord:
     naive_time: bool
     raw: bytes
     time_from_receipt: bool = False
+    #: Who reported it (:class:`qlara.Source`): ``webhook``, ``app`` (a send the application
+    #: reported) or ``poll`` (the reconciler asked Qlara's status API).
+    source: str = "webhook"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@
   :func:`qlara.reduce_state`; ``latency_observed_at`` is set once, by compare-and-set, when
   the sent -> final latency was first reported.
 - ``inbound``: replies from recipients, kept apart from statuses.
+- ``customer_ids``: each ``customerMessageId`` seen and the ``messageId`` it was first seen
+  with (``NULL`` while only a send named by it alone is known): see :mod:`ledger.joining`.
 - ``channels``: every channel name seen, so per-channel statistics need no table scan.
 - ``event_minutes``: distinct events counted by minute of receipt, channel and status, for
   charts over long windows. Writers append one row per (minute, channel, status) of the
@@ -81,6 +83,7 @@ events = Table(
     Column("receipt_id", String, nullable=False),
     Column("duplicates", Integer, nullable=False),
     Column("time_from_receipt", Boolean, nullable=False, server_default=false()),
+    Column("source", String, nullable=False, server_default="webhook"),
     UniqueConstraint("message_id", "status", "event_time", "part"),
     Index(None, "received_at"),
     Index(None, "channel", "received_at"),
@@ -152,6 +155,13 @@ inbound = Table(
     Column("duplicates", Integer, nullable=False),
     Column("time_from_receipt", Boolean, nullable=False, server_default=false()),
     Index(None, "received_at"),
+)
+
+customer_ids = Table(
+    "customer_ids",
+    metadata,
+    Column("customer_message_id", String, primary_key=True),
+    Column("message_id", String),
 )
 
 channels = Table(

@@ -6,11 +6,14 @@ Nothing here imports another package of the sidecar.
 
 from qlara.events import (
     CHANNELS,
+    PLACEHOLDER_PREFIX,
     STATUSES,
     DeliveryEvent,
     InboundMessage,
     Receipt,
     Shape,
+    Source,
+    placeholder_id,
 )
 from qlara.parse import (
     PLAUSIBLE_SPAN,
@@ -20,6 +23,8 @@ from qlara.parse import (
     ParsedBody,
     parse_body,
     parse_item,
+    parse_send_item,
+    parse_sends,
 )
 from qlara.phone import mask_phone, normalise_phone
 from qlara.status import (
@@ -35,6 +40,7 @@ from qlara.status import (
 __all__ = [
     "CHANNELS",
     "FINAL_STATUSES",
+    "PLACEHOLDER_PREFIX",
     "PLAUSIBLE_SPAN",
     "STATUSES",
     "DeliveryEvent",
@@ -48,11 +54,15 @@ __all__ = [
     "PartState",
     "Receipt",
     "Shape",
+    "Source",
     "StatusEvent",
     "mask_phone",
     "normalise_phone",
     "parse_body",
     "parse_item",
+    "parse_send_item",
+    "parse_sends",
     "part_states",
+    "placeholder_id",
     "reduce_state",
 ]

@@ -28,6 +28,25 @@ class Shape(enum.StrEnum):
     GUIDE = "A"  #: the Webhooks guide: ``status`` string, ``phoneNumber``
     PLATFORM = "B"  #: the platform guide: ``eventType``, ``statusCode``, ``destination``
     UNIVERSAL = "C"  #: the SMS Universal callback: ``statusCode`` per part, ``price``
+    APP = "S"  #: a send the application reported to ``POST /v1/sends``
+
+
+class Source(enum.StrEnum):
+    """Who told the sidecar about an event."""
+
+    WEBHOOK = "webhook"  #: Qlara's webhook
+    APP = "app"  #: the application, through ``POST /v1/sends``
+    POLL = "poll"  #: Qlara's status API, asked by the reconciler
+
+
+#: How the ledger names a message the application reported by its ``customerMessageId``
+#: alone, until an event naming both ids tells which Qlara ``messageId`` it is.
+PLACEHOLDER_PREFIX = "cmid:"
+
+
+def placeholder_id(customer_message_id: str) -> str:
+    """The ledger's id for a message known only by its ``customerMessageId``."""
+    return PLACEHOLDER_PREFIX + customer_message_id
 
 
 class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +57,9 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
     an offset and it was read as UTC; ``time_from_receipt`` says it is the receipt time,
     because the event's own was missing or implausible. ``part`` and ``total_parts`` are as
     sent, even when implausible (a part below 1 or above the total). ``raw`` is the item's
-    JSON, unknown fields included.
+    JSON, unknown fields included. ``source`` says who reported it (:class:`Source`); a send
+    the application reported by ``customerMessageId`` alone has the
+    :func:`placeholder_id` of it as ``message_id``.
     """
 
     message_id: str
@@ -56,6 +77,12 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
     price: float | None = None
     naive_time: bool = False
     time_from_receipt: bool = False
+    source: Source = Source.WEBHOOK
+
+    @property
+    def by_customer_id_only(self) -> bool:
+        """Whether this is a send known by its ``customerMessageId`` alone."""
+        return self.source is Source.APP and self.message_id.startswith(PLACEHOLDER_PREFIX)
 
 
 class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):

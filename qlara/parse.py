@@ -29,13 +29,14 @@ import hashlib
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from qlara.events import DeliveryEvent, InboundMessage, Shape
+from qlara.events import DeliveryEvent, InboundMessage, Shape, Source, placeholder_id
 from qlara.phone import normalise_phone
 
 #: ``statusCode`` values Qlara documents (B and C); others are kept as their digits.
@@ -48,8 +49,8 @@ _SHAPE_C_FIELDS = ("numPart", "totalParts", "price", "statusDescription")
 _NON_FINITE = re.compile(rb"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
 #: How far from its receipt an event's own time may be and still be believed.
 PLAUSIBLE_SPAN = timedelta(days=3653)
-_NO_UTC_TIME = "`timestamp` is no time UTC can hold: timed at its receipt"
-_TOO_FAR = "`timestamp` is more than ten years from its receipt: timed at its receipt"
+_NO_UTC_TIME = "`{}` is no time UTC can hold: timed at its receipt"
+_TOO_FAR = "`{}` is more than ten years from its receipt: timed at its receipt"
 _DECODER = msgspec.json.Decoder()
 _BOM = b"\xef\xbb\xbf"
 _TOO_DEEP = "JSON nested too deeply: arrays and objects may nest a few hundred levels at most"
@@ -108,7 +109,12 @@ class ParsedBody:
         return len(self.events) + len(self.inbound)
 
 
-def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
+ItemReader = Callable[..., "DeliveryEvent | InboundMessage"]
+
+
+def parse_body(
+    body: bytes, received_at: float | None = None, *, read_item: ItemReader | None = None
+) -> ParsedBody:
     """Read a webhook request body: one JSON object, or a JSON array of them.
 
     Raises :class:`InvalidPayload` when the body as a whole is unusable (empty, malformed,
@@ -118,8 +124,10 @@ def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
     decoded whole. A NUL character in a text field, and bytes that are not UTF-8 inside a
     string, are read as U+FFFD (the raw bytes keep them). A leading UTF-8 byte order mark is
     skipped. ``received_at`` (unix seconds, default now) is the receipt time an event without
-    a plausible time of its own is given.
+    a plausible time of its own is given. ``read_item`` reads each object (default
+    :func:`parse_item`, the webhook's shapes; :func:`parse_sends` passes the send reader).
     """
+    read = parse_item if read_item is None else read_item
     received = datetime.fromtimestamp(time.time() if received_at is None else received_at, UTC)
     body = body.removeprefix(_BOM)
     if not body.strip():
@@ -137,7 +145,7 @@ def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
     out = ParsedBody()
     if isinstance(doc, dict):
         reading = _Reading(received, out.notes, None)
-        _add(out, parse_item(_no_nul(doc) if nul else doc, body, reading=reading))
+        _add(out, read(_no_nul(doc) if nul else doc, body, reading=reading))
         return out
     if not isinstance(doc, list):
         raise InvalidPayload(f"expected a JSON object or array at top level, got {_json_type(doc)}")
@@ -156,7 +164,7 @@ def parse_body(body: bytes, received_at: float | None = None) -> ParsedBody:
         try:
             raw = _ENCODE(item)  # the original, NULs included
             reading = _Reading(received, out.notes, index)
-            _add(out, parse_item(_no_nul(item) if nul else item, raw, reading=reading))
+            _add(out, read(_no_nul(item) if nul else item, raw, reading=reading))
         except InvalidPayload as exc:
             out.rejected.append(ItemRejection(index, exc.problem, exc.field))
     return out
@@ -357,18 +365,73 @@ def _status_from_code(item: dict[str, Any]) -> tuple[str, int | None]:
     return str(code), code
 
 
-def _message_id(item: dict[str, Any]) -> str:
-    value = item.get("messageId")
+def _message_id(item: dict[str, Any], name: str = "messageId") -> str:
+    value = item.get(name)
     if value is None:
-        raise InvalidPayload("missing field `messageId`", "messageId")
+        raise InvalidPayload(f"missing field `{name}`", name)
     if not isinstance(value, str):
-        raise InvalidPayload(f"`messageId` must be a string, got {_json_type(value)}", "messageId")
+        raise InvalidPayload(f"`{name}` must be a string, got {_json_type(value)}", name)
     value = value.strip()
     if not value:
-        raise InvalidPayload("`messageId` must not be empty", "messageId")
+        raise InvalidPayload(f"`{name}` must not be empty", name)
     if len(value) > 200:
-        raise InvalidPayload("`messageId` is longer than 200 characters", "messageId")
+        raise InvalidPayload(f"`{name}` is longer than 200 characters", name)
     return value
+
+
+def parse_sends(body: bytes, received_at: float | None = None) -> ParsedBody:
+    """Read a ``POST /v1/sends`` body: one send, or a JSON array of them, as
+    :func:`parse_body` reads a webhook's (same limits, same per-item refusals).
+
+    Each send becomes a ``sent`` event from the application (:attr:`Source.APP`); see
+    :func:`parse_send_item`.
+    """
+    return parse_body(body, received_at, read_item=parse_send_item)
+
+
+def parse_send_item(
+    item: dict[str, Any], raw: bytes, *, reading: _Reading | None = None
+) -> DeliveryEvent:
+    """One send the application reports: ``messageId`` and/or ``customerMessageId`` (at
+    least one), ``channel``, optional ``phoneNumber``, optional ``sentAt`` (ISO 8601 or unix
+    time; default: the receipt time). Other fields are kept in ``raw``.
+
+    A send named by ``customerMessageId`` alone is recorded under :func:`placeholder_id`
+    until an event naming both ids joins it to its Qlara message. Raises
+    :class:`InvalidPayload` naming the field at fault.
+    """
+    if reading is None:
+        reading = _Reading(datetime.now(UTC), None, None)
+    message_id = _message_id(item) if item.get("messageId") is not None else None
+    customer_id = (
+        _message_id(item, "customerMessageId")
+        if item.get("customerMessageId") is not None
+        else None
+    )
+    if message_id is None and customer_id is None:
+        raise InvalidPayload(
+            "a send needs `messageId` or `customerMessageId` (or both)", "messageId"
+        )
+    channel = _channel(item)
+    if channel is None:
+        raise InvalidPayload("missing field `channel`", "channel")
+    if item.get("sentAt") is None:
+        sent_at, naive, from_receipt = reading.received, False, True
+    else:
+        sent_at, naive, from_receipt = _timestamp(item, reading, "sentAt")
+    return DeliveryEvent(
+        message_id=message_id if message_id is not None else placeholder_id(customer_id or ""),
+        status="sent",
+        event_time=sent_at,
+        naive_time=naive,
+        shape=Shape.APP,
+        raw=raw,
+        channel=channel,
+        customer_message_id=customer_id,
+        phone=_phone(item, "phoneNumber"),
+        time_from_receipt=from_receipt,
+        source=Source.APP,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,13 +448,16 @@ class _Reading:
             self.notes.append(ItemNote(self.index, problem, name))
 
 
-def _timestamp(item: dict[str, Any], reading: _Reading) -> tuple[datetime, bool, bool]:
-    """(event time, read without an offset, taken from the receipt instead)."""
-    value = item.get("timestamp")
+def _timestamp(
+    item: dict[str, Any], reading: _Reading, name: str = "timestamp"
+) -> tuple[datetime, bool, bool]:
+    """(event time, read without an offset, taken from the receipt instead), from the field
+    ``name``."""
+    value = item.get(name)
     if value is None:
-        return _receipt_time(reading, "`timestamp` is missing: timed at its receipt")
+        return _receipt_time(reading, f"`{name}` is missing: timed at its receipt", name)
     if isinstance(value, bool):
-        raise InvalidPayload("`timestamp` must be an ISO 8601 string, got boolean", "timestamp")
+        raise InvalidPayload(f"`{name}` must be an ISO 8601 string, got boolean", name)
     naive = False
     if isinstance(value, int | float):
         # Unix time: seconds, or milliseconds when it is too large to be seconds. An integer
@@ -402,29 +468,27 @@ def _timestamp(item: dict[str, Any], reading: _Reading) -> tuple[datetime, bool,
             seconds = value / 1000 if value > 100_000_000_000 else value
             parsed = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
-            return _receipt_time(reading, _NO_UTC_TIME)
+            return _receipt_time(reading, _NO_UTC_TIME.format(name), name)
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError as exc:
-            raise InvalidPayload("`timestamp` is not an ISO 8601 date-time", "timestamp") from exc
+            raise InvalidPayload(f"`{name}` is not an ISO 8601 date-time", name) from exc
         naive = parsed.tzinfo is None
         try:
             # 9999-12-31T23:59:59-01:00 is past the last UTC date
             parsed = parsed.replace(tzinfo=UTC) if naive else parsed.astimezone(UTC)
         except OverflowError:
-            return _receipt_time(reading, _NO_UTC_TIME)
+            return _receipt_time(reading, _NO_UTC_TIME.format(name), name)
     else:
-        raise InvalidPayload(
-            f"`timestamp` must be an ISO 8601 string, got {_json_type(value)}", "timestamp"
-        )
+        raise InvalidPayload(f"`{name}` must be an ISO 8601 string, got {_json_type(value)}", name)
     if abs(parsed - reading.received) > PLAUSIBLE_SPAN:
-        return _receipt_time(reading, _TOO_FAR)
+        return _receipt_time(reading, _TOO_FAR.format(name), name)
     return parsed, naive, False
 
 
-def _receipt_time(reading: _Reading, problem: str) -> tuple[datetime, bool, bool]:
-    reading.note(problem, "timestamp")
+def _receipt_time(reading: _Reading, problem: str, name: str) -> tuple[datetime, bool, bool]:
+    reading.note(problem, name)
     return reading.received, False, True
 
 

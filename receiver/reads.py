@@ -181,6 +181,7 @@ def event_json(event: EventRecord) -> dict[str, Any]:
         "duplicates": event.duplicates,
         "naiveTime": event.naive_time,
         "timeFromReceipt": event.time_from_receipt,
+        "source": event.source,
         "raw": _raw_json(event.raw),
     }
 

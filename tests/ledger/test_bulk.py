@@ -35,6 +35,7 @@ def _row(message_id: str, when: datetime) -> dict[str, object]:
         "receipt_id": "r-1",
         "duplicates": 0,
         "time_from_receipt": True,
+        "source": "app",
     }
 
 
