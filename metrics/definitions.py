@@ -97,6 +97,13 @@ WEBHOOK_REQUESTS = Counter(
     ["outcome"],
     registry=None,
 )
+SENDS_REQUESTS = Counter(
+    "qlara_sends_requests",
+    "Requests to POST /v1/sends (the sends the application reports), by how they ended; "
+    "the same outcomes as the webhook's.",
+    ["outcome"],
+    registry=None,
+)
 #: The fields whose implausible values the receiver keeps, and counts.
 IMPLAUSIBLE_FIELDS: tuple[str, ...] = ("timestamp", "numPart", "totalParts", "price")
 WEBHOOK_IMPLAUSIBLE = Counter(
@@ -168,6 +175,7 @@ BUILD_INFO = Gauge(
 #: Every metric object above, for exposition and for tests' private registries.
 ALL = (
     WEBHOOK_REQUESTS,
+    SENDS_REQUESTS,
     WEBHOOK_IMPLAUSIBLE,
     WEBHOOK_ACK,
     EVENTS,
@@ -211,6 +219,7 @@ def initialise(version: str | None = None) -> None:
         version = installed_version()
     for outcome in REQUEST_OUTCOMES:
         WEBHOOK_REQUESTS.labels(outcome)
+        SENDS_REQUESTS.labels(outcome)
     for name in IMPLAUSIBLE_FIELDS:
         WEBHOOK_IMPLAUSIBLE.labels(name)
     for channel in CHANNELS:
@@ -239,6 +248,7 @@ def label_sets() -> dict[str, list[tuple[str, ...]]]:
     """Every label combination each labelled metric is initialised with, by metric name."""
     return {
         "qlara_webhook_requests": [(o,) for o in REQUEST_OUTCOMES],
+        "qlara_sends_requests": [(o,) for o in REQUEST_OUTCOMES],
         "qlara_webhook_implausible_values": [(f,) for f in IMPLAUSIBLE_FIELDS],
         "qlara_events": list(itertools.product(CHANNELS, STATUSES)),
         "qlara_duplicate_events": [(c,) for c in CHANNELS],

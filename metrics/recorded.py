@@ -28,7 +28,7 @@ from metrics.definitions import (
     status_label,
 )
 from metrics.error_classes import delivery_error_class
-from qlara import DeliveryEvent, Receipt
+from qlara import DeliveryEvent, Receipt, Source
 
 
 class Latency(Protocol):
@@ -71,12 +71,18 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
       reported;
     - ``qlara_webhook_last_event_timestamp_seconds{channel}``: the receipt time, when it is
       later than what this process has seen for the channel.
+
+    Sends the application reported (``source`` app) count only through the latencies they
+    make measurable: the event counters, the delay and the last event's time describe what
+    Qlara reported, and an application's sends must not hide Qlara's silence.
     """
     if result.already_recorded:
         return
     received_at = receipt.received_at
     channels: set[str] = set()
     for event in result.new_events:
+        if event.source is Source.APP:
+            continue
         channel = channel_label(event.channel)
         channels.add(channel)
         status = status_label(event.status)
@@ -85,6 +91,8 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
             DELIVERY_ERRORS.labels(channel, delivery_error_class(status, event.error)).inc()
         WEBHOOK_DELAY.labels(channel).observe(max(received_at - event.event_time.timestamp(), 0.0))
     for event in result.duplicate_events:
+        if event.source is Source.APP:
+            continue
         DUPLICATE_EVENTS.labels(channel_label(event.channel)).inc()
     for latency in result.latencies:
         if latency.outcome in DELIVERY_OUTCOMES:

@@ -14,7 +14,7 @@ from receiver.backends import Backends
 from receiver.config import MetricsConfig, ReceiverConfig
 from receiver.errors import EXCEPTION_HANDLERS
 from receiver.health import healthz, readyz
-from receiver.intake import Intake
+from receiver.intake import Intake, SendsIntake
 from receiver.reads import get_message, list_messages, webhook_stats
 from receiver.runtime import Runtime
 from receiver.scrape import Exposition, StateSources, scrape
@@ -43,10 +43,14 @@ def create_app(config: ReceiverConfig) -> Litestar:
     # The intake reads the scope and changes nothing in it: no copy needed.
     mount = asgi("/webhook", is_mount=True, copy_scope=False, include_in_schema=False)
     webhook = mount(intake.__call__)
+    sends = asgi("/v1/sends", is_mount=True, copy_scope=False, include_in_schema=False)(
+        SendsIntake(runtime).__call__
+    )
     exposition = Exposition(runtime.state_sources(), token=config.metrics_token)
     return Litestar(
         route_handlers=[
             webhook,
+            sends,
             get_message,
             list_messages,
             webhook_stats,

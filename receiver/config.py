@@ -16,7 +16,9 @@ class ReceiverConfig:
     any source, and ``X-Forwarded-For`` is believed only when the direct peer is a trusted
     proxy. ``allowed_hosts``, when not empty, are the Host header values answered (Litestar's
     check; health is exempt). ``signing_secrets``, when given, are the Standard Webhooks
-    secrets every webhook must be signed with (:mod:`receiver.signatures`). ``metrics_token``,
+    secrets every webhook must be signed with (:mod:`receiver.signatures`). ``send_token`` is
+    the bearer token of ``POST /v1/sends`` (``None``: that route refuses every request).
+    ``metrics_token``,
     when set, is the bearer token
     ``GET /metrics`` wants (unset: the metrics are open, as health is); ``serve_metrics`` off
     leaves ``/metrics`` out of the app (a 404), for when a separate metrics listener serves
@@ -38,6 +40,7 @@ class ReceiverConfig:
     trusted_proxies: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     signing_secrets: tuple[str, ...] = field(default=(), repr=False)
+    send_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 65536
     redis_timeout: float = 0.25
     enqueue_deadline: float = 0.5
@@ -56,6 +59,8 @@ class ReceiverConfig:
             raise ValueError("read_token must not be empty")
         if self.metrics_token is not None and not self.metrics_token:
             raise ValueError("metrics_token must not be empty")
+        if self.send_token is not None and not self.send_token:
+            raise ValueError("send_token must not be empty")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
         for name in ("redis_timeout", "enqueue_deadline", "spool_drain_interval"):

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import msgspec
@@ -46,11 +47,12 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
-from metrics import WEBHOOK_ACK, WEBHOOK_IMPLAUSIBLE, WEBHOOK_REQUESTS
-from qlara import InvalidPayload, ParsedBody, Receipt, parse_body
+from metrics import SENDS_REQUESTS, WEBHOOK_ACK, WEBHOOK_IMPLAUSIBLE, WEBHOOK_REQUESTS
+from qlara import InvalidPayload, ParsedBody, Receipt, parse_body, parse_sends
+from receiver.auth import bearer_matches
 from receiver.enqueue import EnqueueFailed, Envelope, build_message
 from receiver.ids import next_receipt_id
-from receiver.outcomes import Outcome
+from receiver.outcomes import Outcome, Outcomes
 from receiver.runtime import Runtime
 from receiver.signatures import SEEN_FOR_S, SignatureCheck
 from receiver.throttle import retry_after
@@ -107,10 +109,17 @@ class _ClientGone(Exception):
 class Intake:
     """The ASGI callable behind ``/webhook``. Holds no state of its own but ``runtime``."""
 
+    #: The name its log events start with, and the path they show.
+    name = "webhook"
+    logged_path = LOGGED_PATH
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         config = runtime.config
         self._limit = config.max_body_bytes
+        self._parse: Callable[[bytes, float], ParsedBody] = parse_body
+        self._outcomes: Outcomes = runtime.outcomes
+        self._requests = WEBHOOK_REQUESTS
         self._signatures = (
             SignatureCheck(config.signing_secrets) if config.signing_secrets else None
         )
@@ -135,9 +144,12 @@ class Intake:
         try:
             await self._answer(scope, scope["method"], rest, receive, send)
         except _ClientGone:
-            log.info("webhook_client_gone", path=LOGGED_PATH)
+            log.info(f"{self.name}_client_gone", path=self.logged_path)
             return
-        WEBHOOK_ACK.observe(time.perf_counter() - started)
+        self._answered(time.perf_counter() - started)
+
+    def _answered(self, seconds: float) -> None:
+        WEBHOOK_ACK.observe(seconds)
 
     async def _answer(
         self, scope: Scope, method: str, rest: str, receive: Receive, send: Send
@@ -209,13 +221,15 @@ class Intake:
                 if webhook_id is None:
                     raise _Refusal(401, _UNSIGNED, "unauthorized")
             try:
-                parsed = parse_body(body, received_at)
+                parsed = self._parse(body, received_at)
             except InvalidPayload as exc:
                 raise _Refusal(400, exc.problem, "invalid", field=exc.field) from exc
             except Exception as exc:
                 # A body the parser did not foresee. Qlara would resend a 500 in vain; a 400
                 # is counted, and the reject log keeps the body for a replay.
-                log.error("webhook_parse_failed", path=LOGGED_PATH, error=type(exc).__name__)
+                log.error(
+                    f"{self.name}_parse_failed", path=self.logged_path, error=type(exc).__name__
+                )
                 raise _Refusal(400, _UNREADABLE, "invalid") from exc
         except _Refusal as refusal:
             await self._refuse(send, refusal, body)
@@ -259,7 +273,7 @@ class Intake:
             first = await enqueuer.claim(claim_key, SEEN_FOR_S)
             if first is False:  # a copy of a request already made durable
                 self._count("accepted", len(rejected))
-                log.info("webhook_duplicate_id", path=LOGGED_PATH)
+                log.info("webhook_duplicate_id", path=self.logged_path)
                 await _respond(send, 200, _RECEIVED_AGAIN)
                 return
             if first is None:
@@ -279,11 +293,10 @@ class Intake:
             return
         self._count(outcome, len(rejected))
         noted = [{"index": n.index, "field": n.field, "problem": n.problem} for n in parsed.notes]
-        for note in parsed.notes:
-            WEBHOOK_IMPLAUSIBLE.labels(note.field).inc()
+        self._count_notes(parsed)
         if noted:
             fields = list(dict.fromkeys(note["field"] for note in noted))  # each once, in order
-            log.info("webhook_implausible_values", path=LOGGED_PATH, fields=fields)
+            log.info(f"{self.name}_implausible_values", path=self.logged_path, fields=fields)
         if rejected or noted:
             reason = "some items were refused" if rejected else "implausible values were kept"
             await self._log_reject(reason, 200, None, body, rejected or None, noted or None)
@@ -294,6 +307,10 @@ class Intake:
         else:
             answer = _RECEIVED
         await _respond(send, 200, answer)
+
+    def _count_notes(self, parsed: ParsedBody) -> None:
+        for note in parsed.notes:
+            WEBHOOK_IMPLAUSIBLE.labels(note.field).inc()
 
     def _id_key(self, webhook_id: str) -> str:
         digest = hashlib.sha256(webhook_id.encode()).hexdigest()
@@ -320,16 +337,16 @@ class Intake:
             async with asyncio.timeout(SPOOL_BUDGET):
                 await asyncio.to_thread(runtime.spool.append, envelope.data)
         except (OSError, TimeoutError) as exc:
-            log.error("webhook_unavailable", path=LOGGED_PATH, error=type(exc).__name__)
+            log.error(f"{self.name}_unavailable", path=self.logged_path, error=type(exc).__name__)
             return "unavailable"
-        log.warning("webhook_spooled", path=LOGGED_PATH)
+        log.warning(f"{self.name}_spooled", path=self.logged_path)
         return "spooled"
 
     async def _refuse(self, send: Send, refusal: _Refusal, body: bytes | None) -> None:
         self._count(refusal.outcome)
         log.info(
-            "webhook_refused",
-            path=LOGGED_PATH,
+            f"{self.name}_refused",
+            path=self.logged_path,
             status=refusal.status,
             error=refusal.problem,
             field=refusal.field,
@@ -362,8 +379,66 @@ class Intake:
             log.error("reject_log_failed", error=type(exc).__name__)
 
     def _count(self, outcome: Outcome, rejected_items: int = 0) -> None:
-        self.runtime.outcomes.add(outcome, rejected_items)
-        WEBHOOK_REQUESTS.labels(outcome).inc()
+        self._outcomes.add(outcome, rejected_items)
+        self._requests.labels(outcome).inc()
+
+
+class SendsIntake(Intake):
+    """The ASGI callable behind ``POST /v1/sends``: the sends the application reports.
+
+    The webhook's intake with its own door: ``Authorization: Bearer <send token>`` (the
+    send token only, compared in constant time; a client past its limit of failed
+    authentications gets 429 as on the webhook), no source allowlist (it is for Qlara's
+    calls) and no signature. Then the same checks, answers and durability: 200 only once
+    the sends are enqueued or spooled, a 4xx naming the problem, never a 500. Each send
+    becomes a ``sent`` event from the application (:func:`qlara.parse_sends`), recorded
+    through the same idempotent path as Qlara's events. Counted in
+    ``qlara_sends_requests_total{outcome}``.
+    """
+
+    name = "sends"
+    logged_path = "/v1/sends"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self._parse = parse_sends
+        self._outcomes = runtime.send_outcomes
+        self._requests = SENDS_REQUESTS
+        self._signatures = None
+        self._unauthorized_headers = ((b"www-authenticate", b'Bearer realm="qlara-sidecar"'),)
+
+    def _answered(self, seconds: float) -> None:
+        pass  # the acknowledgement histogram is the webhook's (what Qlara waits for)
+
+    def _count_notes(self, parsed: ParsedBody) -> None:
+        pass  # qlara_webhook_implausible_values counts Qlara's events; the log has these
+
+    async def _answer(
+        self, scope: Scope, method: str, rest: str, receive: Receive, send: Send
+    ) -> None:
+        if rest != "/":
+            await _respond(send, 404, _NOT_FOUND)
+            return
+        headers = _Headers(scope["headers"])
+        token = self.runtime.send_token
+        if token is None or not bearer_matches(headers.authorization, token):
+            client = scope.get("client")
+            guard = self.runtime.guard
+            source = guard.client_address(client[0] if client else None, headers.forwarded_for)
+            wait, started = self.runtime.throttle.failed(str(source))
+            if wait is not None:
+                self._count("rate_limited")
+                if started:
+                    log.warning("sends_auth_failures_limited", client=str(source))
+                await _respond(
+                    send, 429, _TOO_MANY_FAILURES, ((b"retry-after", retry_after(wait)),)
+                )
+                return
+            self._count("unauthorized")
+            log.info("sends_refused", path=self.logged_path, status=401)
+            await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
+            return
+        await self._accept(method, headers, receive, send)
 
 
 class _Headers:

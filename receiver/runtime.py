@@ -33,9 +33,12 @@ class Runtime:
         self.guard = WebhookGuard(config)
         self.throttle = FailureThrottle()
         self.read_token = secret_bytes(config.read_token)
+        #: ``POST /v1/sends``'s bearer token; ``None``: every send is refused (401).
+        self.send_token = None if config.send_token is None else secret_bytes(config.send_token)
         self.spool = Spool(config.spool_dir)
         self.rejects = RejectLog(config.rejects_dir, config.reject_log_max_bytes)
         self.outcomes = Outcomes()
+        self.send_outcomes = Outcomes()
         self.enqueuer: RedisEnqueuer | None = None
         self.drainer: SpoolDrainer | None = None
         self.backends = Backends(

@@ -750,3 +750,8 @@ def _announce_generated(settings: Settings, tokens: Tokens) -> None:
             f"New read token (shown only this once; kept in {stored}): "
             f"{tokens.read.get_secret_value()}"
         )
+    if "send" in tokens.generated and tokens.send is not None:
+        click.echo(
+            f"New send token, for POST /v1/sends (shown only this once; kept in {stored}): "
+            f"{tokens.send.get_secret_value()}"
+        )

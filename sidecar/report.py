@@ -24,7 +24,7 @@ from sidecar.tokens import TokenFileError, read_stored
 from sidecar.urls import hide_password
 
 MASK = "********"
-_TOKEN_NAMES = {"webhook_token": "webhook", "read_token": "read"}
+_TOKEN_NAMES = {"webhook_token": "webhook", "read_token": "read", "send_token": "send"}
 
 
 def default_text(field: str) -> str:

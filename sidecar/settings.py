@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="Bearer token of the read API (Authorization: Bearer ...). Unset: one is "
         "generated, stored in DATA_DIR/tokens.json and printed once.",
     )
+    send_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of POST /v1/sends, where the application reports what it "
+        "sent (Authorization: Bearer ...); never the read or webhook token. Unset: one is "
+        "generated, stored in DATA_DIR/tokens.json and printed once.",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token GET /metrics requires (Authorization: Bearer ...). Unset: "
@@ -368,7 +374,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_token", "read_token", "metrics_token")
+    @field_validator("webhook_token", "read_token", "send_token", "metrics_token")
     @classmethod
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -380,6 +386,7 @@ class Settings(BaseSettings):
         secrets = (
             self.webhook_token,
             self.read_token,
+            self.send_token,
             self.basic_auth_password,
             self.metrics_token,
             self.dashboard_password,
@@ -416,6 +423,7 @@ SECRET_FIELDS = frozenset(
     {
         "webhook_token",
         "read_token",
+        "send_token",
         "basic_auth_password",
         "metrics_token",
         "dashboard_password",

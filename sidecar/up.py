@@ -153,12 +153,23 @@ def _print_banner(
         read_hint = "Authorization: Bearer <QLARA_SIDECAR_READ_TOKEN>"
     else:
         read_hint = f"Authorization: Bearer <read token in {stored}>"
+    if "send" in tokens.generated and tokens.send is not None:
+        send_hint = (
+            f"Authorization: Bearer {tokens.send.get_secret_value()}\n"
+            f"                 new token, shown only this once; kept in {stored}"
+        )
+    elif settings.send_token is not None:
+        send_hint = "Authorization: Bearer <QLARA_SIDECAR_SEND_TOKEN>"
+    else:
+        send_hint = f"Authorization: Bearer <send token in {stored}>"
     lines = [
         "qlara-sidecar is starting.",
         f"  Webhook URL:   {webhook}",
         "                 register it with Qlara (behind HTTPS)",
         f"  Read API:      {base}/v1/messages/<messageId>",
         f"                 {read_hint}",
+        f"  Sends:         POST {base}/v1/sends  (what the application sent)",
+        f"                 {send_hint}",
         f"  Health:        {base}/healthz",
         f"  Metrics:       {metrics_url(settings)}",
         *(

@@ -70,6 +70,7 @@ def receiver_config(
         database_url=database,
         webhook_token=tokens.webhook.get_secret_value() if tokens.webhook is not None else None,
         read_token=tokens.read.get_secret_value(),
+        send_token=tokens.send.get_secret_value() if tokens.send is not None else None,
         queue_name=QUEUE_NAME,
         actor_name=ACTOR_NAME,
         namespace=settings.namespace,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from ledger import Ledger
 from metrics import count_recorded
-from qlara import Receipt
+from qlara import Receipt, Shape, Source
 from tests.ledger.samples import T0, event, receipt
 from tests.metrics.conftest import Samples
 
@@ -127,4 +128,24 @@ def test_the_last_event_timestamp_only_moves_forward(ledger: Ledger, samples: Sa
     assert (
         samples.value("qlara_webhook_last_event_timestamp_seconds", channel="rcs")
         == later.timestamp()
+    )
+
+
+def test_sends_from_the_application_count_only_through_the_latency_they_make_known(
+    ledger: Ledger, samples: Samples
+) -> None:
+    # Given sends the application reported, twice, and Qlara's delivery of one of them
+    sent = msgspec.structs.replace(
+        event("m-1", "sent", 0), source=Source.APP, shape=Shape.APP, channel="rcs"
+    )
+    record(ledger, receipt(sent, sent))
+    record(ledger, receipt(event("m-1", "delivered", 7, channel="rcs")))
+
+    # Then Qlara's event is counted, the sends are not, and the latency is measured once
+    assert samples.total_delta("qlara_events_total") == 1
+    assert samples.delta("qlara_events_total", channel="rcs", status="delivered") == 1
+    assert samples.total_delta("qlara_duplicate_events_total") == 0
+    assert samples.delta("qlara_webhook_delay_seconds_count", channel="rcs") == 1
+    assert (
+        samples.delta("qlara_delivery_latency_seconds_sum", channel="rcs", outcome="delivered") == 7
     )

@@ -22,6 +22,7 @@ from receiver import ReceiverConfig, create_app
 
 TOKEN = "s3cret-token_value"
 READ_TOKEN = "read-token-value"
+SEND_TOKEN = "send-token-value-0123"
 QUEUE = "qlara-receipts"
 ACTOR = "record_receipt"
 
@@ -80,6 +81,7 @@ def config(tmp_path: Path, redis_url: str, namespace: str, sqlite_url: str) -> R
         database_url=sqlite_url,
         webhook_token=TOKEN,
         read_token=READ_TOKEN,
+        send_token=SEND_TOKEN,
         queue_name=QUEUE,
         actor_name=ACTOR,
         namespace=namespace,

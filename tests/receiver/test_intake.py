@@ -383,10 +383,10 @@ def test_a_parser_fault_is_a_400_that_keeps_the_body_in_the_reject_log(
 ) -> None:
     # Whatever the parser did not foresee: Qlara would resend a 500 in vain, while the
     # reject log keeps the body for a replay once the parser is fixed.
-    def broken(body: bytes) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise ArithmeticError("unforeseen")
 
-    monkeypatch.setattr("receiver.intake.parse_body", broken)
+    monkeypatch.setattr("qlara.parse.parse_item", broken)
     body = json.dumps(event_json("m-1")).encode()
 
     response = post(client, body)
