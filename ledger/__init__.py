@@ -22,11 +22,13 @@ from ledger.results import (
     RecordResult,
     WebhookStats,
 )
+from ledger.stats import Horizon
 
 __all__ = [
     "Backlog",
     "DeadLetter",
     "EventRecord",
+    "Horizon",
     "LatencyObservation",
     "Ledger",
     "LedgerCounts",

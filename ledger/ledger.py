@@ -159,11 +159,18 @@ class Ledger:
         with unavailable_on_operational_errors(), self._engine.begin() as conn:
             return stats.webhook_stats(conn, at)
 
-    def backlog(self) -> Backlog:
-        """Pending messages per channel and dead letters not yet redriven, read from indexes
-        (cheap whatever the ledger's size); see :class:`ledger.Backlog`."""
+    def last_event_at(self) -> dict[str, datetime]:
+        """When each channel's newest event from Qlara was received (``"other"``: events
+        without a channel); the application's sends do not count."""
         with unavailable_on_operational_errors(), self._engine.begin() as conn:
-            return stats.backlog(conn)
+            return stats.last_event_at(conn)
+
+    def backlog(self, horizon: stats.Horizon | None = None) -> Backlog:
+        """Pending messages per channel (those sent before ``horizon``, when given, counted
+        apart as unresolved) and dead letters not yet redriven, read from indexes (cheap
+        whatever the ledger's size); see :class:`ledger.Backlog`."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return stats.backlog(conn, horizon)
 
     def add_dead_letter(
         self, *, payload: str, reason: str, attempts: int, receipt_id: str | None = None

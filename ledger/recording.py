@@ -48,7 +48,7 @@ from ledger.results import LatencyObservation, RecordResult
 from ledger.schema import channels, events, inbound, messages, receipts
 from ledger.timestamps import from_unix
 from ledger.upsert import insert_for
-from qlara import DeliveryEvent, InboundMessage, Receipt, StatusEvent, reduce_state
+from qlara import DeliveryEvent, InboundMessage, Receipt, Source, StatusEvent, reduce_state
 
 #: How often to retry locking message rows that a concurrent purge keeps deleting.
 _LOCK_ATTEMPTS = 5
@@ -413,10 +413,13 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
         for outcome, ev in firsts
     ]
     execute_rows(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
+    # The per-minute counts chart what Qlara reported: the application's sends are not in it.
     rollup.append(
         conn,
         rollup.count_minutes(
-            (outcome.received_at, ev.channel, ev.status) for outcome, ev in firsts
+            (outcome.received_at, ev.channel, ev.status)
+            for outcome, ev in firsts
+            if ev.source is not Source.APP
         ),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from qlara import DeliveryEvent, Shape
@@ -108,11 +108,12 @@ class MessagePage:
 class WebhookStats:
     """How the webhook traffic looks now.
 
-    - ``last_event_at``: per channel, when its latest stored event was received; events
-      without a channel are counted under ``"other"`` (Qlara documents no channel of that
-      name).
-    - ``events_last_5m``/``15m``/``60m``: distinct events received in the window before
-      ``now`` (by receipt time; duplicates not counted).
+    - ``last_event_at``: per channel, when its latest stored event from Qlara was received;
+      events without a channel are counted under ``"other"`` (Qlara documents no channel of
+      that name).
+    - ``events_last_5m``/``15m``/``60m``: distinct events from Qlara received in the window
+      before ``now`` (by receipt time; duplicates not counted). The application's sends
+      count in neither: they would hide the webhook's silence.
     - ``pending``: messages with a sent event and no final status;
       ``oldest_pending_age_seconds`` is ``now`` minus the oldest such sent time.
     - ``events_total``, ``duplicates_total`` (extra copies of status events),
@@ -136,11 +137,14 @@ class Backlog:
 
     ``pending`` maps each channel (``None``: events without one) to how many of its messages
     were sent and have no final status yet, and when the oldest of them was sent;
-    ``dead_letters`` counts dead letters not yet redriven.
+    ``dead_letters`` counts dead letters not yet redriven. With an expiry horizon given,
+    ``pending`` holds only the messages sent within it, and ``unresolved`` counts, by
+    channel, those sent before it that never got a final status (Qlara will send none now).
     """
 
     pending: dict[str | None, tuple[int, datetime]]
     dead_letters: int
+    unresolved: dict[str | None, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

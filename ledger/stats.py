@@ -8,10 +8,13 @@ plain counts.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, case, func, literal, select, true
+from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.results import Backlog, LedgerCounts, WebhookStats
 from ledger.schema import (
@@ -35,7 +38,7 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
             func.count().filter(events.c.received_at >= now - timedelta(minutes=5)),
             func.count().filter(events.c.received_at >= now - timedelta(minutes=15)),
             func.count(),
-        ).where(events.c.received_at >= now - timedelta(minutes=60))
+        ).where(events.c.received_at >= now - timedelta(minutes=60), _from_qlara())
     ).one()
     pending, oldest_sent = conn.execute(
         select(func.count(), func.min(messages.c.sent_at)).where(pending_predicate())
@@ -59,44 +62,86 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
     )
 
 
-def pending_by_channel() -> Select[str, int, datetime]:
-    """(channel or ``""``, pending messages, oldest sent time) per channel, from
-    ``ix_messages_pending``."""
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """How long after its send a message may still get a final status, by channel:
+    ``by_channel`` for the channels named, ``default`` for every other (and none)."""
+
+    by_channel: Mapping[str, timedelta]
+    default: timedelta
+
+
+def pending_by_channel(
+    horizon: Horizon | None = None, now: datetime | None = None
+) -> Select[str, bool, int, datetime]:
+    """(channel or ``""``, sent within the horizon, pending messages, oldest sent time) per
+    channel, from ``ix_messages_pending``; without a horizon every message is "within"."""
     # Grouping by an expression, not the column: on the column SQLite would rather walk the
     # whole channel index in order than sort the few pending rows.
     channel = func.coalesce(messages.c.channel, "")
-    return (
-        select(channel, func.count(), func.min(messages.c.sent_at))
-        .where(pending_predicate())
-        .group_by(channel)
+    within: ColumnElement[bool]
+    if horizon is None:
+        within = true()
+    else:
+        at = now if now is not None else datetime.now(UTC)
+        sent_at_type = messages.c.sent_at.type
+        cutoff = case(
+            *(
+                (messages.c.channel == name, literal(at - span, sent_at_type))
+                for name, span in sorted(horizon.by_channel.items())
+            ),
+            else_=literal(at - horizon.default, sent_at_type),
+        )
+        within = messages.c.sent_at >= cutoff
+    query = select(channel, within, func.count(), func.min(messages.c.sent_at)).where(
+        pending_predicate()
     )
+    return query.group_by(channel) if horizon is None else query.group_by(channel, within)
 
 
-def backlog(conn: Connection) -> Backlog:
-    """Pending messages per channel and dead letters not redriven; see :class:`Backlog`.
+def backlog(
+    conn: Connection, horizon: Horizon | None = None, now: datetime | None = None
+) -> Backlog:
+    """Pending messages per channel (split at ``horizon`` when given: older ones are
+    unresolved) and dead letters not redriven; see :class:`Backlog`.
 
     Both are read from indexes, so the cost follows what is waiting, not the ledger's size:
     the pending rows through the partial index ``ix_messages_pending`` (the grouping is done
     over those rows only), the dead letters through ``ix_dead_letters_redriven_at_id``.
     """
-    rows = conn.execute(pending_by_channel())
-    pending: dict[str | None, tuple[int, datetime]] = {
-        (name or None): (int(count), oldest) for name, count, oldest in rows
-    }
+    rows = conn.execute(pending_by_channel(horizon, now))
+    pending: dict[str | None, tuple[int, datetime]] = {}
+    unresolved: dict[str | None, int] = {}
+    for name, within, count, oldest in rows:
+        if within:
+            pending[name or None] = (int(count), oldest)
+        else:
+            unresolved[name or None] = int(count)
     letters = conn.execute(
         select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
     ).scalar_one()
-    return Backlog(pending=pending, dead_letters=int(letters))
+    return Backlog(pending=pending, dead_letters=int(letters), unresolved=unresolved)
+
+
+def _from_qlara() -> ColumnElement[bool]:
+    """Events Qlara reported, not the sends the application did."""
+    return events.c.source != "app"
 
 
 def last_event_at(conn: Connection) -> dict[str, datetime]:
-    """When each channel's newest event was received (``"other"``: events without a
-    channel), one index probe per channel of the ``channels`` table."""
+    """When each channel's newest event from Qlara was received (``"other"``: events without
+    a channel), one backward walk of ``ix_events_channel_received_at`` per channel of the
+    ``channels`` table, past the application's sends recorded since."""
     names: list[str | None] = [None, *conn.execute(select(channels.c.channel)).scalars()]
     latest: dict[str, datetime] = {}
     for name in names:
         matches: Any = events.c.channel.is_(None) if name is None else events.c.channel == name
-        when = conn.execute(select(func.max(events.c.received_at)).where(matches)).scalar()
+        when = conn.execute(
+            select(events.c.received_at)
+            .where(matches, _from_qlara())
+            .order_by(events.c.received_at.desc())
+            .limit(1)
+        ).scalar()
         if when is not None:
             latest[NO_CHANNEL if name is None else name] = when
     return latest

@@ -32,7 +32,7 @@ from metrics.definitions import (
 from metrics.error_classes import ERROR_CLASSES, ErrorClass, classify_error, delivery_error_class
 from metrics.exposition import CONTENT_TYPE, render, scrape_registry
 from metrics.multiproc import MULTIPROC_ENV, multiprocess_mode, prepare_dir, process_exited
-from metrics.recorded import RecordedReceipt, count_recorded
+from metrics.recorded import RecordedReceipt, count_recorded, seed_last_events
 from metrics.state import Pending, StateCollector
 
 __all__ = [
@@ -70,5 +70,6 @@ __all__ = [
     "process_exited",
     "render",
     "scrape_registry",
+    "seed_last_events",
     "status_label",
 ]

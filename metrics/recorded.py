@@ -12,7 +12,7 @@ and the ledger are siblings and do not import each other.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from metrics.definitions import (
@@ -101,6 +101,14 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
             )
     if channels:
         _mark_newest(channels, received_at)
+
+
+def seed_last_events(last: Mapping[str, float]) -> None:
+    """Set ``qlara_webhook_last_event_timestamp_seconds`` from what the ledger holds (unix
+    seconds by channel name, ``other`` for none), so the series exists from a worker's start,
+    through an outage that follows a restart; an event recorded later only raises it."""
+    for name, received_at in last.items():
+        _mark_newest({channel_label(None if name == "other" else name)}, received_at)
 
 
 def _mark_newest(channels: set[str], received_at: float) -> None:

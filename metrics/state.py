@@ -26,10 +26,13 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """Messages of one channel sent with no final status yet, and the oldest one's age."""
+    """Messages of one channel sent with no final status yet, within the channel's expiry
+    horizon, and the oldest one's age; ``unresolved``: those sent before the horizon that
+    never got one (Qlara will not send it now)."""
 
     messages: int
     oldest_age_seconds: float | None
+    unresolved: int = 0
 
 
 #: Pending messages by the channel the ledger knows them by (``None``: no channel).
@@ -40,6 +43,7 @@ CountSource = Callable[[], int]
 
 class StateCollector(Collector):
     """Yields ``qlara_messages_pending``, ``qlara_messages_pending_oldest_age_seconds``,
+    ``qlara_messages_unresolved``,
     ``qlara_queue_messages{queue="work"|"dead_letter"}``, ``qlara_spool_events`` and
     ``qlara_scrape_source_up{source}``.
 
@@ -110,15 +114,22 @@ def _ask(source: str, read: Callable[[], _T], up: GaugeMetricFamily) -> _T | Non
 
 def _pending_families(pending: Mapping[str | None, Pending]) -> Iterator[Metric]:
     counts: dict[str, int] = dict.fromkeys(CHANNELS, 0)
+    lost: dict[str, int] = dict.fromkeys(CHANNELS, 0)
     oldest: dict[str, float] = {}
     for channel, group in pending.items():
         label = channel_label(channel)
         counts[label] += group.messages
+        lost[label] += group.unresolved
         if group.oldest_age_seconds is not None:
             oldest[label] = max(oldest.get(label, 0.0), group.oldest_age_seconds)
     messages = GaugeMetricFamily(
         "qlara_messages_pending",
-        "Messages sent with no final status yet.",
+        "Messages sent within the channel's expiry horizon with no final status yet.",
+        labels=["channel"],
+    )
+    unresolved = GaugeMetricFamily(
+        "qlara_messages_unresolved",
+        "Messages sent before the channel's expiry horizon that never got a final status.",
         labels=["channel"],
     )
     ages = GaugeMetricFamily(
@@ -129,5 +140,7 @@ def _pending_families(pending: Mapping[str | None, Pending]) -> Iterator[Metric]
     for channel in CHANNELS:
         messages.add_metric([channel], counts[channel])
         ages.add_metric([channel], oldest.get(channel, 0.0))
+        unresolved.add_metric([channel], lost[channel])
     yield messages
     yield ages
+    yield unresolved

@@ -114,6 +114,7 @@ def create_metrics_app(config: MetricsConfig) -> Litestar:
         redis=backends.redis if config.redis_url is not None else None,
         spool=Spool(config.spool_dir),
         spool_if_present=True,
+        horizon=config.expiry_horizon,
     )
     exposition = Exposition(sources, token=config.metrics_token, directory=config.metrics_dir)
     return Litestar(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ledger import Horizon
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiverConfig:
@@ -18,6 +20,8 @@ class ReceiverConfig:
     check; health is exempt). ``signing_secrets``, when given, are the Standard Webhooks
     secrets every webhook must be signed with (:mod:`receiver.signatures`). ``send_token`` is
     the bearer token of ``POST /v1/sends`` (``None``: that route refuses every request).
+    ``expiry_horizon`` splits the scrape's pending messages: those sent before it are
+    ``qlara_messages_unresolved`` (``None``: every one is pending).
     ``metrics_token``,
     when set, is the bearer token
     ``GET /metrics`` wants (unset: the metrics are open, as health is); ``serve_metrics`` off
@@ -41,6 +45,7 @@ class ReceiverConfig:
     allowed_hosts: tuple[str, ...] = ()
     signing_secrets: tuple[str, ...] = field(default=(), repr=False)
     send_token: str | None = field(default=None, repr=False)
+    expiry_horizon: Horizon | None = None
     max_body_bytes: int = 65536
     redis_timeout: float = 0.25
     enqueue_deadline: float = 0.5
@@ -99,6 +104,7 @@ class MetricsConfig:
     redis_url: str | None = None
     redis_timeout: float = 0.25
     metrics_token: str | None = None
+    expiry_horizon: Horizon | None = None
 
     def __post_init__(self) -> None:
         if self.metrics_token is not None and not self.metrics_token:

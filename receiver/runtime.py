@@ -90,4 +90,5 @@ class Runtime:
             ledger=self.ledger,
             redis=self.scrape_redis,
             spool=self.spool,
+            horizon=config.expiry_horizon,
         )

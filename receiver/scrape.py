@@ -29,7 +29,7 @@ from litestar.datastructures import State
 from litestar.handlers import BaseRouteHandler
 
 import metrics
-from ledger import Backlog, Ledger
+from ledger import Backlog, Horizon, Ledger
 from receiver.auth import bearer_in_headers, secret_bytes
 from receiver.errors import ReadUnauthorized
 from receiver.spool import Spool
@@ -53,6 +53,8 @@ class StateSources:
     redis: Callable[[], redis.Redis] | None = None
     spool: Spool | None = None
     spool_if_present: bool = False
+    #: Where pending ends and unresolved begins, by channel (``None``: everything pending).
+    horizon: Horizon | None = None
 
 
 class Exposition:
@@ -97,7 +99,9 @@ def scrape(state: State) -> Response[bytes]:
 def state_collector(sources: StateSources) -> metrics.StateCollector:
     """The scrape-time collector over ``sources`` (one ledger query per scrape, shared by the
     pending and dead-letter gauges)."""
-    pending, dead_letters = (None, None) if sources.ledger is None else _backlog(sources.ledger)
+    pending, dead_letters = (
+        (None, None) if sources.ledger is None else _backlog(sources.ledger, sources.horizon)
+    )
     work_queue = None
     if sources.redis is not None:
         work_queue = functools.partial(_work_queue, sources.redis, sources.queue_key)
@@ -113,9 +117,9 @@ def state_collector(sources: StateSources) -> metrics.StateCollector:
 
 
 def _backlog(
-    ledger: Callable[[], Ledger],
+    ledger: Callable[[], Ledger], horizon: Horizon | None
 ) -> tuple[Callable[[], dict[str | None, metrics.Pending]], Callable[[], int]]:
-    backlog = functools.cache(lambda: ledger().backlog())
+    backlog = functools.cache(lambda: ledger().backlog(horizon))
 
     def pending() -> dict[str | None, metrics.Pending]:
         return _pending(backlog(), datetime.now(UTC))
@@ -144,7 +148,14 @@ def work_queue_size(client: redis.Redis, queue_key: str) -> int:
 
 
 def _pending(backlog: Backlog, now: datetime) -> dict[str | None, metrics.Pending]:
-    return {
-        channel: metrics.Pending(count, max((now - oldest).total_seconds(), 0.0))
+    found = {
+        channel: metrics.Pending(
+            count,
+            max((now - oldest).total_seconds(), 0.0),
+            backlog.unresolved.get(channel, 0),
+        )
         for channel, (count, oldest) in backlog.pending.items()
     }
+    for channel, count in backlog.unresolved.items():
+        found.setdefault(channel, metrics.Pending(0, None, count))
+    return found

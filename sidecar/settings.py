@@ -55,6 +55,15 @@ _OPTIONAL_STRINGS = (
 )
 
 
+#: The expiry horizon of each channel when EXPIRY_HORIZON does not name it.
+DEFAULT_EXPIRY_HORIZON: dict[str, timedelta] = {
+    "sms": timedelta(hours=48),
+    "rcs": timedelta(hours=48),
+    "whatsapp": timedelta(hours=24),
+    "other": timedelta(hours=48),
+}
+
+
 def _cpu_count() -> int:
     return os.cpu_count() or 1
 
@@ -290,6 +299,13 @@ class Settings(BaseSettings):
         "channel=duration pairs (5m, 1h, 2d). Unset: stuck.after of ALERT_THRESHOLDS (or its "
         "defaults), the alert's own definition; prefer that.",
     )
+    expiry_horizon: str = Field(
+        "sms=48h,rcs=48h,whatsapp=24h,other=48h",
+        description="How long after its send a message may still get a final status, as "
+        "channel=duration pairs (channels not given keep the default). A message sent before "
+        "its channel's horizon with none is unresolved (qlara_messages_unresolved), no longer "
+        "pending: it stops arming the silence alert on quiet nights.",
+    )
     dashboard_gap_threshold: str = Field(
         "5m",
         description="A silence of the webhook longer than this is highlighted on the "
@@ -343,6 +359,12 @@ class Settings(BaseSettings):
             return None
         # Only the channels given: the others keep the alert's, read when the explorer starts.
         return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value, {}).items())
+
+    @field_validator("expiry_horizon")
+    @classmethod
+    def _horizon_shape(cls, value: str) -> str:
+        spans = stuck_after(value, DEFAULT_EXPIRY_HORIZON)
+        return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
 
     @field_validator("dashboard_gap_threshold")
     @classmethod
@@ -442,6 +464,11 @@ def alert_stuck_after(path: Path | None = None) -> dict[str, timedelta]:
     from alerts import load_thresholds
 
     return {c: parse_duration(d) for c, d in load_thresholds(path).stuck.after.items()}
+
+
+def expiry_horizon(settings: Settings) -> dict[str, timedelta]:
+    """EXPIRY_HORIZON by channel (``other``: every channel not documented, and none)."""
+    return stuck_after(settings.expiry_horizon, DEFAULT_EXPIRY_HORIZON)
 
 
 def explorer_stuck_after(settings: Settings) -> dict[str, timedelta]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger import Ledger, default_sqlite_url
+from ledger import Horizon, Ledger, default_sqlite_url
 from ledger.engine import normalise_url
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
-from sidecar.settings import Settings, SettingsError, env_name
+from sidecar.settings import Settings, SettingsError, env_name, expiry_horizon
 from sidecar.tokens import Tokens
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig
 
@@ -85,6 +85,7 @@ def receiver_config(
         enqueue_deadline=settings.enqueue_deadline,
         openapi=settings.openapi,
         metrics_token=_metrics_token(settings),
+        expiry_horizon=horizon(settings),
         # A separate listener serves /metrics: the receiver's port must not.
         serve_metrics=settings.metrics_port == 0,
     )
@@ -104,7 +105,15 @@ def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
         redis_url=settings.redis_url,
         redis_timeout=settings.redis_timeout,
         metrics_token=_metrics_token(settings),
+        expiry_horizon=horizon(settings),
     )
+
+
+def horizon(settings: Settings) -> Horizon:
+    """EXPIRY_HORIZON as the ledger reads it: undocumented channels take ``other``'s."""
+    spans = expiry_horizon(settings)
+    default = spans.pop("other")
+    return Horizon(by_channel=spans, default=default)
 
 
 def _metrics_token(settings: Settings) -> str | None:

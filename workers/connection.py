@@ -8,6 +8,7 @@ from collections.abc import Callable
 import structlog
 from dramatiq import Broker, Middleware, Worker
 
+import metrics
 from ledger import Ledger
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,7 @@ class LedgerConnection(Middleware):
         with self._lock:
             if self._ledger is None:
                 self._ledger = self._connect(self._database_url)
+                _seed_metrics(self._ledger)
             return self._ledger
 
     def close(self) -> None:
@@ -66,3 +68,13 @@ class LedgerConnection(Middleware):
 
     def __repr__(self) -> str:
         return f"LedgerConnection(open={self._ledger is not None})"
+
+
+def _seed_metrics(ledger: Ledger) -> None:
+    """What the metrics must know from the start that only the ledger remembers."""
+    try:
+        last = ledger.last_event_at()
+    except Exception as exc:  # the metric waits for the next event; recording goes on
+        log.warning("last event times not read at start", error=type(exc).__name__)
+        return
+    metrics.seed_last_events({name: at.timestamp() for name, at in last.items()})

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from ledger import Ledger, MessageDetail
-from ledger.schema import customer_ids, messages
+from ledger.schema import customer_ids, event_minutes, messages
 from qlara import DeliveryEvent, Receipt, Shape, Source, placeholder_id, reduce_state
 from tests.ledger.samples import T0, event, receipt
 
@@ -361,3 +361,28 @@ def test_a_send_and_its_binding_event_recorded_at_once_meet(database_url: str, r
     finally:
         for writer in writers:
             writer.close()
+
+
+def test_sends_are_not_webhook_traffic(ledger: Ledger) -> None:
+    # Given Qlara's event received at T0, then the application's sends a minute later
+    ledger.record(receipt(webhook("m-1", "delivered", 0), received_at=T0))
+    later = T0 + timedelta(minutes=1)
+    ledger.record(
+        receipt(send("m-2", at=60), send(customer_id="order-3", at=60), received_at=later)
+    )
+
+    # Then the webhook's figures know only Qlara's event
+    stats = ledger.webhook_stats(T0 + timedelta(minutes=2))
+    assert stats.last_event_at == {"sms": T0}
+    assert (stats.events_last_5m, stats.events_last_60m) == (1, 1)
+    assert ledger.last_event_at() == {"sms": T0}
+    # and so do the per-minute counts the charts read
+    with ledger._writer.begin() as conn:
+        minutes = conn.execute(
+            select(event_minutes.c.status, func.sum(event_minutes.c.events)).group_by(
+                event_minutes.c.status
+            )
+        ).all()
+    assert [tuple(row) for row in minutes] == [("delivered", 1)]
+    # while the sends are pending messages
+    assert stats.pending == 2

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, func, select, text
 
-from ledger import Ledger
+from ledger import Horizon, Ledger, stats
 from ledger.engine import normalise_url
 from ledger.schema import messages, pending_predicate
 from ledger.stats import pending_by_channel
@@ -130,6 +130,55 @@ def test_backlog_reads_pending_messages_through_the_partial_index(
                 plan = conn.execute(text(f"EXPLAIN {compiled}")).scalars().all()
             else:
                 plan = [row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    finally:
+        engine.dispose()
+    assert any("ix_messages_pending" in line for line in plan), plan
+
+
+def test_a_horizon_splits_pending_from_unresolved_per_channel(ledger: Ledger) -> None:
+    # Given messages sent long ago and lately on channels with different horizons
+    now = T0 + timedelta(hours=30)
+    ledger.record(receipt(event("old-sms", "sent", 0, channel="sms")))  # 30 h: within 48 h
+    ledger.record(receipt(event("old-wa", "sent", 0, channel="whatsapp")))  # 30 h > 24 h
+    ledger.record(receipt(event("new-wa", "sent", 3600 * 20, channel="whatsapp")))  # 10 h
+    ledger.record(receipt(event("old-tg", "sent", 0, channel="telegram")))  # default 12 h
+    ledger.record(receipt(event("old-none", "sent", 0, channel=None)))  # default 12 h
+    ledger.record(receipt(event("done", "sent", 0, channel="whatsapp"), event("done", "error", 9)))
+    horizon = Horizon(
+        by_channel={"sms": timedelta(hours=48), "whatsapp": timedelta(hours=24)},
+        default=timedelta(hours=12),
+    )
+
+    with ledger._engine.begin() as conn:
+        backlog = stats.backlog(conn, horizon, now)
+
+    assert backlog.pending == {
+        "sms": (1, T0),
+        "whatsapp": (1, T0 + timedelta(hours=20)),
+    }
+    assert backlog.unresolved == {"whatsapp": 1, "telegram": 1, None: 1}
+    # and without a horizon, every one is pending, as before
+    assert sum(n for n, _ in ledger.backlog().pending.values()) == 5
+
+
+def test_the_split_by_horizon_still_reads_the_partial_index(
+    ledger: Ledger, database_url: str
+) -> None:
+    horizon = Horizon(by_channel={"sms": timedelta(hours=1)}, default=timedelta(hours=2))
+    query = pending_by_channel(horizon, T0)
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # The cut-offs as the driver binds them (typed), not as literal text
+                compiled = query.compile(engine)
+                conn.execute(text("SET enable_seqscan = off"))
+                plan = [
+                    row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+                ]
+            else:
+                literal = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+                plan = [row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {literal}"))]
     finally:
         engine.dispose()
     assert any("ix_messages_pending" in line for line in plan), plan

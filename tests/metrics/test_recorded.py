@@ -13,6 +13,7 @@ from metrics import count_recorded
 from qlara import Receipt, Shape, Source
 from tests.ledger.samples import T0, event, receipt
 from tests.metrics.conftest import Samples
+from workers.connection import LedgerConnection
 
 
 @pytest.fixture
@@ -148,4 +149,30 @@ def test_sends_from_the_application_count_only_through_the_latency_they_make_kno
     assert samples.delta("qlara_webhook_delay_seconds_count", channel="rcs") == 1
     assert (
         samples.delta("qlara_delivery_latency_seconds_sum", channel="rcs", outcome="delivered") == 7
+    )
+
+
+def test_a_worker_opening_the_ledger_knows_the_last_event_time_from_it(
+    ledger: Ledger, sqlite_url: str, samples: Samples
+) -> None:
+    # Given Qlara's last whatsapp event in the ledger (later than any other test's), and a
+    # send the application reported after it, both recorded without counting (a restart)
+    last = T0 + timedelta(days=36600)
+    ledger.record(receipt(event("m-1", "sent", 0, channel="whatsapp"), received_at=last))
+    sent = msgspec.structs.replace(
+        event("m-2", "sent", 0, channel="whatsapp"), source=Source.APP, shape=Shape.APP
+    )
+    ledger.record(receipt(sent, received_at=last + timedelta(hours=1)))
+
+    # When a worker process opens the ledger
+    connection = LedgerConnection(sqlite_url)
+    try:
+        connection.open()
+    finally:
+        connection.close()
+
+    # Then the gauge shows Qlara's last event, before any new one arrives
+    assert (
+        samples.value("qlara_webhook_last_event_timestamp_seconds", channel="whatsapp")
+        == last.timestamp()
     )

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-from ledger import Ledger
+from ledger import Horizon, Ledger
 from metrics.definitions import installed_version
 from receiver import ReceiverConfig, create_app
-from tests.ledger.samples import event, receipt
+from tests.ledger.samples import T0, event, receipt
 from tests.metrics.conftest import Samples
 from tests.metrics.scraping import scrape, unreachable_backends
 
@@ -106,6 +107,27 @@ def test_pending_messages_and_the_work_queue_are_read_at_scrape_time(
     assert found[("qlara_queue_messages", (("queue", "work"),))] == 1
     assert found[("qlara_queue_messages", (("queue", "dead_letter"),))] == 0
     assert found[("qlara_spool_events", ())] == 0
+
+
+def test_a_message_past_its_channel_horizon_is_unresolved_not_pending(
+    config: ReceiverConfig,
+) -> None:
+    # Given an ancient sms message never resolved, and one sent a minute ago
+    ledger = Ledger.connect(config.database_url, migrate=False)
+    a_minute_ago = (datetime.now(UTC) - T0).total_seconds() - 60
+    try:
+        ledger.record(receipt(event("ancient", "sent", 0), event("fresh", "sent", a_minute_ago)))
+    finally:
+        ledger.close()
+    horizon = Horizon(by_channel={"sms": timedelta(hours=48)}, default=timedelta(hours=24))
+
+    with TestClient(create_app(replace(config, expiry_horizon=horizon))) as client:
+        found = scrape(client)
+
+    # Then only the fresh one is pending (and the oldest pending age is its own)
+    assert found[("qlara_messages_pending", (("channel", "sms"),))] == 1
+    assert found[("qlara_messages_unresolved", (("channel", "sms"),))] == 1
+    assert found[("qlara_messages_pending_oldest_age_seconds", (("channel", "sms"),))] < 3600
 
 
 def test_a_scrape_answers_when_redis_and_the_database_are_down(

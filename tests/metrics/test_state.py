@@ -35,6 +35,24 @@ def test_pending_messages_are_shown_per_channel_with_unknown_channels_as_other()
     assert value("qlara_scrape_source_up", {"source": "pending"}) == 1
 
 
+def test_messages_past_their_horizon_are_unresolved_not_pending() -> None:
+    collector = StateCollector(
+        pending=lambda: {
+            "whatsapp": Pending(2, 60.0, unresolved=5),
+            "telegram": Pending(0, None, unresolved=1),
+            None: Pending(0, None, unresolved=2),
+        }
+    )
+
+    value = scraped(collector).get_sample_value
+    assert value("qlara_messages_pending", {"channel": "whatsapp"}) == 2
+    assert value("qlara_messages_unresolved", {"channel": "whatsapp"}) == 5
+    assert value("qlara_messages_pending", {"channel": "other"}) == 0
+    assert value("qlara_messages_unresolved", {"channel": "other"}) == 3
+    assert value("qlara_messages_pending_oldest_age_seconds", {"channel": "other"}) == 0
+    assert value("qlara_messages_unresolved", {"channel": "sms"}) == 0
+
+
 def test_queues_and_spool_are_shown_as_counted() -> None:
     collector = StateCollector(work_queue=lambda: 7, dead_letters=lambda: 2, spool=lambda: 5)
 
