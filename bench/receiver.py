@@ -48,11 +48,14 @@ from common import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-OURS = ("ours_always", "ours_everysec")
+#: ours_sends is ours_everysec serving POST /v1/sends (the application's sends) instead of
+#: the webhook: same Redis settings, its own body (bench/post.lua, WRK_KIND=sends).
+OURS = ("ours_always", "ours_everysec", "ours_sends")
 PEER_DIRS = {"flask_rq": "flask_rq", "celery": "celery_peer", "raw_limit": "raw"}
 PEER_KEYS = {"flask_rq": "rq:queue:webhooks", "celery": "celery", "raw_limit": "webhooks"}
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789abcdef"  # noqa: S105 - a throwaway local token
 READ_TOKEN = "bench-read-token-0123456789abcdef"  # noqa: S105
+SEND_TOKEN = "bench-send-token-0123456789abcdef"  # noqa: S105
 
 VENV = ROOT / ".venv"
 SIDECAR = VENV / "bin" / "qlara-sidecar"
@@ -111,7 +114,10 @@ class Target:
         self.port = free_port()
         self.proc: Any = None
         self.data = work / "data"
-        if name in OURS:
+        if name == "ours_sends":
+            self.path = "/v1/sends"
+            self.key = f"{s.namespace}:qlara-events"
+        elif name in OURS:
             self.path = f"/webhook/{WEBHOOK_TOKEN}"
             self.key = f"{s.namespace}:qlara-events"
         elif name in PEER_DIRS:
@@ -130,6 +136,7 @@ class Target:
             "QLARA_SIDECAR_DATABASE_URL": f"sqlite:///{self.work}/ledger.db",
             "QLARA_SIDECAR_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "QLARA_SIDECAR_READ_TOKEN": READ_TOKEN,
+            "QLARA_SIDECAR_SEND_TOKEN": SEND_TOKEN,
             "QLARA_SIDECAR_DATA_DIR": str(self.data),
             "QLARA_SIDECAR_HOST": "127.0.0.1",
             "QLARA_SIDECAR_PORT": str(self.port),
@@ -285,6 +292,8 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
         redis_srv.start()
         t.start(redis_srv.url)
         env = {"WRK_PATH": t.path}
+        if name == "ours_sends":
+            env.update(WRK_KIND="sends", WRK_AUTH=f"Bearer {SEND_TOKEN}")
         base = f"http://127.0.0.1:{t.port}/"
         if kind == "wrk":
             run_measured(wrk_cmd(s, conns, s.warmup, base), work / "warmup.txt", env=env)
