@@ -107,6 +107,7 @@ def webhook_alerts(t: Thresholds) -> list[Rule]:
     """Is the sidecar up, is Qlara calling, is the webhook answering, is work flowing."""
     silence, quiet = t.silence, t.channel_silence
     delay, rejecting, ack, backlog = t.webhook_delay, t.rejecting, t.ack, t.backlog
+    gaps = t.gaps_filled
     stuck_window = format_duration(seconds(backlog.max_age) - seconds(backlog.for_))
     up = f'up{{job="{t.job}"}}'
     return [
@@ -201,6 +202,20 @@ def webhook_alerts(t: Thresholds) -> list[Rule]:
             + ". A token or configuration mismatch, or someone probing the URL.",
             page="webhook_health",
             window=rejecting.window,
+        ),
+        _alert(
+            t,
+            "QlaraWebhookGapsFilled",
+            f"sum(increase(qlara_reconcile_filled_total[{gaps.window}])) >= {gaps.min_filled}",
+            severity="warning",
+            for_=gaps.for_,
+            summary="Polling keeps finding statuses the webhook never delivered",
+            description='{{ $value | printf "%.0f" }} final statuses over the last '
+            f"{gaps.window} were found by polling Qlara's status API because the webhook "
+            "never delivered them (threshold "
+            f"{gaps.min_filled}). Events are being lost between Qlara and the sidecar.",
+            page="webhook_health",
+            window=gaps.window,
         ),
         _alert(
             t,

@@ -261,6 +261,17 @@ class Rejecting(_Section):
     for_: Duration = Field(default="10m", alias="for", description="How long it must hold.")
 
 
+class GapsFilled(_Section):
+    min_filled: int = Field(
+        default=10,
+        ge=1,
+        description="QlaraWebhookGapsFilled: final statuses the reconciler found by polling "
+        "(the webhook never delivered them) within the window.",
+    )
+    window: Window = Field(default="1h", description="Window of that count.")
+    for_: Duration = Field(default="15m", alias="for", description="How long it must hold.")
+
+
 class Ack(_Section):
     above: Window = Field(
         default="1s", description="QlaraAckSlow: p99 of the webhook's request -> response time."
@@ -348,6 +359,7 @@ class Thresholds(_Section):
     latency: Latency = Field(default_factory=Latency)
     webhook_delay: WebhookDelay = Field(default_factory=WebhookDelay)
     rejecting: Rejecting = Field(default_factory=Rejecting)
+    gaps_filled: GapsFilled = Field(default_factory=GapsFilled)
     ack: Ack = Field(default_factory=Ack)
     backlog: Backlog = Field(default_factory=Backlog)
     dead_letters: DeadLetters = Field(default_factory=DeadLetters)

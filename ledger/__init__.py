@@ -9,6 +9,7 @@ migrations shipped in ``ledger/migrations``.
 from ledger.engine import default_sqlite_url
 from ledger.errors import LedgerError, LedgerRefused, LedgerUnavailable
 from ledger.ledger import Ledger
+from ledger.polling import DuePoll
 from ledger.results import (
     Backlog,
     DeadLetter,
@@ -27,6 +28,7 @@ from ledger.stats import Horizon
 __all__ = [
     "Backlog",
     "DeadLetter",
+    "DuePoll",
     "EventRecord",
     "Horizon",
     "LatencyObservation",

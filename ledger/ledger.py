@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Engine, text
 
-from ledger import dead_letter_store, reading, recording, rollup, stats
+from ledger import dead_letter_store, polling, reading, recording, rollup, stats
 from ledger import purge as retention
 from ledger.engine import WRITE_OPTION, build_engine
 from ledger.errors import LedgerUnavailable, unavailable_on_operational_errors
@@ -164,6 +164,36 @@ class Ledger:
         without a channel); the application's sends do not count."""
         with unavailable_on_operational_errors(), self._engine.begin() as conn:
             return stats.last_event_at(conn)
+
+    def due_polls(
+        self,
+        *,
+        after: stats.Horizon,
+        horizon: stats.Horizon,
+        max_polls: int,
+        limit: int,
+        now: datetime | None = None,
+    ) -> list[polling.DuePoll]:
+        """The messages due for a poll of Qlara's status API (see :mod:`ledger.polling`)."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return polling.due_polls(
+                conn,
+                now if now is not None else utc_now(),
+                after=after,
+                horizon=horizon,
+                max_polls=max_polls,
+                limit=limit,
+            )
+
+    def note_polls(
+        self,
+        results: Sequence[tuple[polling.DuePoll, str]],
+        backoff: timedelta,
+        now: datetime | None = None,
+    ) -> None:
+        """Count a poll of each message with its result, and when the next may come."""
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            polling.note_polls(conn, results, now if now is not None else utc_now(), backoff)
 
     def backlog(self, horizon: stats.Horizon | None = None) -> Backlog:
         """Pending messages per channel (those sent before ``horizon``, when given, counted

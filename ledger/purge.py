@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, delete, exists, select
 
 from ledger.joining import forget_unused
+from ledger.polling import forget_polls
 from ledger.results import PurgeResult
 from ledger.rollup import minute_of
 from ledger.schema import dead_letters, event_minutes, events, inbound, messages, receipts
@@ -40,6 +41,7 @@ def purge(engine: Engine, older_than: datetime) -> PurgeResult:
     with engine.begin() as conn:
         # Its own statement, after the messages': see ledger.joining on lock order.
         forget_unused(conn)
+        forget_polls(conn)
     with engine.begin() as conn:
         n_inbound = conn.execute(delete(inbound).where(inbound.c.received_at < older_than))
         n_receipts = conn.execute(delete(receipts).where(receipts.c.recorded_at < older_than))

@@ -81,11 +81,14 @@ class _StoredEvent:
     customer_message_id: str | None
     phone: str | None
     error: str | None
+    #: Who reported it: a polled status ranks below the webhook's (qlara.status.rank).
+    source: str
 
     @classmethod
     def of(cls, source: Any) -> _StoredEvent:
         """From an events row, or from the DeliveryEvent that is about to be one."""
         return cls(
+            source=str(source.source),
             status=source.status,
             event_time=source.event_time,
             part=source.part,
@@ -413,13 +416,14 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
         for outcome, ev in firsts
     ]
     execute_rows(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
-    # The per-minute counts chart what Qlara reported: the application's sends are not in it.
+    # The per-minute counts chart what Qlara's webhook reported: the application's sends
+    # and the reconciler's polls are not in them.
     rollup.append(
         conn,
         rollup.count_minutes(
             (outcome.received_at, ev.channel, ev.status)
             for outcome, ev in firsts
-            if ev.source is not Source.APP
+            if ev.source is Source.WEBHOOK
         ),
     )
 
@@ -484,6 +488,7 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
                 events.c.customer_message_id,
                 events.c.phone,
                 events.c.error,
+                events.c.source,
             ).where(events.c.message_id.in_(chunk))
         )
         for row in rows:

@@ -9,6 +9,8 @@
 - ``inbound``: replies from recipients, kept apart from statuses.
 - ``customer_ids``: each ``customerMessageId`` seen and the ``messageId`` it was first seen
   with (``NULL`` while only a send named by it alone is known): see :mod:`ledger.joining`.
+- ``polls``: what the reconciler asked Qlara's status API about each message, and when it
+  may ask again (see :mod:`ledger.polling`).
 - ``channels``: every channel name seen, so per-channel statistics need no table scan.
 - ``event_minutes``: distinct events counted by minute of receipt, channel and status, for
   charts over long windows. Writers append one row per (minute, channel, status) of the
@@ -162,6 +164,15 @@ customer_ids = Table(
     metadata,
     Column("customer_message_id", String, primary_key=True),
     Column("message_id", String),
+)
+
+polls = Table(
+    "polls",
+    metadata,
+    Column("message_id", String, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("last_result", String, nullable=False),
 )
 
 channels = Table(

@@ -70,6 +70,21 @@ class Horizon:
     by_channel: Mapping[str, timedelta]
     default: timedelta
 
+    def cutoff(
+        self, channel: ColumnElement[Any], sent_at: ColumnElement[datetime], now: datetime
+    ) -> ColumnElement[datetime]:
+        """``now`` minus the span of each row's ``channel``, typed as ``sent_at``."""
+        default = literal(now - self.default, sent_at.type)
+        if not self.by_channel:
+            return default
+        return case(
+            *(
+                (channel == name, literal(now - span, sent_at.type))
+                for name, span in sorted(self.by_channel.items())
+            ),
+            else_=default,
+        )
+
 
 def pending_by_channel(
     horizon: Horizon | None = None, now: datetime | None = None
@@ -84,15 +99,7 @@ def pending_by_channel(
         within = true()
     else:
         at = now if now is not None else datetime.now(UTC)
-        sent_at_type = messages.c.sent_at.type
-        cutoff = case(
-            *(
-                (messages.c.channel == name, literal(at - span, sent_at_type))
-                for name, span in sorted(horizon.by_channel.items())
-            ),
-            else_=literal(at - horizon.default, sent_at_type),
-        )
-        within = messages.c.sent_at >= cutoff
+        within = messages.c.sent_at >= horizon.cutoff(messages.c.channel, messages.c.sent_at, at)
     query = select(channel, within, func.count(), func.min(messages.c.sent_at)).where(
         pending_predicate()
     )
@@ -124,14 +131,15 @@ def backlog(
 
 
 def _from_qlara() -> ColumnElement[bool]:
-    """Events Qlara reported, not the sends the application did."""
-    return events.c.source != "app"
+    """Events Qlara's webhook reported: not the sends the application did, nor what the
+    reconciler polled (either would hide the webhook's silence)."""
+    return events.c.source == "webhook"
 
 
 def last_event_at(conn: Connection) -> dict[str, datetime]:
-    """When each channel's newest event from Qlara was received (``"other"``: events without
-    a channel), one backward walk of ``ix_events_channel_received_at`` per channel of the
-    ``channels`` table, past the application's sends recorded since."""
+    """When each channel's newest event from Qlara's webhook was received (``"other"``:
+    events without a channel), one backward walk of ``ix_events_channel_received_at`` per
+    channel of the ``channels`` table, past the sends and polled statuses recorded since."""
     names: list[str | None] = [None, *conn.execute(select(channels.c.channel)).scalars()]
     latest: dict[str, datetime] = {}
     for name in names:

@@ -8,6 +8,7 @@ sidecar but :mod:`qlara`.
 """
 
 from metrics.definitions import (
+    API_REQUESTS,
     BUILD_INFO,
     CHANNELS,
     DEAD_LETTER_REASONS,
@@ -17,6 +18,9 @@ from metrics.definitions import (
     DUPLICATE_EVENTS,
     EVENTS,
     LAST_EVENT,
+    POLL_RESULTS,
+    RECONCILE_FILLED,
+    RECONCILE_POLLS,
     REQUEST_OUTCOMES,
     SENDS_REQUESTS,
     STATUSES,
@@ -36,6 +40,7 @@ from metrics.recorded import RecordedReceipt, count_recorded, seed_last_events
 from metrics.state import Pending, StateCollector
 
 __all__ = [
+    "API_REQUESTS",
     "BUILD_INFO",
     "CHANNELS",
     "CONTENT_TYPE",
@@ -48,6 +53,9 @@ __all__ = [
     "EVENTS",
     "LAST_EVENT",
     "MULTIPROC_ENV",
+    "POLL_RESULTS",
+    "RECONCILE_FILLED",
+    "RECONCILE_POLLS",
     "REQUEST_OUTCOMES",
     "SENDS_REQUESTS",
     "STATUSES",

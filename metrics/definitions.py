@@ -164,6 +164,30 @@ DEAD_LETTERS = Counter(
     ["reason"],
     registry=None,
 )
+#: What became of one poll of a message's status (the reconciler).
+POLL_RESULTS: tuple[str, ...] = ("filled", "still_pending", "not_found", "error", "rate_limited")
+RECONCILE_POLLS = Counter(
+    "qlara_reconcile_polls",
+    "Messages the reconciler asked Qlara's status API about, by result: filled (a final "
+    "status the webhook never delivered, recorded), still_pending, not_found, error "
+    "(no answer, a 5xx or the breaker open), rate_limited.",
+    ["result"],
+    registry=None,
+)
+RECONCILE_FILLED = Counter(
+    "qlara_reconcile_filled",
+    "Final statuses the webhook never delivered, filled in by polling Qlara's status API.",
+    ["channel"],
+    registry=None,
+)
+#: The API calls the client makes.
+API_ENDPOINTS: tuple[str, ...] = ("status", "status_batch", "webhook")
+API_REQUESTS = Counter(
+    "qlara_api_requests",
+    "Calls to Qlara's API, by endpoint and HTTP status (error: no answer).",
+    ["endpoint", "code"],
+    registry=None,
+)
 BUILD_INFO = Gauge(
     "qlara_build_info",
     "Always 1; the version label names the running qlara-sidecar.",
@@ -185,6 +209,9 @@ ALL = (
     WEBHOOK_DELAY,
     LAST_EVENT,
     DEAD_LETTERS,
+    RECONCILE_POLLS,
+    RECONCILE_FILLED,
+    API_REQUESTS,
     BUILD_INFO,
 )
 
@@ -224,6 +251,7 @@ def initialise(version: str | None = None) -> None:
         WEBHOOK_IMPLAUSIBLE.labels(name)
     for channel in CHANNELS:
         DUPLICATE_EVENTS.labels(channel)
+        RECONCILE_FILLED.labels(channel)
         WEBHOOK_DELAY.labels(channel)
         for status in STATUSES:
             EVENTS.labels(channel, status)
@@ -233,6 +261,8 @@ def initialise(version: str | None = None) -> None:
             DELIVERY_LATENCY.labels(channel, outcome)
     for reason in DEAD_LETTER_REASONS:
         DEAD_LETTERS.labels(reason)
+    for result in POLL_RESULTS:
+        RECONCILE_POLLS.labels(result)
     BUILD_INFO.labels(version).set(1)
 
 
@@ -256,4 +286,6 @@ def label_sets() -> dict[str, list[tuple[str, ...]]]:
         "qlara_delivery_latency_seconds": list(itertools.product(CHANNELS, DELIVERY_OUTCOMES)),
         "qlara_webhook_delay_seconds": [(c,) for c in CHANNELS],
         "qlara_dead_letters": [(r,) for r in DEAD_LETTER_REASONS],
+        "qlara_reconcile_polls": [(r,) for r in POLL_RESULTS],
+        "qlara_reconcile_filled": [(c,) for c in CHANNELS],
     }

@@ -23,6 +23,7 @@ from metrics.definitions import (
     ERROR_STATUSES,
     EVENTS,
     LAST_EVENT,
+    RECONCILE_FILLED,
     WEBHOOK_DELAY,
     channel_label,
     status_label,
@@ -74,7 +75,9 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
 
     Sends the application reported (``source`` app) count only through the latencies they
     make measurable: the event counters, the delay and the last event's time describe what
-    Qlara reported, and an application's sends must not hide Qlara's silence.
+    Qlara reported, and an application's sends must not hide Qlara's silence. A status the
+    reconciler polled (``source`` poll) counts as an event and in
+    ``qlara_reconcile_filled_total{channel}``, never in the webhook's delay or last event.
     """
     if result.already_recorded:
         return
@@ -84,11 +87,14 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
         if event.source is Source.APP:
             continue
         channel = channel_label(event.channel)
-        channels.add(channel)
         status = status_label(event.status)
         EVENTS.labels(channel, status).inc()
         if status in ERROR_STATUSES:
             DELIVERY_ERRORS.labels(channel, delivery_error_class(status, event.error)).inc()
+        if event.source is Source.POLL:  # no webhook delay, no webhook activity
+            RECONCILE_FILLED.labels(channel).inc()
+            continue
+        channels.add(channel)
         WEBHOOK_DELAY.labels(channel).observe(max(received_at - event.event_time.timestamp(), 0.0))
     for event in result.duplicate_events:
         if event.source is Source.APP:

@@ -29,6 +29,7 @@ class Shape(enum.StrEnum):
     PLATFORM = "B"  #: the platform guide: ``eventType``, ``statusCode``, ``destination``
     UNIVERSAL = "C"  #: the SMS Universal callback: ``statusCode`` per part, ``price``
     APP = "S"  #: a send the application reported to ``POST /v1/sends``
+    POLL = "P"  #: a status the reconciler polled from Qlara's status API
 
 
 class Source(enum.StrEnum):

@@ -69,7 +69,9 @@ class MessageState:
     """A message's current state, derived from all its events.
 
     ``status`` is ``None`` only when the message has nothing but read receipts.
-    ``latency_seconds`` is final minus first SENT event time, when both exist.
+    ``latency_seconds`` is final minus first SENT event time, when both exist and the final
+    status came from Qlara's webhook: ``final_polled`` says it was learnt by polling, when
+    the time is the poll's, not the delivery's, and no latency is measured.
     """
 
     status: str | None
@@ -82,11 +84,13 @@ class MessageState:
     customer_message_id: str | None
     phone: str | None
     error: str | None
+    final_polled: bool = False
 
     @property
     def latency_seconds(self) -> float | None:
-        """Sent -> final in seconds, from event times; ``None`` until both are known."""
-        if self.sent_at is None or self.final_at is None:
+        """Sent -> final in seconds, from event times; ``None`` until both are known, and
+        when the final status was polled (its time is the poll's)."""
+        if self.sent_at is None or self.final_at is None or self.final_polled:
             return None
         return (self.final_at - self.sent_at).total_seconds()
 
@@ -96,12 +100,27 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
-def rank(status: str, event_time: datetime, part: int = 1) -> tuple[bool, datetime, int, str, int]:
-    """The total order behind the state: finality, then event time, then precedence.
+#: The source of a status the reconciler polled from Qlara's API (see :class:`qlara.Source`).
+POLLED = "poll"
 
-    The status name and the part number close the order so that no two distinct events tie.
+
+def rank(
+    status: str, event_time: datetime, part: int = 1, polled: bool = False
+) -> tuple[bool, bool, datetime, int, str, int]:
+    """The total order behind the state: finality, then what Qlara's webhook reported over
+    what was polled, then event time, then precedence.
+
+    A polled status has no event time to trust (it is timed at the poll), so it never
+    overturns a status of the same finality the webhook reported, and a webhook report that
+    arrives later, with its real time, takes its place. The status name and the part number
+    close the order so that no two distinct events tie.
     """
-    return (status in FINAL_STATUSES, event_time, PRECEDENCE.get(status, 0), status, part)
+    final = status in FINAL_STATUSES
+    return (final, not polled, event_time, PRECEDENCE.get(status, 0), status, part)
+
+
+def _polled(ev: PartEvent) -> bool:
+    return getattr(ev, "source", None) == POLLED
 
 
 def _content(ev: PartEvent) -> tuple[str, str, str, str]:
@@ -114,8 +133,10 @@ def _content(ev: PartEvent) -> tuple[str, str, str, str]:
     )
 
 
-def _key(ev: PartEvent) -> tuple[tuple[bool, datetime, int, str, int], tuple[str, str, str, str]]:
-    return rank(ev.status, ev.event_time, ev.part), _content(ev)
+def _key(
+    ev: PartEvent,
+) -> tuple[tuple[bool, bool, datetime, int, str, int], tuple[str, str, str, str]]:
+    return rank(ev.status, ev.event_time, ev.part, _polled(ev)), _content(ev)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,23 +179,25 @@ def part_states(events: Iterable[PartEvent]) -> list[PartState]:
 
 def _decide(
     parts: list[PartState], evs: list[StatusEvent]
-) -> tuple[str | None, datetime | None, datetime | None, str | None]:
-    """(status, status time, final time, error) of a message whose parts are ``parts``."""
+) -> tuple[str | None, datetime | None, datetime | None, str | None, bool]:
+    """(status, status time, final time, error, final polled) of a message whose parts are
+    ``parts``."""
     decided = [p.event for p in parts if p.event is not None]
     if not decided:  # read receipts only
-        return None, None, None, None
+        return None, None, None, None, False
     if all(p.is_final for p in parts):
         failed = [e for e in decided if e.status != "delivered"]
         winner = max(failed or decided, key=_key)
         final_at = max(e.event_time for e in decided)
-        return winner.status, winner.event_time, final_at, winner.error if failed else None
+        error = winner.error if failed else None
+        return winner.status, winner.event_time, final_at, error, any(map(_polled, decided))
     if len(parts) == 1:
-        return decided[0].status, decided[0].event_time, None, None
+        return decided[0].status, decided[0].event_time, None, None, False
     in_flight = [e for e in evs if e.status != READ and e.status not in FINAL_STATUSES]
     if in_flight:
         winner = max(in_flight, key=_key)
-        return winner.status, winner.event_time, None, None
-    return "sent", min(e.event_time for e in decided), None, None
+        return winner.status, winner.event_time, None, None, False
+    return "sent", min(e.event_time for e in decided), None, None, False
 
 
 def _first_known(events: list[StatusEvent], attr: str) -> str | None:
@@ -199,6 +222,8 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
     - Among events of the same finality, the latest event time wins; ties are broken by
       :data:`PRECEDENCE`.
     - ``read`` sets ``read_at`` (the earliest read) and never changes the status.
+    - A status polled from Qlara's API ranks below the webhook's of the same finality (see
+      :func:`rank`); a final status learnt only by polling gives no latency.
     - A multi-part SMS (``totalParts`` > 1) is decided part by part (:func:`part_states`).
       It is final only once every part is, and delivered only when every part was;
       otherwise its status, time and error are those of its failed part (the latest, by
@@ -219,7 +244,7 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
                 read_at = ev.event_time
         elif ev.status == "sent" and (sent_at is None or ev.event_time < sent_at):
             sent_at = ev.event_time
-    status, status_time, final_at, error = _decide(part_states(evs), evs)
+    status, status_time, final_at, error, final_polled = _decide(part_states(evs), evs)
     return MessageState(
         status=status,
         status_time=status_time,
@@ -231,4 +256,5 @@ def reduce_state(events: Iterable[StatusEvent]) -> MessageState:
         customer_message_id=_first_known(evs, "customer_message_id"),
         phone=_first_known(evs, "phone"),
         error=error,
+        final_polled=final_polled,
     )

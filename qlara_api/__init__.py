@@ -4,6 +4,7 @@ account's rate limits and behind a circuit breaker. Imports nothing of the sidec
 
 from qlara_api.breaker import CircuitBreaker
 from qlara_api.client import (
+    BATCH,
     DEFAULT_URL,
     VARIANTS,
     PolledStatus,
@@ -26,6 +27,7 @@ from qlara_api.errors import (
 from qlara_api.limits import TRIAL, Limits, RateLimiter
 
 __all__ = [
+    "BATCH",
     "DEFAULT_URL",
     "TRIAL",
     "VARIANTS",

@@ -33,6 +33,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]
 AppendFsync = Literal["always", "everysec"]
+ApiVariant = Literal["messages", "partner-gateway"]
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -53,6 +54,28 @@ _OPTIONAL_STRINGS = (
     "alert_thresholds",
     "dashboard_stuck_after",
 )
+
+
+#: How long each channel waits before the reconciler polls, when RECONCILE_AFTER says nothing.
+DEFAULT_RECONCILE_AFTER: dict[str, timedelta] = {
+    "sms": timedelta(minutes=10),
+    "rcs": timedelta(minutes=30),
+    "whatsapp": timedelta(minutes=30),
+    "other": timedelta(minutes=30),
+}
+
+
+def api_limits(text: str) -> tuple[int, int]:
+    """``50/s,1000/m`` as (per second, per minute). Raises ``ValueError`` naming the problem."""
+    found: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        count, _, unit = part.partition("/")
+        if unit.strip() not in ("s", "m") or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"{part!r}: use N/s,N/m, e.g. 50/s,1000/m")
+        found[unit.strip()] = int(count)
+    if set(found) != {"s", "m"}:
+        raise ValueError("give both limits, per second and per minute, e.g. 50/s,1000/m")
+    return found["s"], found["m"]
 
 
 #: The expiry horizon of each channel when EXPIRY_HORIZON does not name it.
@@ -211,6 +234,36 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         90, ge=1, le=36500, description="Days events are kept in the ledger before purging."
     )
+    qlara_api_key: SecretStr | None = Field(
+        None,
+        description="Qlara API key (sent as X-Api-Key). Set: the reconciler polls Qlara's status "
+        "API for final statuses the webhook never delivered, and `webhook show|register` work. "
+        "Unset: no call to Qlara is made.",
+    )
+    qlara_api_url: str = Field(
+        "https://lora-api.agiletelecom.com/api",
+        description="Base URL of Qlara's API; both surfaces are relative to it.",
+    )
+    qlara_api_variant: ApiVariant = Field(
+        "messages",
+        description="Which documented surface to call: messages (the guide's /messages/status/..."
+        ", /webhooks/delivery-status) or partner-gateway (/partner-gateway/v1/..., with the "
+        "channel on every status call).",
+    )
+    qlara_api_limits: str = Field(
+        "50/s,1000/m",
+        description="The account's rate limits, never exceeded in any second or minute "
+        "(trial accounts: 10/s,100/m). The reconciler spends at most half of them.",
+    )
+    reconcile_after: str = Field(
+        "sms=10m,rcs=30m,whatsapp=30m,other=30m",
+        description="How long a message may wait for its final status before the reconciler "
+        "polls Qlara for it, as channel=duration pairs (channels not given keep the default); "
+        "while the webhook is silent (no event for 15m) every pending message is polled.",
+    )
+    reconcile_interval: float = Field(
+        60.0, gt=0, le=86400, description="Seconds between the reconciler's rounds."
+    )
     max_retries: int = Field(
         8, ge=0, le=1000, description="Retries of a failing event before it becomes a dead letter."
     )
@@ -366,6 +419,18 @@ class Settings(BaseSettings):
         spans = stuck_after(value, DEFAULT_EXPIRY_HORIZON)
         return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
 
+    @field_validator("reconcile_after")
+    @classmethod
+    def _reconcile_after_shape(cls, value: str) -> str:
+        spans = stuck_after(value, DEFAULT_RECONCILE_AFTER)
+        return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
+
+    @field_validator("qlara_api_limits")
+    @classmethod
+    def _limits_shape(cls, value: str) -> str:
+        second, minute = api_limits(value)
+        return f"{second}/s,{minute}/m"
+
     @field_validator("dashboard_gap_threshold")
     @classmethod
     def _gap_shape(cls, value: str) -> str:
@@ -409,6 +474,7 @@ class Settings(BaseSettings):
             self.webhook_token,
             self.read_token,
             self.send_token,
+            self.qlara_api_key,
             self.basic_auth_password,
             self.metrics_token,
             self.dashboard_password,
@@ -450,6 +516,7 @@ SECRET_FIELDS = frozenset(
         "metrics_token",
         "dashboard_password",
         "webhook_signing_secrets",
+        "qlara_api_key",
     }
 )
 """Fields masked in every output and never passed to a child process explicitly."""
@@ -469,6 +536,11 @@ def alert_stuck_after(path: Path | None = None) -> dict[str, timedelta]:
 def expiry_horizon(settings: Settings) -> dict[str, timedelta]:
     """EXPIRY_HORIZON by channel (``other``: every channel not documented, and none)."""
     return stuck_after(settings.expiry_horizon, DEFAULT_EXPIRY_HORIZON)
+
+
+def reconcile_after(settings: Settings) -> dict[str, timedelta]:
+    """RECONCILE_AFTER by channel (``other``: every channel not documented, and none)."""
+    return stuck_after(settings.reconcile_after, DEFAULT_RECONCILE_AFTER)
 
 
 def explorer_stuck_after(settings: Settings) -> dict[str, timedelta]:

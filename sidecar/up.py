@@ -182,6 +182,13 @@ def _print_banner(
             if settings.dashboard_port != 0
             else []
         ),
+        (
+            f"  Reconciler:    on, polling Qlara's {settings.qlara_api_variant} API at "
+            f"{settings.qlara_api_url} (limits {settings.qlara_api_limits})"
+            if settings.qlara_api_key is not None
+            else "  Reconciler:    off (set QLARA_SIDECAR_QLARA_API_KEY to poll Qlara for "
+            "what the webhook never delivered)"
+        ),
         f"  Data dir:      {root}",
         f"  Ledger:        {hide_password(database)}",
         f"  Redis:         {redis_note}",

@@ -12,10 +12,19 @@ from typing import TYPE_CHECKING
 
 from ledger import Horizon, Ledger, default_sqlite_url
 from ledger.engine import normalise_url
+from qlara_api import Limits
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
-from sidecar.settings import Settings, SettingsError, env_name, expiry_horizon
+from sidecar.settings import (
+    Settings,
+    SettingsError,
+    api_limits,
+    env_name,
+    expiry_horizon,
+    reconcile_after,
+)
 from sidecar.tokens import Tokens
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig
+from workers.reconcile import ReconcileConfig
 
 if TYPE_CHECKING:
     from receiver import MetricsConfig, ReceiverConfig
@@ -133,6 +142,24 @@ def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerCon
         heartbeat_timeout_ms=int(settings.broker_heartbeat_timeout * 1000),
         retention_days=settings.retention_days,
         shutdown_timeout_s=settings.worker_shutdown_timeout,
+        reconcile=reconcile_config(settings),
+    )
+
+
+def reconcile_config(settings: Settings) -> ReconcileConfig | None:
+    """The reconciler's settings, or ``None`` (it does not run) without a Qlara API key."""
+    if settings.qlara_api_key is None:
+        return None
+    after = reconcile_after(settings)
+    per_second, per_minute = api_limits(settings.qlara_api_limits)
+    return ReconcileConfig(
+        api_key=settings.qlara_api_key.get_secret_value(),
+        api_url=settings.qlara_api_url,
+        variant=settings.qlara_api_variant,
+        limits=Limits(per_second=per_second, per_minute=per_minute),
+        after=Horizon(by_channel=after, default=after.pop("other")),
+        horizon=horizon(settings),
+        interval_s=settings.reconcile_interval,
     )
 
 

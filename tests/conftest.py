@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+#: The fake Qlara (its ``serve_fake`` fixture), for every test directory.
+pytest_plugins = ["tests.fake_qlara"]
+
 REDIS_URL = os.environ.get("QLARA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "QLARA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

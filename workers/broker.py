@@ -19,6 +19,7 @@ from workers.dead_letters import DeadLetters
 from workers.delivery_limit import DeliveryLimit
 from workers.errors import PermanentFailure
 from workers.reclaim import ReclaimingRedisBroker
+from workers.reconcile import Reconciler, client_for
 from workers.recorder import ReceiptRecorder, RecordedHook
 from workers.redaction import redact_dramatiq_logs
 from workers.retention import Retention
@@ -76,6 +77,9 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
         ),
         connection,
     ]
+    if config.reconcile is not None:
+        reconcile = config.reconcile
+        middleware.insert(-1, Reconciler(connection, reconcile, lambda: client_for(reconcile)))
     broker = ReclaimingRedisBroker(
         client=redis_client(config.redis_url),
         namespace=config.namespace,

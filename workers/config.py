@@ -4,6 +4,10 @@ receiver."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.reconcile import ReconcileConfig
 
 #: The Redis queue receipts travel on, from the receiver (or a redrive) to the workers.
 QUEUE_NAME = "qlara-events"
@@ -38,6 +42,8 @@ class WorkerConfig:
     retention_days: int = 90
     purge_interval_s: float = 3600.0
     shutdown_timeout_s: float = 8.0
+    #: The reconciler's settings; ``None``: it does not run (no Qlara API key).
+    reconcile: ReconcileConfig | None = None
 
     def __post_init__(self) -> None:
         positive = {

@@ -30,6 +30,7 @@ SEVERITIES = {
     "QlaraDeliveryLatencyHigh": "warning",
     "QlaraWebhookDelayHigh": "warning",
     "QlaraWebhookRejecting": "warning",
+    "QlaraWebhookGapsFilled": "warning",
     "QlaraAckSlow": "critical",
     "QlaraBacklog": "warning",
     "QlaraDeadLetters": "warning",

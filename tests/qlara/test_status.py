@@ -25,6 +25,7 @@ class Ev:
     phone: str | None = None
     error: str | None = None
     total_parts: int = 1
+    source: str = "webhook"
 
 
 def at(minutes: float) -> datetime:
@@ -209,3 +210,58 @@ def test_final_and_delivered_are_what_every_part_says(evs: list[Ev]) -> None:
 
 
 FINALS = {"delivered", "error", "expired"}
+
+
+def polled(status: str, minutes: float, error: str | None = None) -> Ev:
+    return Ev(status, at(minutes), error=error, source="poll")
+
+
+def test_a_polled_final_fills_in_a_message_but_measures_no_latency() -> None:
+    state = reduce_state([Ev("sent", at(0)), polled("delivered", 30)])
+    assert (state.status, state.is_final, state.final_at) == ("delivered", True, at(30))
+    assert state.final_polled
+    assert state.latency_seconds is None  # the poll's time is not the delivery's
+
+
+def test_a_polled_status_never_overturns_a_webhook_final() -> None:
+    # The webhook's error, reported earlier than the poll, stands
+    state = reduce_state(
+        [Ev("sent", at(0)), Ev("error", at(2), error="x"), polled("delivered", 30)]
+    )
+    assert (state.status, state.error, state.final_polled) == ("error", "x", False)
+    assert state.latency_seconds == 120
+
+
+def test_a_webhook_arriving_after_the_poll_takes_its_place_with_its_real_time() -> None:
+    events = [Ev("sent", at(0)), polled("error", 30, "Absent subscriber"), Ev("delivered", at(1))]
+    for order in itertools.permutations(events):
+        state = reduce_state(order)
+        assert (state.status, state.status_time, state.final_polled) == ("delivered", at(1), False)
+        assert state.latency_seconds == 60
+
+
+@given(
+    st.lists(
+        st.builds(
+            Ev,
+            status=st.sampled_from(["sent", "delivered", "error", "expired", "received"]),
+            event_time=st.integers(min_value=0, max_value=5).map(at),
+            source=st.sampled_from(["webhook", "poll"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.randoms(),
+)
+def test_with_polled_events_the_state_is_still_a_function_of_the_set(
+    events: list[Ev], rnd: object
+) -> None:
+    shuffled = list(events)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert reduce_state(shuffled) == reduce_state(events)
+    webhook_finals = [e for e in events if e.status in FINAL and e.source == "webhook"]
+    if webhook_finals:  # whatever was polled, a webhook's final decides
+        assert not reduce_state(events).final_polled
+
+
+FINAL = {"delivered", "error", "expired"}

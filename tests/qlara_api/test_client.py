@@ -22,7 +22,7 @@ from qlara_api import (
     Variant,
 )
 from qlara_api.fake import most_in_any_window
-from tests.qlara_api.conftest import API_KEY, Served
+from tests.fake_qlara import API_KEY, Served
 
 MESSAGES = [
     {"messageId": "m-1", "customerMessageId": "order-1", "channel": "sms", "status": "DELIVERED"},

@@ -1,4 +1,5 @@
-"""A fake Qlara served over HTTP on loopback, in a thread of the test process."""
+"""A fake Qlara served over HTTP on loopback, in a thread of the test process: the
+``serve_fake`` fixture (a plugin of tests/conftest.py, for every test directory)."""
 
 from __future__ import annotations
 
