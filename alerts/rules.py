@@ -205,6 +205,20 @@ def webhook_alerts(t: Thresholds) -> list[Rule]:
         ),
         _alert(
             t,
+            "QlaraWebhookReplaced",
+            'max by (reason) (qlara_webhook_registration_ok{reason=~"replaced|none"}) == 0',
+            severity="critical",
+            for_=t.replaced.for_,
+            summary="Qlara no longer calls this sidecar",
+            description="The webhook URL Qlara has on file is "
+            '{{ if eq $labels.reason "none" }}gone: nothing is registered'
+            "{{ else }}another URL than this sidecar's{{ end }}. One URL per account: someone "
+            "registered another, and every event now goes there.",
+            page="webhook_health",
+            window=t.replaced.for_,
+        ),
+        _alert(
+            t,
             "QlaraWebhookGapsFilled",
             f"sum(increase(qlara_reconcile_filled_total[{gaps.window}])) >= {gaps.min_filled}",
             severity="warning",

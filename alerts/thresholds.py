@@ -272,6 +272,15 @@ class GapsFilled(_Section):
     for_: Duration = Field(default="15m", alias="for", description="How long it must hold.")
 
 
+class Replaced(_Section):
+    for_: Duration = Field(
+        default="5m",
+        alias="for",
+        description="QlaraWebhookReplaced: how long the webhook on file must be another URL "
+        "(or none) before it pages.",
+    )
+
+
 class Ack(_Section):
     above: Window = Field(
         default="1s", description="QlaraAckSlow: p99 of the webhook's request -> response time."
@@ -360,6 +369,7 @@ class Thresholds(_Section):
     webhook_delay: WebhookDelay = Field(default_factory=WebhookDelay)
     rejecting: Rejecting = Field(default_factory=Rejecting)
     gaps_filled: GapsFilled = Field(default_factory=GapsFilled)
+    replaced: Replaced = Field(default_factory=Replaced)
     ack: Ack = Field(default_factory=Ack)
     backlog: Backlog = Field(default_factory=Backlog)
     dead_letters: DeadLetters = Field(default_factory=DeadLetters)

@@ -35,6 +35,15 @@ class Pending:
     unresolved: int = 0
 
 
+def registration_key(namespace: str) -> str:
+    """The Redis key where the reconciler keeps its last webhook registration verdict
+    (``{"ok": bool, "reason": str}``), read at scrape time."""
+    return f"{namespace}:__registration__"
+
+
+#: The last registration verdict: (ok, reason), or ``None`` when there is none.
+RegistrationSource = Callable[[], tuple[bool, str] | None]
+
 #: Pending messages by the channel the ledger knows them by (``None``: no channel).
 PendingSource = Callable[[], Mapping[str | None, Pending]]
 #: A count: messages on the broker's work queue, dead letters waiting, events spooled.
@@ -42,7 +51,8 @@ CountSource = Callable[[], int]
 
 
 class StateCollector(Collector):
-    """Yields ``qlara_messages_pending``, ``qlara_messages_pending_oldest_age_seconds``,
+    """Yields ``qlara_webhook_registration_ok{reason}`` (when the reconciler has checked),
+    ``qlara_messages_pending``, ``qlara_messages_pending_oldest_age_seconds``,
     ``qlara_messages_unresolved``,
     ``qlara_queue_messages{queue="work"|"dead_letter"}``, ``qlara_spool_events`` and
     ``qlara_scrape_source_up{source}``.
@@ -60,7 +70,9 @@ class StateCollector(Collector):
         work_queue: CountSource | None = None,
         dead_letters: CountSource | None = None,
         spool: CountSource | None = None,
+        registration: RegistrationSource | None = None,
     ) -> None:
+        self._registration = registration
         self._pending = pending
         self._queues = {"work": work_queue, "dead_letter": dead_letters}
         self._spool = spool
@@ -97,6 +109,19 @@ class StateCollector(Collector):
                     "Events waiting in this host's local spool for Redis to take them.",
                 )
                 family.add_metric([], spooled)
+                yield family
+        if self._registration is not None:
+            verdict = _ask("registration", self._registration, up)
+            if verdict is not None:
+                ok, reason = verdict
+                family = GaugeMetricFamily(
+                    "qlara_webhook_registration_ok",
+                    "1 when the webhook URL Qlara has on file is the sidecar's, else 0, with "
+                    "the reason: none (nothing registered), replaced (another URL), unknown "
+                    "(Qlara could not be asked, or WEBHOOK_PUBLIC_URL is not set).",
+                    labels=["reason"],
+                )
+                family.add_metric([reason], 1 if ok else 0)
                 yield family
         yield up
 

@@ -16,6 +16,7 @@ exposition has a token the route wants ``Authorization: Bearer <metrics token>``
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from litestar.handlers import BaseRouteHandler
 
 import metrics
 from ledger import Backlog, Horizon, Ledger
+from metrics.state import registration_key
 from receiver.auth import bearer_in_headers, secret_bytes
 from receiver.errors import ReadUnauthorized
 from receiver.spool import Spool
@@ -108,7 +110,13 @@ def state_collector(sources: StateSources) -> metrics.StateCollector:
     spool = sources.spool
     if spool is not None and sources.spool_if_present and not spool.directory.is_dir():
         spool = None
+    registration = None
+    if sources.redis is not None:
+        registration = functools.partial(
+            _registration, sources.redis, sources.queue_key.rsplit(":", 1)[0]
+        )
     return metrics.StateCollector(
+        registration=registration,
         pending=pending,
         work_queue=work_queue,
         dead_letters=dead_letters,
@@ -132,6 +140,19 @@ def _backlog(
 
 def _work_queue(client: Callable[[], redis.Redis], queue_key: str) -> int:
     return work_queue_size(client(), queue_key)
+
+
+def _registration(client: Callable[[], redis.Redis], namespace: str) -> tuple[bool, str] | None:
+    """The reconciler's last registration verdict, ``None`` when it has none (off, or expired).
+    Raises ``redis.RedisError``."""
+    raw = client().get(registration_key(namespace))
+    if raw is None:
+        return None
+    try:
+        verdict = json.loads(raw)
+        return bool(verdict["ok"]), str(verdict["reason"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _spooled(spool: Spool) -> int:

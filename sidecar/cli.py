@@ -403,6 +403,126 @@ def config(markdown: bool, **flags: Any) -> None:
     click.echo(markdown_table() if markdown else settings_report(settings, flags))
 
 
+_API = ("qlara_api_url", "qlara_api_variant", "qlara_api_limits", *_LOGS)
+
+
+@main.group("webhook", epilog=_SETTINGS_EPILOG)
+def webhook_group() -> None:
+    """The webhook URL Qlara has on file: show it, register the sidecar's, revoke it.
+
+    Needs QLARA_SIDECAR_QLARA_API_KEY (in the environment: it is a secret). The URL to
+    register is --url, else QLARA_SIDECAR_WEBHOOK_PUBLIC_URL (HTTPS only: Qlara calls
+    nothing else). One URL per account: registering replaces whatever is on file.
+
+    \b
+    Example:
+        qlara-sidecar webhook show
+        qlara-sidecar webhook register --url https://hooks.example.com/webhook/$TOKEN
+        qlara-sidecar webhook revoke --yes        # the partner-gateway surface only
+    """
+
+
+def _api_client(flags: dict[str, Any]) -> Any:
+    from sidecar.wiring import api_client
+
+    settings = _settings(flags)
+    if settings.qlara_api_key is None:
+        _usage_error("set QLARA_SIDECAR_QLARA_API_KEY (Qlara's API key) in the environment")
+    return settings, api_client(settings)
+
+
+def _shown(url: str | None, expected: str | None) -> str:
+    """A webhook URL with its token masked (the last path segment), and whether it is ours."""
+    if url is None:
+        return "(none)"
+    base, _, last = url.rstrip("/").rpartition("/")
+    masked = f"{base}/{last[:3]}***" if last else url
+    if expected is None:
+        return masked
+    return masked + ("  (this sidecar's)" if url == expected else "  (NOT this sidecar's)")
+
+
+@webhook_group.command("show", epilog=_SETTINGS_EPILOG)
+@settings_options(*_API)
+def webhook_show(**flags: Any) -> None:
+    """Print the webhook URL Qlara has on file (token masked) and whether it is this sidecar's."""
+    from qlara_api import QlaraApiError
+
+    settings, client = _api_client(flags)
+    expected = _public_url(settings)
+    try:
+        on_file = client.registration()
+    except QlaraApiError as exc:
+        click.echo(f"qlara-sidecar: error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"On file with Qlara: {_shown(on_file.url if on_file else None, expected)}")
+    if on_file is not None and on_file.status:
+        click.echo(f"Status:             {on_file.status}")
+
+
+@webhook_group.command("register", epilog=_SETTINGS_EPILOG)
+@click.option(
+    "--url", default=None, help="The HTTPS URL to register (default: WEBHOOK_PUBLIC_URL)."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before replacing what is on file.")
+@settings_options(*_API)
+def webhook_register(url: str | None, yes: bool, **flags: Any) -> None:
+    """Register this sidecar's URL with Qlara: shows what is on file and what will be, asks
+    (or --yes), registers (replacing the old one), then reads it back to verify."""
+    from qlara_api import QlaraApiError
+
+    settings, client = _api_client(flags)
+    url = url or _public_url(settings)
+    if url is None:
+        _usage_error("give --url, or set QLARA_SIDECAR_WEBHOOK_PUBLIC_URL")
+    if not url.startswith("https://"):
+        _usage_error("the webhook URL must start with https:// (Qlara only calls HTTPS URLs)")
+    try:
+        on_file = client.registration()
+        click.echo(f"On file with Qlara: {_shown(on_file.url if on_file else None, None)}")
+        click.echo(f"To register:        {_shown(url, None)}")
+        if on_file is not None and on_file.url == url:
+            click.echo("Already registered: nothing to do.")
+            return
+        if not yes and not click.confirm("Replace what is on file?", default=False):
+            click.echo("Nothing changed.")
+            sys.exit(1)
+        client.register(url)
+        now = client.registration()
+    except QlaraApiError as exc:
+        click.echo(f"qlara-sidecar: error: {exc}", err=True)
+        sys.exit(1)
+    if now is None or now.url != url:
+        click.echo("qlara-sidecar: error: Qlara does not show the new URL on file", err=True)
+        sys.exit(1)
+    click.echo("Registered, and verified: Qlara now calls this sidecar.")
+
+
+@webhook_group.command("revoke", epilog=_SETTINGS_EPILOG)
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@settings_options(*_API)
+def webhook_revoke(yes: bool, **flags: Any) -> None:
+    """Revoke the registration (partner-gateway surface). Events already in flight may still
+    arrive at the old URL."""
+    from qlara_api import QlaraApiError
+
+    _, client = _api_client(flags)
+    if not yes and not click.confirm("Revoke the webhook registration?", default=False):
+        click.echo("Nothing changed.")
+        sys.exit(1)
+    try:
+        client.revoke()
+    except QlaraApiError as exc:
+        click.echo(f"qlara-sidecar: error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("Revoked: Qlara no longer calls a webhook for this account.")
+
+
+def _public_url(settings: Any) -> str | None:
+    url = settings.webhook_public_url
+    return url.get_secret_value() if url is not None else None
+
+
 @main.group("alerts")
 def alerts_group() -> None:
     """Prometheus alert rules for the sidecar, rendered from one set of thresholds.

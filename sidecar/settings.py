@@ -255,6 +255,12 @@ class Settings(BaseSettings):
         description="The account's rate limits, never exceeded in any second or minute "
         "(trial accounts: 10/s,100/m). The reconciler spends at most half of them.",
     )
+    webhook_public_url: SecretStr | None = Field(
+        None,
+        description="The HTTPS URL Qlara calls, token included (https://hooks.example.com/"
+        "webhook/<token>): what `webhook register` registers, and what the registration check "
+        "expects on file (qlara_webhook_registration_ok). A secret: it holds the token.",
+    )
     reconcile_after: str = Field(
         "sms=10m,rcs=30m,whatsapp=30m,other=30m",
         description="How long a message may wait for its final status before the reconciler "
@@ -419,6 +425,13 @@ class Settings(BaseSettings):
         spans = stuck_after(value, DEFAULT_EXPIRY_HORIZON)
         return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
 
+    @field_validator("webhook_public_url")
+    @classmethod
+    def _public_url_https(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("https://"):
+            raise ValueError("must start with https:// (Qlara only calls HTTPS URLs)")
+        return value
+
     @field_validator("reconcile_after")
     @classmethod
     def _reconcile_after_shape(cls, value: str) -> str:
@@ -475,6 +488,7 @@ class Settings(BaseSettings):
             self.read_token,
             self.send_token,
             self.qlara_api_key,
+            self.webhook_public_url,
             self.basic_auth_password,
             self.metrics_token,
             self.dashboard_password,
@@ -517,6 +531,7 @@ SECRET_FIELDS = frozenset(
         "dashboard_password",
         "webhook_signing_secrets",
         "qlara_api_key",
+        "webhook_public_url",
     }
 )
 """Fields masked in every output and never passed to a child process explicitly."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ledger import Horizon, Ledger, default_sqlite_url
 from ledger.engine import normalise_url
-from qlara_api import Limits
+from qlara_api import Limits, QlaraClient, RateLimiter
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.settings import (
     Settings,
@@ -146,6 +146,19 @@ def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerCon
     )
 
 
+def api_client(settings: Settings) -> QlaraClient:
+    """A Qlara API client from the settings (which must hold the API key)."""
+    if settings.qlara_api_key is None:
+        raise SettingsError("QLARA_SIDECAR_QLARA_API_KEY is not set")
+    per_second, per_minute = api_limits(settings.qlara_api_limits)
+    return QlaraClient(
+        settings.qlara_api_key.get_secret_value(),
+        base_url=settings.qlara_api_url,
+        variant=settings.qlara_api_variant,
+        limiter=RateLimiter(Limits(per_second=per_second, per_minute=per_minute)),
+    )
+
+
 def reconcile_config(settings: Settings) -> ReconcileConfig | None:
     """The reconciler's settings, or ``None`` (it does not run) without a Qlara API key."""
     if settings.qlara_api_key is None:
@@ -160,6 +173,11 @@ def reconcile_config(settings: Settings) -> ReconcileConfig | None:
         after=Horizon(by_channel=after, default=after.pop("other")),
         horizon=horizon(settings),
         interval_s=settings.reconcile_interval,
+        public_url=(
+            settings.webhook_public_url.get_secret_value()
+            if settings.webhook_public_url is not None
+            else None
+        ),
     )
 
 

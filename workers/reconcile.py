@@ -19,7 +19,9 @@ in ``qlara_reconcile_polls_total{result}``, each call in ``qlara_api_requests_to
 
 from __future__ import annotations
 
+import hmac
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ from redis import RedisError
 
 import metrics
 from ledger import DuePoll, Horizon, Ledger
+from metrics.state import registration_key
 from qlara import FINAL_STATUSES, DeliveryEvent, Receipt, Shape, Source
 from qlara.events import PLACEHOLDER_PREFIX
 from qlara_api import (
@@ -67,6 +70,9 @@ class ReconcileConfig:
     max_polls: int = 10
     backoff: timedelta = timedelta(minutes=5)
     budget_share: float = 0.5
+    #: The URL that should be on file with Qlara (``None``: the check cannot tell).
+    public_url: str | None = field(default=None, repr=False)
+    registration_every_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.interval_s > 0 or self.max_polls < 1 or not 0 < self.budget_share <= 1:
@@ -90,6 +96,39 @@ class Round:
 
     polled: int
     results: dict[str, int]
+
+
+#: How long a registration verdict stands in Redis without a newer check (then: unknown).
+REGISTRATION_TTL_S = 3600
+
+
+def registration_verdict(client: QlaraClient, expected: str | None) -> Registration:
+    """Whether the webhook on file with Qlara is ``expected`` (see :class:`Registration`)."""
+    try:
+        on_file = client.registration()
+    except (QlaraApiError, ValueError) as exc:
+        return Registration(ok=False, reason="unknown", detail=type(exc).__name__)
+    if on_file is None:
+        return Registration(ok=False, reason="none")
+    if expected is None:
+        return Registration(ok=False, reason="unknown", detail="no WEBHOOK_PUBLIC_URL to compare")
+    if not hmac.compare_digest(on_file.url.encode(), expected.encode()):
+        return Registration(ok=False, reason="replaced")
+    return Registration(ok=True, reason="ok")
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registration check's verdict: ``ok``, and why not (``none``: nothing registered;
+    ``replaced``: another URL is on file; ``unknown``: Qlara could not be asked, or the
+    expected URL is not configured). Never holds a URL: it carries the token."""
+
+    ok: bool
+    reason: str
+    detail: str | None = None
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode({"ok": self.ok, "reason": self.reason})
 
 
 def reconcile_key(namespace: str) -> str:
@@ -134,9 +173,13 @@ class Reconciler(Middleware):
             self._client = None
 
     def _run(self, broker: Broker) -> None:
+        next_check = 0.0
         while not self._stop.wait(self.config.interval_s):
             if not self._take_round(broker):
                 continue
+            if time.monotonic() >= next_check and isinstance(broker, RedisBroker):
+                next_check = time.monotonic() + self.config.registration_every_s
+                self.check_registration(broker.client, broker.namespace)
             try:
                 done = self.reconcile_once()
             except Exception as exc:
@@ -158,6 +201,18 @@ class Reconciler(Middleware):
         except RedisError:
             return False  # without Redis, every process would poll: skip the round
         return bool(taken)
+
+    def check_registration(self, redis: Any, namespace: str) -> Registration:
+        """Ask Qlara which webhook URL it has on file, compare it with ``public_url``, and keep
+        the verdict in Redis for the scrape (``qlara_webhook_registration_ok``)."""
+        verdict = registration_verdict(self.client, self.config.public_url)
+        if not verdict.ok:
+            log.warning("webhook registration check", ok=False, reason=verdict.reason)
+        try:
+            redis.set(registration_key(namespace), verdict.encode(), ex=REGISTRATION_TTL_S)
+        except RedisError as exc:
+            log.warning("registration verdict not stored", error=failure_reason(exc))
+        return verdict
 
     @property
     def client(self) -> QlaraClient:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerts import Thresholds, render
 from tests.e2e.sidecar_process import wait_for
+from tests.fake_qlara import API_KEY
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
@@ -83,15 +84,30 @@ def _rules() -> list[dict[str, Any]]:
 
 
 @pytest.mark.e2e
-def test_every_metric_the_rules_read_is_in_a_real_scrape_of_the_sidecar(make_sidecar: Any) -> None:
-    # Given a running sidecar that has recorded a message sent and still pending (so that
-    # the per-channel gauges that appear with a first event are there too)
-    sidecar = make_sidecar(workers="1").start()
+def test_every_metric_the_rules_read_is_in_a_real_scrape_of_the_sidecar(
+    make_sidecar: Any, serve_fake: Any
+) -> None:
+    # Given a running sidecar, its reconciler on (Qlara's API: the fake), that has recorded a
+    # message sent and still pending (so that the per-channel gauges that appear with a
+    # first event are there too) and checked its webhook registration
+    served = serve_fake()
+    sidecar = make_sidecar(
+        workers="1",
+        qlara_api_key=API_KEY,
+        qlara_api_url=served.api,
+        webhook_public_url="https://hooks.example.com/webhook/names-token-0123456789",
+        reconcile_interval="1",
+    ).start()
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body = {"messageId": "names-1", "status": "SENT", "timestamp": now, "channel": "sms"}
     response = httpx.post(sidecar.webhook_url, content=json.dumps(body), timeout=10)
     assert response.status_code == 200
     wait_for(lambda: sidecar.read("/v1/stats/webhook")["pending"] == 1, timeout=60, what="1")
+    wait_for(
+        lambda: "qlara_webhook_registration_ok{" in httpx.get(f"{sidecar.base_url}/metrics").text,
+        timeout=60,
+        what="the registration check",
+    )
 
     # When it is scraped
     scrape = httpx.get(f"{sidecar.base_url}/metrics", timeout=10)

@@ -31,6 +31,7 @@ SEVERITIES = {
     "QlaraWebhookDelayHigh": "warning",
     "QlaraWebhookRejecting": "warning",
     "QlaraWebhookGapsFilled": "warning",
+    "QlaraWebhookReplaced": "critical",
     "QlaraAckSlow": "critical",
     "QlaraBacklog": "warning",
     "QlaraDeadLetters": "warning",

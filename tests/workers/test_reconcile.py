@@ -200,3 +200,46 @@ def test_a_rate_limited_round_stops_and_loses_nothing(
     assert results["not_found"] == 100
     assert results["rate_limited"] == 50
     assert [e["status"] for e in h.served.fake.log] == [200, 429]
+
+
+@pytest.mark.parametrize(
+    ("on_file", "expected", "reason", "ok"),
+    [
+        (
+            "https://ours.example.com/webhook/t0ken",
+            "https://ours.example.com/webhook/t0ken",
+            "ok",
+            1,
+        ),
+        ("https://theirs.example.com/x", "https://ours.example.com/webhook/t0ken", "replaced", 0),
+        (None, "https://ours.example.com/webhook/t0ken", "none", 0),
+        ("https://ours.example.com/webhook/t0ken", None, "unknown", 0),
+    ],
+)
+def test_the_registration_check_is_seen_by_the_scrape(
+    harness: Callable[..., Harness],
+    redis_url: str,
+    namespace: str,
+    on_file: str | None,
+    expected: str | None,
+    reason: str,
+    ok: int,
+) -> None:
+    import redis as redis_lib
+    from prometheus_client import CollectorRegistry
+
+    from receiver.scrape import StateSources, state_collector
+
+    h = harness(public_url=expected)
+    if on_file is not None:
+        h.served.fake.registration = {"id": "wh-1", "callbackUrl": on_file, "status": "ACTIVE"}
+    client = redis_lib.Redis.from_url(redis_url)
+
+    verdict = h.reconciler.check_registration(client, namespace)
+
+    assert (verdict.ok, verdict.reason) == (bool(ok), reason)
+    registry = CollectorRegistry()
+    registry.register(
+        state_collector(StateSources(queue_key=f"{namespace}:qlara-events", redis=lambda: client))
+    )
+    assert registry.get_sample_value("qlara_webhook_registration_ok", {"reason": reason}) == ok
