@@ -825,6 +825,72 @@ def simulate(
     sys.exit(run_simulate(traffic, options, summary_file))
 
 
+@main.command("fake-qlara")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8090, show_default=True)
+@click.option(
+    "--api-key",
+    envvar="QLARA_SIDECAR_QLARA_API_KEY",
+    default=None,
+    help="The X-Api-Key it accepts [env: QLARA_SIDECAR_QLARA_API_KEY; default: generated and "
+    "printed].",
+)
+@click.option(
+    "--limits",
+    default="50/s,1000/m",
+    show_default=True,
+    help="Rate limits per key, answered with real 429s (trial accounts: 10/s,100/m).",
+)
+@click.option(
+    "--messages-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON array of messages to know from the start "
+    '([{"messageId","customerMessageId","channel","status","description"}]).',
+)
+def fake_qlara(
+    host: str, port: int, api_key: str | None, limits: str, messages_file: Path | None
+) -> None:
+    """Serve a fake Qlara API on loopback, for tests and demos: message status and webhook
+    registration on both surfaces, the account's rate limits with real 429s, and injectable
+    faults.
+
+    Point the sidecar at it with QLARA_SIDECAR_QLARA_API_URL=http://HOST:PORT/api. Control
+    endpoints (no key): POST /_fake/messages feeds it messages, POST /_fake/faults injects
+    faults ({"errors": N} 500s, {"delay": S} slow answers, {"strictChannel": true} wrong-channel
+    404s), GET /_fake/log lists every request it answered.
+
+    \b
+    Example:
+        qlara-sidecar fake-qlara --port 8090 --limits 10/s,100/m &
+        QLARA_SIDECAR_QLARA_API_URL=http://127.0.0.1:8090/api \\
+        QLARA_SIDECAR_QLARA_API_KEY=<the key it printed> qlara-sidecar up
+    """
+    import json
+    import secrets
+
+    import uvicorn
+
+    from qlara_api.fake import FakeQlara, create_fake_app
+    from qlara_api.limits import Limits
+    from sidecar.settings import api_limits
+
+    try:
+        per_second, per_minute = api_limits(limits)
+    except ValueError as exc:
+        _usage_error(f"--limits: {exc}")
+    if api_key is None:
+        api_key = secrets.token_urlsafe(24)
+        click.echo(f"API key (generated): {api_key}")
+    fake = FakeQlara(api_key=api_key, limits=Limits(per_second, per_minute))
+    if messages_file is not None:
+        fake.add(json.loads(messages_file.read_text()))
+    click.echo(
+        f"Fake Qlara API at http://{host}:{port}/api (limits {per_second}/s, {per_minute}/m)"
+    )
+    uvicorn.run(create_fake_app(fake), host=host, port=port, log_level="warning")
+
+
 #: Where `demo` keeps its data unless told otherwise: never mixed with a real ledger.
 DEMO_DATA_DIR = "./qlara-demo-data"
 
