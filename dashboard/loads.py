@@ -150,6 +150,13 @@ def stuck_messages(
         return queries.stuck_messages(conn, at, thresholds, channel, limit)
 
 
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def filled_by_polling(start: datetime, end: datetime, channel: str | None) -> int:
+    """:func:`dashboard.queries.filled_by_polling`."""
+    with engine().connect() as conn:
+        return queries.filled_by_polling(conn, start, end, channel)
+
+
 def dead_letters(limit: int) -> DeadLetters:
     """:func:`dashboard.queries.waiting_dead_letters` (not cached: a redrive changes it)."""
     with engine().connect() as conn:

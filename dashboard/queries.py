@@ -49,7 +49,7 @@ from ledger.reading import (
     summary_fields,
 )
 from ledger.rollup import minute_of
-from ledger.schema import dead_letters, event_minutes, messages, pending_predicate
+from ledger.schema import dead_letters, event_minutes, events, messages, pending_predicate
 from ledger.stats import last_event_at
 from metrics.error_classes import delivery_error_class
 from qlara import normalise_phone
@@ -275,6 +275,19 @@ def last_events(conn: Connection, now: datetime) -> list[LastEvent]:
         LastEvent(channel=name, at=at, age_seconds=(now - at).total_seconds())
         for name, at in ordered
     ]
+
+
+def filled_by_polling(conn: Connection, start: datetime, end: datetime, channel: str | None) -> int:
+    """Final statuses the reconciler filled in by polling Qlara (the webhook never delivered
+    them), received in ``[start, end)``, on ``channel`` when given (``other``: undocumented
+    channels and none). Read through ``ix_events_received_at``."""
+    query = select(func.count()).where(
+        events.c.received_at >= start, events.c.received_at < end, events.c.source == "poll"
+    )
+    clause = _channel_is(events.c.channel, channel)
+    if clause is not None:
+        query = query.where(clause)
+    return int(conn.execute(query).scalar_one())
 
 
 def _search_clause(search: str | None) -> ColumnElement[bool] | None:

@@ -70,9 +70,17 @@ if any(e.time_from_receipt for e in message.events):
         "(receipt): Qlara's timestamp was missing or implausible; the event is timed at its "
         "receipt, and its raw payload below keeps what Qlara sent."
     )
+#: Where each status came from, in words.
+FROM = {"webhook": "Qlara's webhook", "app": "your application", "poll": "polled from Qlara"}
+if any(e.source == "poll" for e in message.events):
+    st.caption(
+        "polled from Qlara: the webhook never delivered this status; the reconciler asked "
+        "Qlara's status API for it, and its time is the poll's, not the delivery's."
+    )
 st.dataframe(
     pd.DataFrame(
         {
+            "from": [FROM.get(e.source, e.source) for e in message.events],
             "event time": [
                 f"{when(e.event_time)} (receipt)" if e.time_from_receipt else when(e.event_time)
                 for e in message.events

@@ -67,6 +67,19 @@ if silences:
 else:
     st.caption(f"No silence longer than {format_duration(threshold)} in this window.")
 
+filled = loads.filled_by_polling(start, end, view.channel)
+st.metric(
+    "Filled by polling",
+    f"{filled:,}",
+    help="Final statuses the webhook never delivered, found by asking Qlara's status API "
+    "(the reconciler) in this window. Many of them: events are being lost upstream.",
+)
+if filled:
+    st.warning(
+        f"{filled:,} final status(es) in this window never came by the webhook: the reconciler "
+        "polled them from Qlara. Events are being lost between Qlara and the sidecar."
+    )
+
 st.subheader("Intake")
 if config.metrics_url is None:
     st.info("The sidecar's metrics address is not configured: intake figures are not shown.")

@@ -167,6 +167,26 @@ def test_the_detail_page_marks_an_event_timed_at_its_receipt(explorer: str, seed
     assert "timestamp was missing or implausible" in texts(app)
 
 
+def test_the_detail_page_says_where_each_status_came_from(explorer: str, seeded: Engine) -> None:
+    import msgspec
+
+    from qlara import Shape, Source
+
+    sent = msgspec.structs.replace(event("src", "sent", 0), source=Source.APP, shape=Shape.APP)
+    polled = msgspec.structs.replace(
+        event("src", "delivered", 60), source=Source.POLL, shape=Shape.POLL
+    )
+    record(seeded, NOW, sent, event("src", "received", 5), polled)
+
+    app = open_page("message_detail", {"message": "src"})
+
+    timeline = app.dataframe[0].value.set_index("status")
+    assert timeline.loc["sent", "from"] == "your application"
+    assert timeline.loc["received", "from"] == "Qlara's webhook"
+    assert timeline.loc["delivered", "from"] == "polled from Qlara"
+    assert "the webhook never delivered this status" in texts(app)
+
+
 def test_the_detail_page_of_an_unknown_message_says_so(explorer: str) -> None:
     app = open_page("message_detail", {"message": "nope"})
 
@@ -197,6 +217,31 @@ def test_webhook_health_shows_last_events_gaps_and_dead_letters(explorer: str) -
     assert "2 silence(s) longer than 5m" in texts(app)
     assert list(app.dataframe[-1].value["reason"]) == ["Refused: boom"]
     assert "metrics address is not configured" in texts(app)
+
+
+def test_webhook_health_counts_the_statuses_filled_by_polling(
+    explorer: str, seeded: Engine
+) -> None:
+    from datetime import timedelta
+
+    import msgspec
+
+    from qlara import Shape, Source
+
+    polled = [
+        msgspec.structs.replace(
+            event(f"gap-{n}", "delivered", 0), source=Source.POLL, shape=Shape.POLL
+        )
+        for n in range(3)
+    ]
+    record(seeded, NOW - timedelta(minutes=10), *polled)
+
+    app = open_page("webhook_health", THIS_HOUR)
+
+    assert metrics(app)["Filled by polling"] == "3"
+    assert "never came by the webhook" in texts(app)
+    # the last event per channel is still the webhook's (30 minutes ago), not the poll's
+    assert metrics(app)["sms"] == "30.0 min ago"
 
 
 def test_an_operator_redrives_the_dead_letters_once_confirmed(seeded_url: str) -> None:
