@@ -38,6 +38,7 @@ import msgspec
 
 from qlara.events import DeliveryEvent, InboundMessage, Shape, Source, placeholder_id
 from qlara.phone import normalise_phone
+from qlara.status import MAX_PARTS
 
 #: ``statusCode`` values Qlara documents (B and C); others are kept as their digits.
 STATUS_CODES: dict[int, str] = {3: "delivered", 6: "error"}
@@ -284,6 +285,11 @@ def parse_item(
         reading.note("`numPart` is below 1: kept as sent, read as part 1", "numPart")
     elif total < part:
         reading.note("`totalParts` is below `numPart`: kept as sent", "totalParts")
+    elif total > MAX_PARTS:
+        reading.note(
+            f"`totalParts` is above {MAX_PARTS}, more than an SMS can have: kept as sent",
+            "totalParts",
+        )
     event_time, naive, from_receipt = _timestamp(item, reading)
     return DeliveryEvent(
         message_id=message_id,

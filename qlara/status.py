@@ -9,6 +9,7 @@ module; none re-implements it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,12 +158,19 @@ class PartState:
         return self.event is not None and self.event.status in FINAL_STATUSES
 
 
+#: The most parts a concatenated SMS can have (an 8-bit reference, 255 parts at most).
+MAX_PARTS = 255
+
+
 def part_states(events: Iterable[PartEvent]) -> list[PartState]:
     """Each part's state, parts 1 to the highest ``totalParts`` (or part) reported.
 
     A part's deciding event is its highest under :func:`rank` (finals first, then the latest,
     then precedence), as for a whole single-part message. Read receipts do not count. A part
-    number below 1 (implausible, kept as sent) is read as part 1.
+    number below 1 (implausible, kept as sent) is read as part 1. Above :data:`MAX_PARTS`
+    (implausible too: a ``totalParts`` of two billion must not cost two billion states), only
+    the parts reported are listed, and the first part missing among them, which keeps the
+    message from being final as the full list would.
     """
     best: dict[int, PartEvent] = {}
     total = 1
@@ -174,7 +182,12 @@ def part_states(events: Iterable[PartEvent]) -> list[PartState]:
         held = best.get(number)
         if held is None or _key(ev) > _key(held):
             best[number] = ev
-    return [PartState(part, total, best.get(part)) for part in range(1, total + 1)]
+    if total <= MAX_PARTS:
+        return [PartState(part, total, best.get(part)) for part in range(1, total + 1)]
+    listed = set(range(1, MAX_PARTS + 1)) | best.keys()
+    if len(listed) < total:
+        listed.add(next(n for n in itertools.count(MAX_PARTS + 1) if n not in best))
+    return [PartState(part, total, best.get(part)) for part in sorted(listed)]
 
 
 def _decide(

@@ -425,3 +425,18 @@ def test_a_price_beyond_any_float_is_kept_in_the_raw_payload_and_noted() -> None
     [note] = parsed.notes
     assert (note.index, note.field) == (0, "price")
     assert b"1" + b"0" * 400 in parsed.events[0].raw
+
+
+def test_a_part_count_no_sms_can_have_is_kept_and_noted() -> None:
+    from qlara import parse_body
+
+    body = (
+        b'{"eventType":"DELIVERY","messageId":"m","statusCode":3,"numPart":1,'
+        b'"totalParts":2147483647,"timestamp":"2025-03-01T10:00:00Z"}'
+    )
+    parsed = parse_body(body)
+    [event] = parsed.events
+    assert event.total_parts == 2**31 - 1
+    assert [(n.field, n.problem[:30]) for n in parsed.notes] == [
+        ("totalParts", "`totalParts` is above 255, mor")
+    ]

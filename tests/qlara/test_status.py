@@ -265,3 +265,21 @@ def test_with_polled_events_the_state_is_still_a_function_of_the_set(
 
 
 FINAL = {"delivered", "error", "expired"}
+
+
+def test_an_absurd_part_count_costs_nothing_and_leaves_the_message_in_flight() -> None:
+    # A webhook claiming two billion parts (kept as sent) must not make two billion states
+    events = [Ev("sent", at(0)), Ev("delivered", at(1), total_parts=2**31 - 1)]
+    state = reduce_state(events)
+    assert (state.status, state.is_final) == ("sent", False)
+    parts = part_states(events)
+    assert len(parts) == 256  # parts 1-255, and the first part missing above them
+    assert parts[-1].part == 256
+    assert parts[-1].event is None
+
+
+def test_past_255_parts_a_message_whose_every_part_came_is_still_final() -> None:
+    events = [Ev("delivered", at(1), part=n, total_parts=300) for n in range(1, 301)]
+    state = reduce_state(events)
+    assert (state.status, state.is_final) == ("delivered", True)
+    assert len(part_states(events)) == 300
