@@ -34,7 +34,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -120,9 +120,15 @@ class SimEvent:
     shape: str
 
 
+#: Where a request goes: Qlara's webhook, the sidecar's ``POST /v1/sends`` (the application
+#: reporting what it sent), or a fake Qlara's ``POST /_fake/messages`` (what Qlara knows of
+#: a message whose final webhook was dropped).
+Target = Literal["webhook", "sends", "qlara"]
+
+
 @dataclass(frozen=True, slots=True)
 class TimedRequest:
-    """One webhook request: when to post it, its body, and the events it carries.
+    """One request: when to post it, where, its body, and the events it carries.
 
     ``at`` is in seconds after the start of the traffic (``time_scale`` already applied);
     ``resend`` says the body was posted before, unchanged.
@@ -132,6 +138,7 @@ class TimedRequest:
     body: bytes
     events: tuple[SimEvent, ...]
     resend: bool = False
+    target: Target = "webhook"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +164,10 @@ class TrafficOptions:
     more) whose first event is posted after their last, ``batch_share`` the share of requests
     that carry a JSON array. ``time_scale`` multiplies every delay (1: Qlara's real delays).
     ``start`` is the wall-clock time of second 0, written in the events' timestamps.
+    ``report_sends`` adds, for every message, the send the application reports to
+    ``/v1/sends`` (both ids, channel, phone, ``sentAt``) when it submits it; ``drop`` is the
+    share of messages whose final-status webhooks Qlara never posts: their truth goes to the
+    fake Qlara instead (a ``qlara`` request at the time the final status was due).
     """
 
     rate: float = 10.0
@@ -169,6 +180,8 @@ class TrafficOptions:
     batch_share: float = 0.1
     time_scale: float = 0.01
     error_bursts: tuple[ErrorBurst, ...] = ()
+    report_sends: bool = False
+    drop: float = 0.0
     start: datetime = field(default_factory=lambda: datetime(2025, 4, 8, 14, 0, tzinfo=UTC))
 
     def __post_init__(self) -> None:
@@ -176,7 +189,7 @@ class TrafficOptions:
             raise ValueError("rate must be a positive number of events per second")
         if self.messages is not None and self.messages < 0:
             raise ValueError("messages must be 0 or more")
-        for name in ("duplicates", "reorder", "batch_share"):
+        for name in ("duplicates", "reorder", "batch_share", "drop"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a share between 0 and 1")
         if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
@@ -200,6 +213,7 @@ class _Pending:
 
     item: dict[str, Any]
     event: SimEvent
+    target: Target = "webhook"
 
 
 @dataclass(slots=True)
@@ -247,6 +261,8 @@ class _Traffic:
         self.rnd = random.Random(options.seed)  # noqa: S311 - reproducible traffic, not crypto
         self.heap = _Heap()
         self.started = 0
+        #: Messages whose final status was dropped so far.
+        self.dropped = 0
         self.next_start = 0.0
         # Resends add to the requests posted; new messages are paced so the total stays near
         # the rate asked for.
@@ -265,10 +281,10 @@ class _Traffic:
                 continue
             batch = [(at, entry)]
             if self.rnd.random() < self.o.batch_share:
-                batch.extend(self._batch_more(at, self.rnd.randint(2, 5) - 1))
+                batch.extend(self._batch_more(at, self.rnd.randint(2, 5) - 1, entry.target))
             request = self._request(batch)
             yield request
-            if self.rnd.random() < self.o.duplicates:
+            if request.target == "webhook" and self.rnd.random() < self.o.duplicates:
                 delay = self.rnd.uniform(*_RESEND_DELAY_S) * self.o.time_scale
                 copy = TimedRequest(request.at + delay, request.body, request.events, resend=True)
                 self.heap.push(copy.at, copy)
@@ -284,14 +300,17 @@ class _Traffic:
             count = self._start_message(self.next_start)
             self.next_start += self.rnd.expovariate(self.fresh_rate / count)
 
-    def _batch_more(self, at: float, wanted: int) -> list[tuple[float, _Pending]]:
-        """Events due within the batch window after ``at``, to travel in one JSON array."""
+    def _batch_more(self, at: float, wanted: int, target: Target) -> list[tuple[float, _Pending]]:
+        """Events due within the batch window after ``at``, for the same ``target``, to
+        travel in one JSON array."""
         more: list[tuple[float, _Pending]] = []
         window_end = at + _BATCH_WINDOW_S * self.o.time_scale
         while len(more) < wanted:
             self._start_due_messages()
             top = self.heap.peek()
             if top is None or top[0] > window_end or not isinstance(top[1], _Pending):
+                break
+            if top[1].target != target:
                 break
             due, entry = self.heap.pop()
             assert isinstance(entry, _Pending)
@@ -306,6 +325,7 @@ class _Traffic:
             at=batch[-1][0],
             body=msgspec.json.encode(items[0] if len(items) == 1 else items),
             events=tuple(pending.event for _, pending in batch),
+            target=batch[0][1].target,
         )
 
     def _start_message(self, t: float) -> int:
@@ -366,9 +386,37 @@ class _Traffic:
             # The first event is posted late, after the last one (its timestamp unchanged).
             late = timed[-1][0] + rnd.uniform(0.1, 2.0) * scale
             timed = [*timed[1:], (late, timed[0][1])]
+        if self.o.drop and rnd.random() < self.o.drop:
+            # Qlara never posts this message's final status (nor a read after it): only its
+            # own status API knows it, from the time it was due.
+            kept = [(at, p) for at, p in timed if p.event.key.status == "sent"]
+            truth = {
+                "messageId": message.message_id,
+                "customerMessageId": message.reference,
+                "channel": message.channel,
+                "status": outcome.upper(),
+                "description": error,
+            }
+            self.dropped += 1
+            self.heap.push(
+                final_at,
+                TimedRequest(final_at, msgspec.json.encode([truth]), (), target="qlara"),
+            )
+            timed = kept
+        if self.o.report_sends:
+            when, stamp = self._stamp(t)
+            send = {
+                "messageId": message.message_id,
+                "customerMessageId": message.reference,
+                "channel": message.channel,
+                "phoneNumber": message.phone,
+                "sentAt": stamp,
+            }
+            event = SimEvent(EventKey(message.message_id, "sent", when, 1), channel, shape)
+            timed.insert(0, (t, _Pending(send, event, "sends")))
         for at, pending in timed:
             self.heap.push(at, pending)
-        return len(timed)
+        return max(len(timed), 1)
 
     # Payloads ----------------------------------------------------------------------------
 
@@ -459,6 +507,10 @@ class TrafficSummary:
     acknowledged_requests: int = 0
     unique_events: int = 0
     duplicates: int = 0
+    #: Sends acknowledged by ``/v1/sends`` (unique: a resent one is a duplicate).
+    sends: int = 0
+    #: Messages whose final status Qlara never posted, told to the fake Qlara.
+    dropped: int = 0
     events: dict[str, dict[str, int]] = field(default_factory=dict)
     by_shape: dict[str, dict[str, int]] = field(default_factory=dict)
     _seen: set[EventKey] = field(default_factory=set)
@@ -470,7 +522,11 @@ class TrafficSummary:
         return len(self._messages)
 
     def acknowledged(self, request: TimedRequest) -> None:
-        """Count the events of a request the sidecar answered 200."""
+        """Count the events of a request the sidecar answered 200 (a ``qlara`` request: the
+        message whose final status was dropped, now known to the fake Qlara)."""
+        if request.target == "qlara":
+            self.dropped += 1
+            return
         self.acknowledged_requests += 1
         for event in request.events:
             if event.key in self._seen:
@@ -478,6 +534,8 @@ class TrafficSummary:
                 continue
             self._seen.add(event.key)
             self.unique_events += 1
+            if request.target == "sends":
+                self.sends += 1
             per_channel = self.events.setdefault(event.channel, {})
             per_channel[event.key.status] = per_channel.get(event.key.status, 0) + 1
             shape = self.by_shape.setdefault(event.shape, {"messages": 0, "events": 0})
@@ -497,6 +555,8 @@ class TrafficSummary:
             "events": {ch: dict(sorted(st.items())) for ch, st in sorted(self.events.items())},
             "unique_events": self.unique_events,
             "duplicates": self.duplicates,
+            "sends": self.sends,
+            "dropped": self.dropped,
             "by_shape": {shape: dict(v) for shape, v in sorted(self.by_shape.items())},
             "requests": self.requests,
             "acknowledged_requests": self.acknowledged_requests,

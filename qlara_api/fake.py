@@ -319,14 +319,14 @@ def _registration(url: str) -> dict[str, Any]:
     }
 
 
-@post("/_fake/messages")
+@post("/_fake/messages", status_code=200)
 async def feed(request: Request[Any, Any, Any]) -> dict[str, int]:
     body = await request.json()
     items = body if isinstance(body, list) else [body]
     return {"added": request.app.state.fake.add(items)}
 
 
-@post("/_fake/faults")
+@post("/_fake/faults", status_code=200)
 async def faults(request: Request[Any, Any, Any]) -> dict[str, Any]:
     fake: FakeQlara = request.app.state.fake
     body = await request.json()

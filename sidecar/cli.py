@@ -709,6 +709,29 @@ def _comma_list(allowed: tuple[str, ...], upper: bool) -> Callable[..., tuple[st
     "statuses are errors. Repeatable.",
 )
 @click.option(
+    "--send-report",
+    is_flag=True,
+    help="Also report each message's send to the sidecar's POST /v1/sends, as the "
+    "application would (with QLARA_SIDECAR_SEND_TOKEN, or the one in tokens.json).",
+)
+@click.option(
+    "--drop",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of messages whose final-status webhooks are never posted, as if Qlara gave "
+    "up on them; with --fake-qlara, that fake learns their true final status instead, for "
+    "the reconciler to find.",
+)
+@click.option(
+    "--fake-qlara",
+    "fake_qlara_url",
+    default=None,
+    metavar="URL",
+    help="Base URL of a `qlara-sidecar fake-qlara` to tell the dropped final statuses to "
+    "(http://127.0.0.1:8090).",
+)
+@click.option(
     "--time-scale",
     type=click.FloatRange(0, None, min_open=True),
     default=0.01,
@@ -754,6 +777,9 @@ def simulate(
     channels: tuple[str, ...],
     silence_after: float | None,
     error_bursts: tuple[str, ...],
+    send_report: bool,
+    drop: float,
+    fake_qlara_url: str | None,
     time_scale: float,
     concurrency: int,
     seed: int | None,
@@ -780,6 +806,8 @@ def simulate(
         qlara-sidecar simulate --rate 5 --silence-after 60 --duration 900
         qlara-sidecar simulate --url https://hooks.example.com/webhook/$TOKEN \\
             --messages 300 --summary-file summary.json
+        qlara-sidecar simulate --messages 500 --send-report --drop 0.1 \\
+            --fake-qlara http://127.0.0.1:8090
     """
     import random
     from datetime import UTC, datetime
@@ -807,9 +835,25 @@ def simulate(
             time_scale=time_scale,
             error_bursts=parse_bursts(error_bursts),
             start=datetime.now(UTC),
+            report_sends=send_report,
+            drop=drop,
         )
     except ValueError as exc:
         _usage_error(str(exc))
+    if drop and fake_qlara_url is None:
+        _usage_error("--drop needs --fake-qlara: the dropped final statuses must be known there")
+    sends_url = send_token = None
+    if send_report:
+        from sidecar.tokens import resolve_tokens
+
+        sends_url = url.split("/webhook", 1)[0] + "/v1/sends"
+        try:
+            token = resolve_tokens(settings, generate=False).send
+        except TokenFileError as exc:
+            _usage_error(f"{exc}")
+        if token is None:
+            _usage_error("no send token: set QLARA_SIDECAR_SEND_TOKEN or start the sidecar once")
+        send_token = token.get_secret_value()
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
     options = SendOptions(
@@ -821,6 +865,9 @@ def simulate(
         progress="bar" if progress == "bar" else "lines" if progress == "lines" else "none",
         messages=messages,
         verify=verify,
+        sends_url=sends_url,
+        send_token=send_token,
+        qlara_url=fake_qlara_url,
     )
     sys.exit(run_simulate(traffic, options, summary_file))
 

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -83,6 +83,11 @@ class SendOptions:
     progress_every_s: float = 5.0
     messages: int | None = None
     verify: bool = True
+    #: ``POST /v1/sends`` and its token, for the sends the application reports.
+    sends_url: str | None = None
+    send_token: str | None = field(default=None, repr=False)
+    #: The fake Qlara's base URL, told the truth of every message whose final was dropped.
+    qlara_url: str | None = None
 
 
 class _TokenBucket:
@@ -224,9 +229,8 @@ class Sender:
             for attempt in range(self.options.retries + 1):
                 retry_after: float | None = None
                 try:
-                    response = await client.post(
-                        self.options.url, content=request.body, headers=_JSON
-                    )
+                    url, headers = self._where(request)
+                    response = await client.post(url, content=request.body, headers=headers)
                     status: int | None = response.status_code
                     retry_after = _retry_after(response)
                 except httpx.TransportError:
@@ -250,6 +254,18 @@ class Sender:
             self.summary.given_up += 1
         finally:
             self._slots.release()
+
+    def _where(self, request: TimedRequest) -> tuple[str, dict[str, str]]:
+        o = self.options
+        if request.target == "sends":
+            if o.sends_url is None or o.send_token is None:
+                raise ValueError("a send to report, but no /v1/sends URL and token")
+            return o.sends_url, {**_JSON, "Authorization": f"Bearer {o.send_token}"}
+        if request.target == "qlara":
+            if o.qlara_url is None:
+                raise ValueError("a dropped final to tell, but no fake Qlara URL")
+            return f"{o.qlara_url.rstrip('/')}/_fake/messages", _JSON
+        return o.url, _JSON
 
     async def _report_every(self, display: _Display | None) -> None:
         every = 0.2 if display is not None and display.live else self.options.progress_every_s

@@ -116,7 +116,83 @@ def test_the_reconciler_fills_exactly_what_the_webhook_dropped(
     assert metric(sidecar, "qlara_reconcile_polls_total", result="filled") == len(DROPPED)
     # And, from the fake's own log, no second and no minute held more than the limit
     answered = [entry["t"] for entry in served.fake.log]
-    assert [e["status"] for e in served.fake.log if e["status"] != 200] == []
+    polls = [e for e in served.fake.log if "/messages/status" in e["path"]]
+    assert [e["status"] for e in polls if e["status"] != 200] == []
     assert most_in_any_window(answered, 1.0) <= limits.per_second
     assert most_in_any_window(answered, 60.0) <= limits.per_minute
-    assert metric(sidecar, "qlara_api_requests_total", code="200") == len(served.fake.log)
+    assert metric(sidecar, "qlara_api_requests_total", endpoint="status_batch") == len(polls)
+
+
+@pytest.mark.parametrize("shape", ["A", "B", "C"])
+def test_simulated_traffic_with_dropped_finals_is_made_whole_for_every_shape(
+    make_sidecar: Callable[..., Sidecar],
+    serve_fake: Callable[..., Served],
+    tmp_path: Any,
+    shape: str,
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # Given the sidecar polling the fake Qlara for anything left without a final status 3 s
+    served = serve_fake()
+    sidecar = make_sidecar(
+        send_token=SEND_TOKEN,
+        qlara_api_key=API_KEY,
+        qlara_api_url=served.api,
+        reconcile_after="sms=3s,rcs=3s,whatsapp=3s,other=3s",
+        reconcile_interval="1",
+    ).start()
+
+    # When the simulator sends 80 messages of one shape, reports every send as the
+    # application would, and drops 10% of the final statuses (telling the fake instead)
+    summary_file = tmp_path / "summary.json"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("qlara-sidecar")),
+            "simulate",
+            "--messages", "80",
+            "--rate", "100",
+            "--shapes", shape,
+            "--send-report",
+            "--drop", "0.1",
+            "--fake-qlara", served.base_url,
+            "--seed", "13",
+            "--time-scale", "0.002",
+            "--progress", "none",
+            "--summary-file", str(summary_file),
+        ],
+        env=sidecar.env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    summary = json.loads(summary_file.read_text())
+    assert summary["non_200"] == 0
+    assert summary["sends"] > 0
+    assert summary["dropped"] > 0
+
+    # Then every message reaches its final state, the dropped ones by polling
+    wait_for(
+        lambda: sidecar.read("/v1/stats/webhook")["pending"] == 0,
+        timeout=90,
+        what="every message to be final",
+    )
+    wait_for(
+        lambda: metric(sidecar, "qlara_reconcile_filled_total") == summary["dropped"],
+        timeout=30,
+        what="the filled count to reach the dropped count",
+    )
+    truths = {m.message_id: m for m in served.fake.messages.values()}
+    assert len(truths) == summary["dropped"]
+    for message_id, truth in truths.items():
+        got = sidecar.read(f"/v1/messages/{message_id}")
+        assert got["status"] == truth.status.lower(), message_id
+        assert [e["source"] for e in got["events"] if e["source"] == "poll"] == ["poll"]
+    # And the fake never answered a 429 nor saw more than its limits
+    log = served.fake.log
+    assert [e for e in log if e["status"] not in (200, 404)] == []
+    times = [e["t"] for e in log]
+    assert most_in_any_window(times, 1.0) <= 50
+    assert most_in_any_window(times, 60.0) <= 1000

@@ -205,3 +205,55 @@ def test_impossible_options_are_refused(option: str, value: object) -> None:
 def test_shape_c_alone_needs_the_sms_channel() -> None:
     with pytest.raises(ValueError, match="sms"):
         TrafficOptions(shapes=("C",), channels=("whatsapp",))
+
+
+def test_sends_reported_and_finals_dropped_are_what_the_sidecar_and_qlara_will_see() -> None:
+    import json
+
+    from qlara import parse_sends
+
+    # Given traffic where the application reports its sends and 20% of finals are dropped
+    requests = traffic(messages=400, report_sends=True, drop=0.2, duplicates=0.05, batch_share=0.3)
+    by_target = Counter(r.target for r in requests)
+    sends = [r for r in requests if r.target == "sends"]
+    truths = [json.loads(r.body)[0] for r in requests if r.target == "qlara"]
+    webhooks = [r for r in requests if r.target == "webhook"]
+
+    # Then every message is reported once, before anything Qlara posts about it
+    sent_ids = [e.message_id for r in sends for e in parse_sends(r.body).events]
+    assert sorted(sent_ids) == sorted(set(sent_ids))
+    assert len(sent_ids) == 400
+    first_seen: dict[str, str] = {}
+    for request in requests:
+        for event in request.events:
+            first_seen.setdefault(event.key.message_id, request.target)
+    assert set(first_seen.values()) == {"sends"}
+    # and a request never mixes targets (each body parses as its own kind)
+    assert all(parse_sends(r.body).events for r in sends)
+    assert all(not parse_body(r.body).rejected for r in webhooks)
+    # A dropped message has no final status posted, and Qlara knows its truth instead
+    dropped = {t["messageId"] for t in truths}
+    assert 40 <= len(dropped) <= 120  # about 20% of 400
+    assert by_target["qlara"] == len(dropped)
+    finals = {
+        e.message_id
+        for r in webhooks
+        for e in parse_body(r.body).events
+        if e.status in {"delivered", "error", "expired"}
+    }
+    assert not finals & dropped
+    assert all(t["status"] in {"DELIVERED", "ERROR", "EXPIRED"} for t in truths)
+    # And the summary counts the sends as events and the dropped messages apart
+    summary = TrafficSummary()
+    for request in requests:
+        summary.acknowledged(request)
+    assert summary.dropped == len(dropped)
+    keys = {
+        (e.message_id, e.status, e.event_time, e.part)
+        for r in requests
+        if r.target != "qlara"
+        for e in (parse_sends(r.body) if r.target == "sends" else parse_body(r.body)).events
+    }
+    # (a send timed at the same millisecond as Qlara's SENT is the same event, for both)
+    assert summary.unique_events == len(keys)
+    assert 390 <= summary.sends <= 400
