@@ -165,21 +165,25 @@ class Intake:
         token_ok = guard.token_ok(rest.strip("/"), headers.webhook_token)
         basic_ok = guard.basic_ok(headers.authorization)
         if not (token_ok and basic_ok):
-            source = guard.client_address(client[0] if client else None, headers.forwarded_for)
-            wait, started = self.runtime.throttle.failed(str(source))
-            if wait is not None:
-                self._count("rate_limited")
-                if started:
-                    log.warning("webhook_auth_failures_limited", client=str(source))
-                await _respond(
-                    send, 429, _TOO_MANY_FAILURES, ((b"retry-after", retry_after(wait)),)
-                )
-                return
-            self._count("unauthorized")
-            log.info("webhook_refused", path=LOGGED_PATH, status=401)
-            await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
+            await self._refuse_credentials(scope, headers, send)
             return
         await self._accept(method, headers, receive, send)
+
+    async def _refuse_credentials(self, scope: Scope, headers: _Headers, send: Send) -> None:
+        """401 for wrong credentials; 429 once the client is past its limit of failures."""
+        client = scope.get("client")
+        guard = self.runtime.guard
+        source = guard.client_address(client[0] if client else None, headers.forwarded_for)
+        wait, started = self.runtime.throttle.failed(str(source))
+        if wait is not None:
+            self._count("rate_limited")
+            if started:
+                log.warning(f"{self.name}_auth_failures_limited", client=str(source))
+            await _respond(send, 429, _TOO_MANY_FAILURES, ((b"retry-after", retry_after(wait)),))
+            return
+        self._count("unauthorized")
+        log.info(f"{self.name}_refused", path=self.logged_path, status=401)
+        await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
 
     async def _accept(self, method: str, headers: _Headers, receive: Receive, send: Send) -> None:
         body: bytes | None = None
@@ -422,21 +426,7 @@ class SendsIntake(Intake):
         headers = _Headers(scope["headers"])
         token = self.runtime.send_token
         if token is None or not bearer_matches(headers.authorization, token):
-            client = scope.get("client")
-            guard = self.runtime.guard
-            source = guard.client_address(client[0] if client else None, headers.forwarded_for)
-            wait, started = self.runtime.throttle.failed(str(source))
-            if wait is not None:
-                self._count("rate_limited")
-                if started:
-                    log.warning("sends_auth_failures_limited", client=str(source))
-                await _respond(
-                    send, 429, _TOO_MANY_FAILURES, ((b"retry-after", retry_after(wait)),)
-                )
-                return
-            self._count("unauthorized")
-            log.info("sends_refused", path=self.logged_path, status=401)
-            await _respond(send, 401, _UNAUTHORIZED, self._unauthorized_headers)
+            await self._refuse_credentials(scope, headers, send)
             return
         await self._accept(method, headers, receive, send)
 

@@ -10,8 +10,9 @@ An invalid setting ends the command with status 2 and one line naming the variab
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, get_args, get_origin
 
@@ -446,15 +447,10 @@ def _shown(url: str | None, expected: str | None) -> str:
 @settings_options(*_API)
 def webhook_show(**flags: Any) -> None:
     """Print the webhook URL Qlara has on file (token masked) and whether it is this sidecar's."""
-    from qlara_api import QlaraApiError
-
     settings, client = _api_client(flags)
     expected = _public_url(settings)
-    try:
+    with _api_errors():
         on_file = client.registration()
-    except QlaraApiError as exc:
-        click.echo(f"qlara-sidecar: error: {exc}", err=True)
-        sys.exit(1)
     click.echo(f"On file with Qlara: {_shown(on_file.url if on_file else None, expected)}")
     if on_file is not None and on_file.status:
         click.echo(f"Status:             {on_file.status}")
@@ -469,15 +465,13 @@ def webhook_show(**flags: Any) -> None:
 def webhook_register(url: str | None, yes: bool, **flags: Any) -> None:
     """Register this sidecar's URL with Qlara: shows what is on file and what will be, asks
     (or --yes), registers (replacing the old one), then reads it back to verify."""
-    from qlara_api import QlaraApiError
-
     settings, client = _api_client(flags)
     url = url or _public_url(settings)
     if url is None:
         _usage_error("give --url, or set QLARA_SIDECAR_WEBHOOK_PUBLIC_URL")
     if not url.startswith("https://"):
         _usage_error("the webhook URL must start with https:// (Qlara only calls HTTPS URLs)")
-    try:
+    with _api_errors():
         on_file = client.registration()
         click.echo(f"On file with Qlara: {_shown(on_file.url if on_file else None, None)}")
         click.echo(f"To register:        {_shown(url, None)}")
@@ -489,9 +483,6 @@ def webhook_register(url: str | None, yes: bool, **flags: Any) -> None:
             sys.exit(1)
         client.register(url)
         now = client.registration()
-    except QlaraApiError as exc:
-        click.echo(f"qlara-sidecar: error: {exc}", err=True)
-        sys.exit(1)
     if now is None or now.url != url:
         click.echo("qlara-sidecar: error: Qlara does not show the new URL on file", err=True)
         sys.exit(1)
@@ -504,18 +495,25 @@ def webhook_register(url: str | None, yes: bool, **flags: Any) -> None:
 def webhook_revoke(yes: bool, **flags: Any) -> None:
     """Revoke the registration (partner-gateway surface). Events already in flight may still
     arrive at the old URL."""
-    from qlara_api import QlaraApiError
-
     _, client = _api_client(flags)
     if not yes and not click.confirm("Revoke the webhook registration?", default=False):
         click.echo("Nothing changed.")
         sys.exit(1)
-    try:
+    with _api_errors():
         client.revoke()
+    click.echo("Revoked: Qlara no longer calls a webhook for this account.")
+
+
+@contextlib.contextmanager
+def _api_errors() -> Iterator[None]:
+    """End the command with status 1 and Qlara's answer, named, when a call fails."""
+    from qlara_api import QlaraApiError
+
+    try:
+        yield
     except QlaraApiError as exc:
         click.echo(f"qlara-sidecar: error: {exc}", err=True)
         sys.exit(1)
-    click.echo("Revoked: Qlara no longer calls a webhook for this account.")
 
 
 def _public_url(settings: Any) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -84,6 +84,12 @@ DEFAULT_EXPIRY_HORIZON: dict[str, timedelta] = {
     "rcs": timedelta(hours=48),
     "whatsapp": timedelta(hours=24),
     "other": timedelta(hours=48),
+}
+
+#: The per-channel settings' defaults, for the channels a value does not name.
+_PER_CHANNEL_DEFAULTS: dict[str, Mapping[str, timedelta]] = {
+    "expiry_horizon": DEFAULT_EXPIRY_HORIZON,
+    "reconcile_after": DEFAULT_RECONCILE_AFTER,
 }
 
 
@@ -419,12 +425,6 @@ class Settings(BaseSettings):
         # Only the channels given: the others keep the alert's, read when the explorer starts.
         return ",".join(f"{c}={format_duration(d)}" for c, d in stuck_after(value, {}).items())
 
-    @field_validator("expiry_horizon")
-    @classmethod
-    def _horizon_shape(cls, value: str) -> str:
-        spans = stuck_after(value, DEFAULT_EXPIRY_HORIZON)
-        return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
-
     @field_validator("webhook_public_url")
     @classmethod
     def _public_url_https(cls, value: SecretStr | None) -> SecretStr | None:
@@ -432,10 +432,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (Qlara only calls HTTPS URLs)")
         return value
 
-    @field_validator("reconcile_after")
+    @field_validator("expiry_horizon", "reconcile_after")
     @classmethod
-    def _reconcile_after_shape(cls, value: str) -> str:
-        spans = stuck_after(value, DEFAULT_RECONCILE_AFTER)
+    def _per_channel_shape(cls, value: str, info: ValidationInfo) -> str:
+        # Every channel, the given over the defaults: what the field means, written in full.
+        spans = stuck_after(value, _PER_CHANNEL_DEFAULTS[info.field_name or ""])
         return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
 
     @field_validator("qlara_api_limits")
@@ -550,12 +551,12 @@ def alert_stuck_after(path: Path | None = None) -> dict[str, timedelta]:
 
 def expiry_horizon(settings: Settings) -> dict[str, timedelta]:
     """EXPIRY_HORIZON by channel (``other``: every channel not documented, and none)."""
-    return stuck_after(settings.expiry_horizon, DEFAULT_EXPIRY_HORIZON)
+    return stuck_after(settings.expiry_horizon, _PER_CHANNEL_DEFAULTS["expiry_horizon"])
 
 
 def reconcile_after(settings: Settings) -> dict[str, timedelta]:
     """RECONCILE_AFTER by channel (``other``: every channel not documented, and none)."""
-    return stuck_after(settings.reconcile_after, DEFAULT_RECONCILE_AFTER)
+    return stuck_after(settings.reconcile_after, _PER_CHANNEL_DEFAULTS["reconcile_after"])
 
 
 def explorer_stuck_after(settings: Settings) -> dict[str, timedelta]:

@@ -51,6 +51,7 @@ from qlara_api import (
 )
 from workers.connection import LedgerConnection
 from workers.dead_letters import failure_reason
+from workers.retention import take_round
 
 log = structlog.get_logger(__name__)
 
@@ -189,18 +190,10 @@ class Reconciler(Middleware):
                 log.info("reconcile round done", polled=done.polled, **done.results)
 
     def _take_round(self, broker: Broker) -> bool:
-        if not isinstance(broker, RedisBroker):
-            return True
-        try:
-            taken = broker.client.set(
-                reconcile_key(broker.namespace),
-                broker.broker_id,
-                nx=True,
-                px=max(int(self.config.interval_s * 1000) - 100, 1),
-            )
-        except RedisError:
-            return False  # without Redis, every process would poll: skip the round
-        return bool(taken)
+        # Without Redis every process would poll: skip the round. A little shorter than the
+        # interval, so the next round's holder is free to take it on time.
+        key = reconcile_key(broker.namespace) if isinstance(broker, RedisBroker) else ""
+        return take_round(broker, key, self.config.interval_s - 0.1, without_redis=False)
 
     def check_registration(self, redis: Any, namespace: str) -> Registration:
         """Ask Qlara which webhook URL it has on file, compare it with ``public_url``, and keep

@@ -99,18 +99,22 @@ class Retention(Middleware):
             next_purge = time.monotonic() + self._interval_s
 
     def _take_round(self, broker: Broker) -> bool:
-        if not isinstance(broker, RedisBroker):
-            return True
-        try:
-            taken = broker.client.set(
-                retention_lock_key(broker.namespace),
-                broker.broker_id,
-                nx=True,
-                px=max(int(self._interval_s * 1000), 1),
-            )
-        except RedisError:
-            return True
-        return bool(taken)
+        # Purging is idempotent: without Redis to ask, purge anyway.
+        key = retention_lock_key(broker.namespace) if isinstance(broker, RedisBroker) else ""
+        return take_round(broker, key, self._interval_s, without_redis=True)
+
+
+def take_round(broker: Broker, key: str, interval_s: float, *, without_redis: bool) -> bool:
+    """Whether this process does the periodic job's round: the first of the worker processes
+    to take ``key`` (``SET NX``, expiring after ``interval_s``) does, the others skip it.
+    ``without_redis`` is the answer when Redis cannot be asked (always yes without Redis)."""
+    if not isinstance(broker, RedisBroker):
+        return True
+    try:
+        taken = broker.client.set(key, broker.broker_id, nx=True, px=max(int(interval_s * 1000), 1))
+    except RedisError:
+        return without_redis
+    return bool(taken)
 
 
 def _as_dict(result: object) -> dict[str, Any]:
