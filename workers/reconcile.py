@@ -20,7 +20,6 @@ in ``qlara_reconcile_polls_total{result}``, each call in ``qlara_api_requests_to
 from __future__ import annotations
 
 import hmac
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from dramatiq import Broker, Middleware, Worker
+from dramatiq import Broker, Worker
 from dramatiq.brokers.redis import RedisBroker
 from redis import RedisError
 
@@ -51,7 +50,7 @@ from qlara_api import (
 )
 from workers.connection import LedgerConnection
 from workers.dead_letters import failure_reason
-from workers.retention import take_round
+from workers.retention import PeriodicThread, take_round
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +136,7 @@ def reconcile_key(namespace: str) -> str:
     return f"{namespace}:__reconcile__"
 
 
-class Reconciler(Middleware):
+class Reconciler(PeriodicThread):
     """After worker boot, a daemon thread runs a round every ``interval_s``; it stops at
     worker shutdown. ``client`` builds the Qlara client (on first use, in the thread)."""
 
@@ -149,26 +148,15 @@ class Reconciler(Middleware):
         *,
         recorded: Callable[[Receipt, Any], None] = metrics.count_recorded,
     ) -> None:
+        super().__init__("qlara-reconcile")
         self._connection = connection
         self.config = config
         self._make_client = client
         self._client: QlaraClient | None = None
         self._recorded = recorded
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(broker,), name="qlara-reconcile", daemon=True
-        )
-        self._thread.start()
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
-            self._thread = None
+        super().before_worker_shutdown(broker, worker)
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -29,7 +29,34 @@ def retention_lock_key(namespace: str) -> str:
     return f"{namespace}:__retention__"
 
 
-class Retention(Middleware):
+class PeriodicThread(Middleware):
+    """A daemon thread running ``_run(broker)`` from worker boot until worker shutdown, which
+    sets ``_stop`` and waits a second for it (work in progress is a transaction, or a call
+    the process may leave to die with it)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self, broker: Broker) -> None:
+        raise NotImplementedError
+
+    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(broker,), name=self._name, daemon=True
+        )
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            self._thread = None
+
+
+class Retention(PeriodicThread):
     """After worker boot, a daemon thread purges ledger records older than
     ``retention_days``: first ``FIRST_PURGE_DELAY_S`` after boot (or ``interval_s`` if
     shorter), then every ``interval_s``. Every ``COMPACT_INTERVAL_S`` (or sooner, when a purge
@@ -43,25 +70,10 @@ class Retention(Middleware):
     def __init__(
         self, connection: LedgerConnection, *, retention_days: int, interval_s: float
     ) -> None:
+        super().__init__("qlara-retention")
         self._connection = connection
         self._retention = timedelta(days=retention_days)
         self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(broker,), name="qlara-retention", daemon=True
-        )
-        self._thread.start()
-
-    def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A purge in progress is a transaction; leaving it to die with the process is safe.
-            self._thread.join(timeout=1.0)
-            self._thread = None
 
     def purge_once(self, broker: Broker) -> dict[str, Any] | None:
         """Run one round: purge unless another process did this interval. Returns the counts
