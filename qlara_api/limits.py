@@ -54,8 +54,10 @@ class RateLimiter:
     A request may go when fewer than ``per_second`` requests went in the last second and
     fewer than ``per_minute`` in the last minute, so no window of either length, wherever it
     starts, holds more than the limit (a token bucket, refilled while it is spent, would let
-    up to twice its size through in the first such window). :meth:`acquire` blocks (with
-    ``sleep``) until then, and counts the request.
+    up to twice its size through in the first such window). Requests are also spaced by a
+    ``per_second``-th of a second: a burst, served one by one at Qlara's end, reaches its
+    limiter later than it left here and packs into its next second with the following one.
+    :meth:`acquire` blocks (with ``sleep``) until then, and counts the request.
     """
 
     def __init__(
@@ -95,6 +97,8 @@ class RateLimiter:
         while sent and sent[0] <= now - minute:
             sent.popleft()
         delays = [0.0]
+        if sent:  # evenly spaced, never in a burst: a burst lands at Qlara's end compressed
+            delays.append(sent[-1] + second / limits.per_second - now)
         if len(sent) >= limits.per_minute:
             delays.append(sent[len(sent) - limits.per_minute] + minute - now)
         if len(sent) >= limits.per_second:

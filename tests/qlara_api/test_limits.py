@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,12 +46,17 @@ def test_no_second_and_no_minute_ever_holds_more_than_its_limit(
     assert most_in_any_window(sent, 60.0) <= per_minute
 
 
-def test_a_burst_goes_at_once_then_waits_for_the_window() -> None:
+def test_requests_are_spaced_evenly_not_sent_in_a_burst() -> None:
     clock = SteppedClock()
     limiter = RateLimiter(Limits(per_second=50, per_minute=1000), clock=clock, sleep=clock.sleep)
-    waits = [limiter.acquire() for _ in range(51)]
-    assert waits[:50] == [0.0] * 50
-    assert waits[50] > 1.0  # the 51st waits until the first leaves the second's window
+    start = clock.now
+    times = []
+    for _ in range(100):
+        limiter.acquire()
+        times.append(clock.now - start)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / 50  # a 50th of a second apart at least
+    assert times[-1] < 2.2  # and no slower than the limit asks (99 gaps of 1.05 / 50 s)
 
 
 def test_a_pause_holds_every_request_until_it_ends() -> None:
