@@ -6,6 +6,7 @@ COPY requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY qlara ./qlara
+COPY qlara_api ./qlara_api
 COPY ledger ./ledger
 COPY metrics ./metrics
 COPY alerts ./alerts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,13 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = [
-        pattern.removesuffix("*")
-        for pattern in patterns
-        if (ROOT / pattern.removesuffix("*") / "__init__.py").is_file()
-    ]
+    # Every top-level package a pattern matches ("qlara*" is qlara and qlara_api)
+    packages = sorted(
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if any(fnmatch.fnmatch(path.parent.name, pattern) for pattern in patterns)
+    )
     assert "metrics" in packages
+    assert "qlara_api" in packages
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
