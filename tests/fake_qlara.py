@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import uvicorn
 
 from qlara_api.fake import FakeQlara, create_fake_app
 from qlara_api.limits import Limits
+from tests.e2e.sidecar_process import wait_for
 
 API_KEY = "fake-qlara-key-0123456789"
 
@@ -49,11 +49,13 @@ def serve_fake() -> Iterator[Callable[..., Served]]:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         servers.append((server, thread))
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("the fake Qlara did not start")
-            time.sleep(0.01)
+        wait_for(
+            lambda: server.started or not thread.is_alive(),
+            timeout=15,
+            what="the fake Qlara to start",
+        )
+        if not server.started:
+            pytest.fail("the fake Qlara did not start")
         httpx.get(f"http://127.0.0.1:{port}/_fake/log", timeout=5).raise_for_status()
         return Served(fake, f"http://127.0.0.1:{port}")
 

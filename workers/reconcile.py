@@ -148,7 +148,7 @@ class Reconciler(PeriodicThread):
         *,
         recorded: Callable[[Receipt, Any], None] = metrics.count_recorded,
     ) -> None:
-        super().__init__("qlara-reconcile")
+        super().__init__("qlara-reconcile", self._run)
         self._connection = connection
         self.config = config
         self._make_client = client

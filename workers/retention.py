@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,22 +31,20 @@ def retention_lock_key(namespace: str) -> str:
 
 
 class PeriodicThread(Middleware):
-    """A daemon thread running ``_run(broker)`` from worker boot until worker shutdown, which
+    """A daemon thread running ``work(broker)`` from worker boot until worker shutdown, which
     sets ``_stop`` and waits a second for it (work in progress is a transaction, or a call
     the process may leave to die with it)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, work: Callable[[Broker], None]) -> None:
         self._name = name
+        self._work = work
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def _run(self, broker: Broker) -> None:
-        raise NotImplementedError
 
     def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run, args=(broker,), name=self._name, daemon=True
+            target=self._work, args=(broker,), name=self._name, daemon=True
         )
         self._thread.start()
 
@@ -70,7 +69,7 @@ class Retention(PeriodicThread):
     def __init__(
         self, connection: LedgerConnection, *, retention_days: int, interval_s: float
     ) -> None:
-        super().__init__("qlara-retention")
+        super().__init__("qlara-retention", self._run)
         self._connection = connection
         self._retention = timedelta(days=retention_days)
         self._interval_s = interval_s

@@ -22,6 +22,7 @@ from qlara_api import (
     Variant,
 )
 from qlara_api.fake import most_in_any_window
+from tests.e2e.sidecar_process import wait_for
 from tests.fake_qlara import API_KEY, Served
 
 MESSAGES = [
@@ -191,10 +192,4 @@ def test_registration_flows_of_both_surfaces(serve_fake: Callable[..., Served]) 
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out")
-        time.sleep(0.01)
+    wait_for(condition, timeout=timeout, what="the breaker to change state", interval=0.01)
