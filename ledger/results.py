@@ -118,6 +118,8 @@ class WebhookStats:
       ``oldest_pending_age_seconds`` is ``now`` minus the oldest such sent time.
     - ``events_total``, ``duplicates_total`` (extra copies of status events),
       ``inbound_total``: what the ledger holds now.
+    - ``filled_by_polling_total``: events the reconciler recorded from Qlara's status API
+      (``source`` = ``poll``): final statuses the webhook never delivered.
     """
 
     last_event_at: dict[str, datetime]
@@ -129,6 +131,7 @@ class WebhookStats:
     events_total: int
     duplicates_total: int
     inbound_total: int
+    filled_by_polling_total: int
 
 
 @dataclass(frozen=True, slots=True)

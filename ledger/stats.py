@@ -26,6 +26,7 @@ from ledger.schema import (
     pending_predicate,
     receipts,
 )
+from qlara import Source
 
 #: Key of ``WebhookStats.last_event_at`` for events that named no channel.
 NO_CHANNEL = "other"
@@ -43,8 +44,12 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
     pending, oldest_sent = conn.execute(
         select(func.count(), func.min(messages.c.sent_at)).where(pending_predicate())
     ).one()
-    events_total, duplicates_total = conn.execute(
-        select(func.count(), func.coalesce(func.sum(events.c.duplicates), 0))
+    events_total, duplicates_total, filled_total = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(events.c.duplicates), 0),
+            func.count().filter(events.c.source == Source.POLL.value),
+        )
     ).one()
     inbound_total = conn.execute(select(func.count()).select_from(inbound)).scalar_one()
     return WebhookStats(
@@ -58,6 +63,7 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
         ),
         events_total=int(events_total),
         duplicates_total=int(duplicates_total),
+        filled_by_polling_total=int(filled_total),
         inbound_total=int(inbound_total),
     )
 

@@ -133,11 +133,13 @@ def webhook_stats(state: State) -> dict[str, Any]:
 
         {"lastEventAt": {channel: time}, "eventsLast5m": int, "eventsLast15m": int,
          "eventsLast60m": int, "pending": int, "oldestPendingAgeSeconds": float|null,
-         "eventsTotal": int, "duplicatesTotal": int, "inboundTotal": int}
+         "eventsTotal": int, "duplicatesTotal": int, "inboundTotal": int,
+         "filledByPollingTotal": int}
 
     ``lastEventAt`` is per channel (``"other"`` for events without one), by receipt time;
     the windows count distinct events received; ``pending`` counts messages sent and not
-    yet final.
+    yet final; ``filledByPollingTotal`` counts final statuses the reconciler got from Qlara's
+    status API because the webhook never delivered them.
     """
     runtime: Runtime = state.runtime
     return stats_json(runtime.ledger().webhook_stats())
@@ -211,6 +213,7 @@ def stats_json(stats: WebhookStats) -> dict[str, Any]:
         "eventsTotal": stats.events_total,
         "duplicatesTotal": stats.duplicates_total,
         "inboundTotal": stats.inbound_total,
+        "filledByPollingTotal": stats.filled_by_polling_total,
     }
 
 

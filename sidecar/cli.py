@@ -938,6 +938,14 @@ def fake_qlara(
 
 #: Where `demo` keeps its data unless told otherwise: never mixed with a real ledger.
 DEMO_DATA_DIR = "./qlara-demo-data"
+#: What `demo` sets unless a flag or a variable says otherwise: quiet logs, and a reconciler
+#: quick enough that a dropped final is filled in while one watches.
+DEMO_DEFAULTS = {
+    "data_dir": DEMO_DATA_DIR,
+    "log_level": "warning",
+    "reconcile_after": "sms=20s,rcs=20s,whatsapp=20s,other=20s",
+    "reconcile_interval": "5",
+}
 
 
 @main.command()
@@ -946,9 +954,13 @@ def demo(**flags: Any) -> None:
     """Run `up` with gentle simulated Qlara traffic flowing in, to see live numbers at once.
 
     About two events a second in every payload shape and channel, with the odd duplicate,
-    late event and failure; every ten seconds a line compares what was posted with what
-    the sidecar recorded. Data goes to ./qlara-demo-data unless --data-dir says otherwise;
-    logs show warnings only unless --log-level says otherwise. Ctrl-C stops everything.
+    late event and failure. The simulated application reports each send to /v1/sends, and
+    Qlara's webhook "loses" one final status in ten: a fake Qlara API, served on loopback
+    by the demo, knows them, and the reconciler fills them in by polling it (after 20 s
+    unless --reconcile-after says otherwise). Every ten seconds a line compares what was
+    posted with what the sidecar recorded and filled. Data goes to ./qlara-demo-data unless
+    --data-dir says otherwise; logs show warnings only unless --log-level says otherwise.
+    The demo never polls the real Qlara. Ctrl-C stops everything.
 
     \b
     Example:
@@ -961,10 +973,9 @@ def demo(**flags: Any) -> None:
     from sidecar.settings import env_name
     from sidecar.simulate import run_demo
 
-    if flags.get("data_dir") is None and env_name("data_dir") not in os.environ:
-        flags["data_dir"] = DEMO_DATA_DIR
-    if flags.get("log_level") is None and env_name("log_level") not in os.environ:
-        flags["log_level"] = "warning"
+    for name, value in DEMO_DEFAULTS.items():
+        if flags.get(name) is None and env_name(name) not in os.environ:
+            flags[name] = value
     sys.exit(run_demo(_settings(flags)))
 
 

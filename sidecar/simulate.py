@@ -12,7 +12,9 @@ Ctrl-C or SIGTERM stops sending, gives requests in flight a few seconds, and sti
 the summary. ``silence_after`` stops sending but keeps the process alive until ``duration``
 ends (or a signal), so that silence alerts can fire.
 
-`demo` runs `up` in this process and the gentle endless simulation beside it, in a thread.
+`demo` runs `up` in this process and, beside it in threads, the gentle endless simulation
+and a fake Qlara API (:mod:`qlara_api.fake`) that the reconciler polls for the final statuses
+the simulation "loses".
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -32,11 +37,12 @@ from typing import Literal
 
 import click
 import httpx
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from qlara.simulation import TimedRequest, TrafficOptions, TrafficSummary, live_traffic
-from sidecar.settings import Settings
+from sidecar.settings import Settings, env_name
 from sidecar.tokens import TokenFileError, resolve_tokens
 from sidecar.urls import VERIFY_OWN_RECEIVER, metrics_url, receiver_url
 
@@ -400,19 +406,87 @@ def run_simulate(
 DEMO_RATE = 2.0
 DEMO_TIME_SCALE = 0.1
 DEMO_REPORT_EVERY_S = 10.0
+#: Share of final statuses the demo's webhook never posts: the reconciler's work, on screen.
+DEMO_DROP = 0.1
+#: The public URL the demo's fake Qlara has on file, as if a proxy served the webhook there.
+DEMO_PUBLIC_URL = "https://qlara-sidecar.demo.invalid/webhook"
+#: Seconds the demo's fake Qlara API may take to start.
+DEMO_QLARA_START_S = 15.0
+
+
+class DemoQlara:
+    """The fake Qlara API the demo's reconciler polls, on a free loopback port, in a thread.
+
+    It knows only what the simulation tells it: the final statuses the webhook dropped.
+    """
+
+    def __init__(self) -> None:
+        import uvicorn  # the server: imported only when the demo runs
+
+        from qlara_api.fake import FakeQlara, create_fake_app
+
+        self.api_key = secrets.token_urlsafe(24)
+        fake = FakeQlara(api_key=self.api_key)
+        # Registered already, as `webhook register` would have done: the check reads it back.
+        fake.registration = {"callbackUrl": DEMO_PUBLIC_URL}
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        config = uvicorn.Config(create_fake_app(fake), log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def api_url(self) -> str:
+        """What ``QLARA_SIDECAR_QLARA_API_URL`` is set to."""
+        return f"{self.base_url}/api"
+
+    def start(self) -> None:
+        """Serve, and return once it answers; raise ``RuntimeError`` if it never does."""
+        self._thread.start()
+        deadline = time.monotonic() + DEMO_QLARA_START_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the demo's fake Qlara API did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=STOP_GRACE_S + 1)
+        self._socket.close()
+
+    def settings(self, settings: Settings) -> Settings:
+        """``settings`` with the reconciler pointed at this fake, whatever they said before:
+        the demo's made-up message ids are never sent to the real Qlara."""
+        # Secrets reach `up`'s children through the environment only (Settings.to_env).
+        os.environ[env_name("qlara_api_key")] = self.api_key
+        os.environ[env_name("webhook_public_url")] = DEMO_PUBLIC_URL
+        return settings.model_copy(
+            update={
+                "qlara_api_key": SecretStr(self.api_key),
+                "webhook_public_url": SecretStr(DEMO_PUBLIC_URL),
+                "qlara_api_url": self.api_url,
+                "qlara_api_variant": "messages",
+            }
+        )
 
 
 class DemoTraffic(threading.Thread):
     """The demo's endless gentle simulation, in a thread beside `up`; :meth:`stop` ends it.
 
     It waits for the local sidecar's ``/healthz``, then posts :data:`DEMO_RATE` events a
-    second and prints, every :data:`DEMO_REPORT_EVERY_S` seconds, what it posted beside what
-    the sidecar's read API reports.
+    second, reports each send to ``/v1/sends`` as the application would, drops
+    :data:`DEMO_DROP` of the final statuses (telling the fake Qlara at ``qlara_url``
+    instead), and prints, every :data:`DEMO_REPORT_EVERY_S` seconds, what it posted beside
+    what the sidecar's read API reports.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, qlara_url: str) -> None:
         super().__init__(name="demo-traffic", daemon=True)
         self.settings = settings
+        self.qlara_url = qlara_url
         self.base = local_base_url(settings)
         self.summary = TrafficSummary()
         self._stopped = threading.Event()
@@ -439,10 +513,12 @@ class DemoTraffic(threading.Thread):
             return
         try:
             url = local_webhook_url(self.settings)
-            read_token = resolve_tokens(self.settings, generate=False).read.get_secret_value()
+            tokens = resolve_tokens(self.settings, generate=False)
         except TokenFileError as exc:
             click.echo(f"demo: cannot post: {exc}", err=True)
             return
+        read_token = tokens.read.get_secret_value()
+        send_token = None if tokens.send is None else tokens.send.get_secret_value()
         seed = int(time.time()) & 0xFFFFFF
         traffic = TrafficOptions(
             rate=DEMO_RATE,
@@ -452,13 +528,17 @@ class DemoTraffic(threading.Thread):
             batch_share=0.1,
             time_scale=DEMO_TIME_SCALE,
             start=datetime.now(UTC),
+            report_sends=send_token is not None,
+            drop=DEMO_DROP,
         )
         self.summary.seed = seed
         click.echo(
             "\n".join(
                 [
                     f"Demo traffic: about {DEMO_RATE:g} simulated Qlara events a second (every "
-                    "payload shape and channel), posted to the webhook.",
+                    "payload shape and channel), posted to the webhook; each send reported to "
+                    f"/v1/sends; {DEMO_DROP:.0%} of final statuses never posted, for the "
+                    f"reconciler to fill in from the fake Qlara API at {self.qlara_url}/api.",
                     f"  Live numbers:  curl -H 'Authorization: Bearer <read token>' "
                     f"{self.base}/v1/stats/webhook",
                     f"  One message:   curl -H 'Authorization: Bearer <read token>' "
@@ -474,6 +554,9 @@ class DemoTraffic(threading.Thread):
             progress="none",
             progress_every_s=DEMO_REPORT_EVERY_S,
             verify=VERIFY_OWN_RECEIVER,
+            sends_url=f"{self.base}/v1/sends",
+            send_token=send_token,
+            qlara_url=self.qlara_url,
         )
         reporter = _DemoReport(self.base, read_token)
         sender = Sender(options, self.summary, self._stop_event, report=reporter)
@@ -502,7 +585,11 @@ class _DemoReport:
         self._headers = {"Authorization": f"Bearer {read_token}"}
 
     def __call__(self, summary: TrafficSummary, elapsed: float) -> None:
-        line = f"demo: posted {summary.unique_events} events ({summary.duplicates} resent)"
+        webhook = summary.unique_events - summary.sends
+        line = (
+            f"demo: posted {webhook} webhook events ({summary.duplicates} resent) and "
+            f"{summary.sends} sends; finals dropped: {summary.dropped}"
+        )
         try:
             response = httpx.get(
                 self._url, headers=self._headers, timeout=1.0, verify=VERIFY_OWN_RECEIVER
@@ -512,26 +599,35 @@ class _DemoReport:
             stats = None
         if isinstance(stats, dict):
             line += (
-                f"; the sidecar recorded {stats.get('eventsTotal')} events "
-                f"({stats.get('duplicatesTotal')} resent), {stats.get('pending')} messages "
-                "await a final status"
+                f", filled by polling Qlara: {stats.get('filledByPollingTotal')}. The ledger "
+                f"holds {stats.get('eventsTotal')} events (webhook, sends, polls); "
+                f"{stats.get('pending')} messages await a final status"
             )
         click.echo(line)
 
 
 def run_demo(settings: Settings) -> int:
-    """`up` with the demo traffic beside it, until Ctrl-C or SIGTERM; return the exit status."""
+    """`up` with the demo traffic and its fake Qlara beside it, until Ctrl-C or SIGTERM;
+    return the exit status."""
     from sidecar.up import run_up  # the whole stack: imported only when the demo runs
 
-    traffic = DemoTraffic(settings)
+    qlara = DemoQlara()
+    try:
+        qlara.start()
+    except RuntimeError as exc:
+        click.echo(f"qlara-sidecar: error: {exc}", err=True)
+        return 1
+    settings = qlara.settings(settings)
+    traffic = DemoTraffic(settings, qlara.base_url)
     traffic.start()
     try:
         return run_up(settings)
     finally:
         traffic.stop()
         traffic.join(timeout=STOP_GRACE_S + 1)
+        qlara.stop()
         click.echo(
             f"demo: posted {traffic.summary.unique_events} events in "
-            f"{traffic.summary.messages} messages",
+            f"{traffic.summary.messages} messages; finals dropped: {traffic.summary.dropped}",
             file=sys.stdout,
         )

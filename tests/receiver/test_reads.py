@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from ledger import Ledger
-from qlara import Receipt, parse_body
+from qlara import Receipt, Shape, Source, parse_body
 from receiver import ReceiverConfig
 from tests.receiver.conftest import READ_TOKEN, TOKEN, closed_redis_url, event_json
 
@@ -159,14 +160,24 @@ def test_webhook_stats_report_traffic_pending_and_totals(
 ) -> None:
     record(ledger, event_json("m-1", "SENT"), event_json("m-2", "DELIVERED"))
     record(ledger, event_json("m-1", "SENT"))  # sent again: a duplicate
+    record(ledger, event_json("m-3", "SENT"))
+    polled = parse_body(json.dumps(event_json("m-3", "DELIVERED")).encode()).events[0]
+    ledger.record(  # m-3's final, found by the reconciler: the webhook never delivered it
+        Receipt(
+            receipt_id=uuid.uuid4().hex,
+            received_at=time.time(),
+            events=(msgspec.structs.replace(polled, source=Source.POLL, shape=Shape.POLL),),
+        )
+    )
 
     body = client.get("/v1/stats/webhook", headers=AUTH).json()
 
     assert set(body["lastEventAt"]) == {"sms"}
-    assert body["eventsLast5m"] == body["eventsLast60m"] == 2
+    assert body["eventsLast5m"] == body["eventsLast60m"] == 3  # the polled one is not the webhook's
     assert body["pending"] == 1
     assert body["oldestPendingAgeSeconds"] > 0
-    assert (body["eventsTotal"], body["duplicatesTotal"], body["inboundTotal"]) == (2, 1, 0)
+    assert (body["eventsTotal"], body["duplicatesTotal"], body["inboundTotal"]) == (4, 1, 0)
+    assert body["filledByPollingTotal"] == 1
 
 
 def test_a_ledger_that_cannot_answer_gives_503(config: ReceiverConfig, make_client: Any) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from qlara import parse_body
 from qlara.simulation import TrafficOptions, TrafficSummary, live_traffic
 from sidecar.simulate import Sender, SendOptions, WebhookRefused
 from tests.e2e.sidecar_process import Sidecar, children_of, free_port, sidecar_env, wait_for
+from tests.e2e.test_sends import metric
 from tests.sidecar.support import environment_without_settings
 
 URL = "http://sidecar.test/webhook/simulated-token-0123456789"
@@ -309,12 +311,17 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.e2e
-def test_demo_shows_moving_numbers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    # Given `qlara-sidecar demo` on a fresh data dir
+def test_demo_moves_the_numbers_fills_dropped_finals_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    # Given `qlara-sidecar demo` on a fresh data dir, its reconciler polling after 2 s
     data_dir, port = tmp_path / "data", free_port()
+    env = sidecar_env(data_dir, port)
+    env["QLARA_SIDECAR_RECONCILE_AFTER"] = "sms=2s,rcs=2s,whatsapp=2s,other=2s"
+    env["QLARA_SIDECAR_RECONCILE_INTERVAL"] = "1"
     demo = Sidecar(
         data_dir=data_dir,
-        env=sidecar_env(data_dir, port),
+        env=env,
         port=port,
         log_path=tmp_path / "demo.log",
     )
@@ -336,6 +343,27 @@ def test_demo_shows_moving_numbers_and_stops_cleanly_on_sigterm(tmp_path: Path) 
 
         first = wait_for(events_total, timeout=180, what="the demo's first recorded events")
         wait_for(lambda: events_total() > first, timeout=60, what="the numbers to move")
+        # And it reports its sends, so every payload shape's messages are known to be sent
+        assert "Reconciler:    on, polling Qlara's messages API at http://127.0.0.1:" in demo.log()
+        wait_for(
+            lambda: metric(demo, "qlara_sends_requests_total", outcome="accepted") > 0,
+            timeout=60,
+            what="a send reported to /v1/sends",
+        )
+        # And a final the webhook dropped is filled in from the demo's fake Qlara
+        wait_for(
+            lambda: demo.read("/v1/stats/webhook")["filledByPollingTotal"] > 0,
+            timeout=180,
+            what="a dropped final to be filled by polling",
+        )
+        # And its report line says so
+        wait_for(
+            lambda: re.search(r"filled by polling Qlara: [1-9]", demo.log()),
+            timeout=60,
+            what="the demo's report to show a filled final",
+        )
+        # And the fake has the demo's webhook on file, as the registration check reads it
+        assert metric(demo, "qlara_webhook_registration_ok", reason="ok") == 1
         children = [pid for pid, _ in children_of(demo.process.pid)]
         assert children
 
