@@ -15,6 +15,7 @@ from receiver.config import MetricsConfig, ReceiverConfig
 from receiver.errors import EXCEPTION_HANDLERS
 from receiver.health import healthz, readyz
 from receiver.intake import Intake, SendsIntake
+from receiver.openapi import document
 from receiver.reads import get_message, list_messages, webhook_stats
 from receiver.runtime import Runtime
 from receiver.scrape import Exposition, StateSources, scrape
@@ -47,7 +48,7 @@ def create_app(config: ReceiverConfig) -> Litestar:
         SendsIntake(runtime).__call__
     )
     exposition = Exposition(runtime.state_sources(), token=config.metrics_token)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             webhook,
             sends,
@@ -63,7 +64,12 @@ def create_app(config: ReceiverConfig) -> Litestar:
         on_shutdown=[runtime.stop, _process_done],
         state=State({"runtime": runtime, "outcomes": runtime.outcomes, "exposition": exposition}),
         openapi_config=(
-            OpenAPIConfig(title="qlara-sidecar receiver", version="1", path="/schema")
+            OpenAPIConfig(
+                title="qlara-sidecar receiver",
+                version="1",
+                path="/schema",
+                use_handler_docstrings=True,
+            )
             if config.openapi
             else None
         ),
@@ -81,6 +87,9 @@ def create_app(config: ReceiverConfig) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    if config.openapi:
+        document(app.openapi_schema)  # what Litestar cannot see: the intake, the list's query
+    return app
 
 
 def _count_from_zero() -> None:

@@ -31,7 +31,20 @@ DEFAULT_LIMIT = 50
 _MAX_TEXT = 200
 _FILTERS = ("customerMessageId", "phone", "status", "channel")
 _MESSAGE_PATH = "/v1/messages/"
-_PARAMETERS = frozenset({*_FILTERS, "since", "until", "limit", "cursor"})
+#: The query parameters of ``GET /v1/messages``, and what each means (in the OpenAPI
+#: document too, :mod:`receiver.openapi`).
+QUERY = {
+    "customerMessageId": "The application's own id of the message, exactly",
+    "phone": "Any part of the phone number (its digits)",
+    "status": "The message's current status (delivered, error, expired, sent, ...)",
+    "channel": "sms, rcs, whatsapp, or another channel Qlara named",
+    "since": "Last update at or after: ISO 8601, or unix seconds",
+    "until": "Last update before: ISO 8601, or unix seconds",
+    "limit": f"Messages per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+    "cursor": "The nextCursor of the previous page",
+}
+_PARAMETERS = frozenset(QUERY)
+assert set(_FILTERS) <= _PARAMETERS
 
 
 def require_read_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
