@@ -31,6 +31,9 @@ class LedgerRefused(LedgerError):
     same data fails the same way."""
 
 
+#: PostgreSQL's SQLSTATE class 54, "program limit exceeded": an OperationalError to the
+#: driver, but caused by the data (an index row too large, too many columns), not transient.
+_PROGRAM_LIMIT_EXCEEDED = "54"
 #: SQLite reports some programming errors as OperationalError; these are not transient.
 _SQLITE_PROGRAMMING_ERRORS = ("no such table", "no such column", "syntax error")
 
@@ -48,6 +51,10 @@ def unavailable_on_operational_errors() -> Iterator[None]:
         text = str(exc.orig)
         if any(marker in text for marker in _SQLITE_PROGRAMMING_ERRORS):
             raise
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith(_PROGRAM_LIMIT_EXCEEDED):
+            # PostgreSQL files "index row size exceeds the maximum" and the like under
+            # OperationalError, but it is this data, not the server: retrying will not help.
+            raise LedgerRefused(f"{type(exc.orig).__name__}: a value exceeds a limit") from exc
         raise LedgerUnavailable(f"{type(exc.orig).__name__}: {text.strip()}") from exc
     except sa_exc.DataError as exc:
         # Drivers quote the offending value (it may be a phone number): keep the words only.

@@ -277,7 +277,12 @@ class Settings(BaseSettings):
         60.0, gt=0, le=86400, description="Seconds between the reconciler's rounds."
     )
     max_retries: int = Field(
-        8, ge=0, le=1000, description="Retries of a failing event before it becomes a dead letter."
+        8,
+        ge=0,
+        le=1000,
+        description="Retries of a failing event before it becomes a dead letter; while the "
+        "ledger is unavailable (down, refusing connections, its disk full) an event is retried "
+        "until it is back, at most a minute apart, and never dead-lettered for it.",
     )
     max_deliveries: int = Field(
         3,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import dramatiq
@@ -12,6 +12,7 @@ from dramatiq.message import generate_unique_id
 from dramatiq.middleware import Retries
 
 import metrics
+from ledger import LedgerUnavailable
 from qlara import Receipt
 from workers.config import ACTOR_NAME, QUEUE_NAME, WorkerConfig
 from workers.connection import LedgerConnection
@@ -69,6 +70,7 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
             max_retries=config.max_retries,
             min_backoff=config.min_backoff_ms,
             max_backoff=config.max_backoff_ms,
+            retry_when=retry_when(config.max_retries),
         ),
         Retention(
             connection,
@@ -103,6 +105,22 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
         throws=(PermanentFailure,),
     )(record_receipt)
     return Assembly(broker=broker, connection=connection, recorder=recorder)
+
+
+def retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
+    """Dramatiq's ``retry_when``: a message that failed because the ledger is unavailable
+    (down, refusing, its disk full) is retried for as long as that lasts, at the longest
+    backoff once it is reached; any other failure ``max_retries`` times at most.
+
+    An outage is not the event's fault: spending its retries on one would make it a dead
+    letter the moment the ledger is back (the dead letter, unlike the event, gets written),
+    leaving it out of the ledger until someone redrives it.
+    """
+
+    def retry(retries: int, exception: BaseException) -> bool:
+        return isinstance(exception, LedgerUnavailable) or retries < max_retries
+
+    return retry
 
 
 def build_broker(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) -> RedisBroker:

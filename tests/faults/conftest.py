@@ -25,6 +25,9 @@ class TcpProxy:
         self.target_port = target_port
         self.port = 0
         self.cuts = 0
+        #: While set, every new connection is reset at once, as a server that is down.
+        self.refusing = False
+        self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._ready = threading.Event()
@@ -63,7 +66,20 @@ class TcpProxy:
         self._loop.run_forever()
         server.close()
 
+    def refuse(self) -> None:
+        """From now on, reset every new connection at once, and every relayed one now."""
+        self.refusing = True
+        self.cut()
+
+    def admit(self) -> None:
+        """Relay new connections again."""
+        self.refusing = False
+
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            self.refused += 1
+            client_w.transport.abort()
+            return
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:

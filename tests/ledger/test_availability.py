@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -88,6 +89,24 @@ def test_a_value_postgresql_cannot_store_is_refused_without_the_value(postgres_u
         assert str(refused.value).startswith("DataError: ")
         assert "+39" not in str(refused.value)
         # nothing of the refused transaction stays
+        assert ledger.counts().receipts == 0
+    finally:
+        ledger.close()
+
+
+def test_a_value_past_a_postgresql_limit_is_refused_not_retried_forever(
+    postgres_url: str,
+) -> None:
+    ledger = Ledger.connect(postgres_url, migrate=True)
+    try:
+        # A receipt built past the parser (which caps ids at 200 characters), with an id
+        # too large for a btree index row even compressed: SQLSTATE 54000, which the driver
+        # files under OperationalError although no retry will ever store it
+        huge = secrets.token_hex(6000)
+        with pytest.raises(LedgerRefused) as refused:
+            ledger.record_many([receipt(event(huge, "delivered"))])
+        assert str(refused.value).endswith("a value exceeds a limit")
+        assert huge[:40] not in str(refused.value)
         assert ledger.counts().receipts == 0
     finally:
         ledger.close()

@@ -11,7 +11,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 
-from ledger import Ledger
+from ledger import Ledger, LedgerRefused, LedgerUnavailable
 from qlara import Receipt
 from tests.workers.support import (
     accept_receipts,
@@ -31,7 +31,7 @@ from workers import (
     enqueue_receipt,
     redrive,
 )
-from workers.broker import receipt_message
+from workers.broker import receipt_message, retry_when
 
 DELAY_QUEUE = f"{QUEUE_NAME}.DQ"
 
@@ -253,3 +253,12 @@ def test_a_dead_lettered_batch_keeps_its_payload_and_is_recorded_after_redrive(
     # Then both receipts are recorded, once
     counts = ledger.counts()
     assert (counts.receipts, counts.events, counts.duplicates) == (2, 2, 0)
+
+
+def test_an_unavailable_ledger_never_spends_a_messages_retries() -> None:
+    retry = retry_when(max_retries=3)
+    # An outage is retried however long it lasts: the event is not at fault
+    assert all(retry(n, LedgerUnavailable("down")) for n in (0, 3, 4, 100, 10_000))
+    # Anything else is retried max_retries times, then the message is a dead letter
+    assert [retry(n, RuntimeError("bad")) for n in range(5)] == [True, True, True, False, False]
+    assert retry(3, LedgerRefused("value")) is False
