@@ -131,6 +131,12 @@ DUPLICATE_EVENTS = Counter(
     ["channel"],
     registry=None,
 )
+RECEIPTS_REPLAYED = Counter(
+    "qlara_receipts_replayed",
+    "Messages a worker processed again and found already recorded, so nothing changed: "
+    "redelivered after a worker died or its acknowledgement did not reach the broker.",
+    registry=None,
+)
 DELIVERY_ERRORS = Counter(
     "qlara_delivery_errors",
     "Unique error and expired events, by error class (the text stays in the ledger).",
@@ -204,6 +210,7 @@ ALL = (
     WEBHOOK_ACK,
     EVENTS,
     DUPLICATE_EVENTS,
+    RECEIPTS_REPLAYED,
     DELIVERY_ERRORS,
     DELIVERY_LATENCY,
     WEBHOOK_DELAY,

@@ -23,6 +23,7 @@ from metrics.definitions import (
     ERROR_STATUSES,
     EVENTS,
     LAST_EVENT,
+    RECEIPTS_REPLAYED,
     RECONCILE_FILLED,
     WEBHOOK_DELAY,
     channel_label,
@@ -61,7 +62,8 @@ _newest: dict[str, float] = {}
 
 
 def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
-    """Count one recorded receipt. Does nothing for a receipt recorded before.
+    """Count one recorded receipt; a receipt recorded before counts only in
+    ``qlara_receipts_replayed_total``.
 
     - ``qlara_events_total{channel,status}`` and, for error and expired events,
       ``qlara_delivery_errors_total{channel,reason}``: once per new event;
@@ -80,6 +82,7 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
     ``qlara_reconcile_filled_total{channel}``, never in the webhook's delay or last event.
     """
     if result.already_recorded:
+        RECEIPTS_REPLAYED.inc()
         return
     received_at = receipt.received_at
     channels: set[str] = set()

@@ -68,6 +68,8 @@ def test_a_receipt_recorded_twice_counts_once(ledger: Ledger, samples: Samples) 
 
     assert samples.total_delta("qlara_events_total") == 2
     assert samples.total_delta("qlara_duplicate_events_total") == 0
+    # And the second delivery is counted as what it was: a replay that changed nothing
+    assert samples.total_delta("qlara_receipts_replayed_total") == 1
     assert samples.total_delta("qlara_delivery_errors_total") == 1
     assert (
         samples.delta("qlara_delivery_latency_seconds_count", channel="sms", outcome="error") == 1
