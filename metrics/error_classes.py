@@ -2,9 +2,13 @@
 ``qlara_delivery_errors_total``.
 
 Qlara reports failures as free text (and carriers word them differently). A label must come
-from a closed set, so the text is mapped to at most twelve classes; the raw text stays in the
+from a closed set, so the text is mapped to at most sixteen classes; the raw text stays in the
 ledger, where the read API shows it. The first rule whose words appear in the text decides,
 so the more specific rules come first ("Blocked by carrier" is ``blocked``, not ``carrier``).
+
+This module is the one table: the metrics, the explorer's failures page and its filter all
+read it. :data:`DOCUMENTED_TEXTS` are the failure texts Qlara's documentation shows; the
+tests feed it those and every text the simulator produces.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import re
 from typing import Literal, get_args
 
 ErrorClass = Literal[
+    "not_on_channel",
+    "outside_window",
+    "template",
     "invalid_number",
     "blocked",
     "unreachable",
@@ -23,6 +30,7 @@ ErrorClass = Literal[
     "billing",
     "carrier",
     "expired",
+    "not_delivered",
     "unspecified",
     "other",
 ]
@@ -30,7 +38,31 @@ ErrorClass = Literal[
 #: Every class, in the order the rules are tried (``unspecified`` and ``other`` last).
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 
+#: Failure texts Qlara's documentation shows: the guide's EXPIRED meaning, and the platform
+#: and SMS Universal shapes' code 6.
+DOCUMENTED_TEXTS: tuple[str, ...] = (
+    "Message was not delivered within retention period",
+    "Not delivered",
+    "Delivery failed",
+)
+
 _RULES: tuple[tuple[ErrorClass, re.Pattern[str]], ...] = (
+    # WhatsApp and RCS: the recipient has no account on the channel, or no capable device
+    (
+        "not_on_channel",
+        re.compile(
+            r"not an? (whatsapp|rcs) user|not (registered|enabled|active) (on|for) (whatsapp|rcs)"
+            r"|no (whatsapp|rcs) account|(whatsapp|rcs) not (supported|enabled|available)"
+            r"|not (whatsapp|rcs).capable"
+        ),
+    ),
+    # WhatsApp: free-form messages only within 24 hours of the customer's last message
+    (
+        "outside_window",
+        re.compile(r"24.?hour|customer (service|care) window|(session|conversation) window"),
+    ),
+    # WhatsApp and RCS templates: paused, rejected, not approved, disabled
+    ("template", re.compile(r"template")),
     (
         "invalid_number",
         re.compile(
@@ -53,7 +85,12 @@ _RULES: tuple[tuple[ErrorClass, re.Pattern[str]], ...] = (
     ("spam", re.compile(r"spam|content filter|filtered")),
     ("billing", re.compile(r"credit|balance|insufficient|billing|payment|quota")),
     ("carrier", re.compile(r"carrier|operator|network|routing|route|smsc|gateway|system failure")),
-    ("expired", re.compile(r"expired|validity|ttl")),
+    ("expired", re.compile(r"expired|validity|ttl|retention period")),
+    # The generic failure (code 6): nothing more specific was said
+    (
+        "not_delivered",
+        re.compile(r"not delivered|undeliverable|undelivered|delivery failed|failed to deliver"),
+    ),
 )
 
 
