@@ -69,6 +69,10 @@ def channel_of(value: str | None) -> str:
     return value if value in _NAMED_CHANNELS else "other"
 
 
+#: The per-minute counts' resolution.
+MINUTE = timedelta(minutes=1)
+
+
 def _channel_is(column: Any, channel: str | None) -> ColumnElement[bool] | None:
     if channel is None:
         return None
@@ -232,18 +236,68 @@ def event_rates(
 def gaps(
     conn: Connection, start: datetime, end: datetime, channel: str | None, threshold: timedelta
 ) -> list[Gap]:
-    """Stretches of ``[start, end)`` longer than ``threshold`` in which no event was received,
-    to the minute (events are counted per minute; a stretch is measured between the minutes
-    that had one, or the range's edges)."""
+    """Stretches of ``[start, end)`` longer than ``threshold`` in which the webhook delivered
+    no event, to the second. Time before the first event the ledger holds is no silence:
+    nothing was expected then.
+
+    The per-minute counts say where a silence may be (between two busy minutes more than
+    ``threshold`` less two minutes apart, or a busy minute and an edge); the events at its
+    two ends say exactly how long it was, one index lookup each. A threshold under two
+    minutes also finds silences only between minutes with no event at all.
+    """
+    channel_clause = _channel_is(event_minutes.c.channel, channel)
+    first_minute = conn.execute(
+        _where(
+            select(func.min(event_minutes.c.minute)).where(event_minutes.c.events > 0),
+            channel_clause,
+        )
+    ).scalar()
+    if first_minute is None:
+        return []
+    first_ever = _edge_in_minute(conn, first_minute, channel, last=False)
+    if first_ever >= end:
+        return []
+    since = max(start, first_ever)
     busy = conn.execute(
         _where(
             select(event_minutes.c.minute)
             .distinct()
-            .where(_minutes_in(start, end), event_minutes.c.events > 0),
-            _channel_is(event_minutes.c.channel, channel),
+            .where(_minutes_in(since, end), event_minutes.c.events > 0),
+            channel_clause,
         ).order_by(event_minutes.c.minute)
     ).scalars()
-    return find_gaps(busy, start, end, threshold)
+    coarse = max(threshold - 2 * MINUTE, timedelta(0))
+    found: list[Gap] = []
+    for candidate in find_gaps(busy, since, end, coarse):
+        # Each end is the range's edge or a busy minute: the event at it says exactly when
+        begins = candidate.start
+        if begins != since:
+            begins = max(since, _edge_in_minute(conn, begins - MINUTE, channel, last=True))
+        ends = candidate.end
+        if ends != end:
+            ends = _edge_in_minute(conn, ends, channel, last=False)
+        if ends - begins > threshold:
+            found.append(Gap(start=begins, end=ends))
+    return found
+
+
+def _edge_in_minute(
+    conn: Connection, minute: datetime, channel: str | None, *, last: bool
+) -> datetime:
+    """When the webhook's last (or first) event of ``minute`` was received; the minute's end
+    (or start) when its events are gone (purged since it was counted)."""
+    column = events.c.received_at
+    at = conn.execute(
+        _where(
+            select(func.max(column) if last else func.min(column)).where(
+                column >= minute, column < minute + MINUTE, events.c.source == "webhook"
+            ),
+            _channel_is(events.c.channel, channel),
+        )
+    ).scalar()
+    if at is None:
+        return minute + MINUTE if last else minute
+    return at  # type: ignore[no-any-return]
 
 
 def find_gaps(

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads, session
+from dashboard.charts import ERROR_CLASS_COLOURS, stacked_bars
 from dashboard.show import percent, span_caption
 from dashboard.view import bucket_size
 
@@ -36,11 +37,17 @@ st.dataframe(
 )
 
 st.subheader("Over time")
-st.bar_chart(
-    pd.DataFrame(found.over_time, columns=["time", "error class", "messages"]),
-    x="time",
-    y="messages",
-    color="error class",
+st.altair_chart(
+    stacked_bars(
+        pd.DataFrame(found.over_time, columns=["time", "error class", "messages"]),
+        start=start,
+        end=end,
+        value="messages",
+        category="error class",
+        colours=ERROR_CLASS_COLOURS,
+        time_title="failed (UTC)",
+    ),
+    width="stretch",
 )
 
 st.subheader("Most frequent error texts")

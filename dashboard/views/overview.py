@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads, session
+from dashboard.charts import STATUS_COLOURS, stacked_bars
 from dashboard.show import delta, percent, seconds, span_caption
 from dashboard.view import bucket_size
 
@@ -76,6 +77,16 @@ if points:
             "events per minute": [p.events / per_minute for p in points],
         }
     )
-    st.bar_chart(frame, x="time", y="events per minute", color="status")
+    st.altair_chart(
+        stacked_bars(
+            frame,
+            start=start,
+            end=end,
+            value="events per minute",
+            category="status",
+            colours=STATUS_COLOURS,
+        ),
+        width="stretch",
+    )
 else:
     st.info("No event was received in this window.")

@@ -10,6 +10,7 @@ import streamlit as st
 import structlog
 
 from dashboard import loads, session
+from dashboard.charts import STATUS_COLOURS, time_axis
 from dashboard.config import current
 from dashboard.durations import format_duration
 from dashboard.scrape import scrape
@@ -47,15 +48,15 @@ for point in points:
 rates = pd.DataFrame({"time": list(totals), "events per minute": list(totals.values())})
 chart = (
     alt.Chart(rates)
-    .mark_bar()
-    .encode(x=alt.X("time:T", title="received (UTC)"), y="events per minute:Q")
+    .mark_bar(color=STATUS_COLOURS["sent"])
+    .encode(x=time_axis(start, end, "received (UTC)"), y="events per minute:Q")
 )
 if silences:
-    spans = pd.DataFrame({"from": [g.start for g in silences], "to": [g.end for g in silences]})
+    spans = pd.DataFrame({"time": [g.start for g in silences], "to": [g.end for g in silences]})
     marks = (
         alt.Chart(spans)
-        .mark_rect(color="#d62728", opacity=0.25)
-        .encode(x=alt.X("from:T", title="received (UTC)"), x2="to:T")
+        .mark_rect(color=STATUS_COLOURS["error"], opacity=0.25)
+        .encode(x=time_axis(start, end, "received (UTC)"), x2="to:T")
     )
     chart = marks + chart
 st.altair_chart(chart, width="stretch")

@@ -30,3 +30,12 @@ def seeded(seeded_url: str) -> Iterator[Engine]:
     engine = build_engine(seeded_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def empty_ledger(database_url: str) -> Iterator[Engine]:
+    """An engine on a migrated, empty ledger (SQLite, then PostgreSQL), disposed after."""
+    Ledger.connect(database_url).close()
+    engine = build_engine(database_url)
+    yield engine
+    engine.dispose()

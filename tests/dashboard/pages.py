@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -54,3 +56,12 @@ def texts(app: AppTest) -> str:
     """Every markdown, caption, info and warning text, joined, to search in."""
     parts = [e.value for e in (*app.markdown, *app.caption, *app.info, *app.warning)]
     return "\n".join(str(p) for p in parts)
+
+
+def charts(app: AppTest) -> list[dict[str, Any]]:
+    """The Vega-Lite spec of every chart shown, layers flattened, in page order."""
+    found: list[dict[str, Any]] = []
+    for element in app.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        found.extend(spec.get("layer", [spec]))
+    return found

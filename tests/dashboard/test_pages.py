@@ -3,10 +3,14 @@ numbers appear, filters and query parameters work, nothing raises."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine
 
-from tests.dashboard.pages import PAGES, configure_for, metrics, open_page, texts
+from dashboard.charts import ERROR_CLASS_COLOURS, STATUS_COLOURS, UNKNOWN_COLOUR
+from tests.dashboard.pages import PAGES, charts, configure_for, metrics, open_page, texts
 from tests.dashboard.seed import NOW, record
 from tests.ledger.samples import event
 
@@ -312,3 +316,59 @@ def test_with_a_password_nothing_shows_before_signing_in(seeded_url: str) -> Non
     app.text_input[1].input("correct horse")
     app.button[0].click().run()
     assert metrics(app)["Messages"] == "7"
+
+
+def _colours(spec: dict[str, Any]) -> dict[str, str]:
+    scale = spec["encoding"]["color"]["scale"]
+    return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
+def _x_axis(spec: dict[str, Any]) -> tuple[str, list[str], str]:
+    x = spec["encoding"]["x"]
+    return x["scale"]["type"], x["scale"]["domain"], x["axis"]["format"]
+
+
+def test_every_status_has_its_fixed_colour_and_an_unknown_one_a_neutral_one(
+    explorer: str, seeded: Engine
+) -> None:
+    # Given a status nobody documented beside the usual ones
+    record(seeded, NOW - timedelta(minutes=20), event("u1", "queued_at_carrier", 0))
+
+    [chart] = charts(open_page("overview", THIS_HOUR))
+
+    colours = _colours(chart)
+    assert colours["delivered"] == STATUS_COLOURS["delivered"] == "#2ca02c"
+    assert colours["error"] == STATUS_COLOURS["error"]
+    assert colours["expired"] == STATUS_COLOURS["expired"]
+    assert colours["sent"] == STATUS_COLOURS["sent"]
+    assert colours["queued_at_carrier"] == UNKNOWN_COLOUR
+    assert UNKNOWN_COLOUR not in STATUS_COLOURS.values()
+
+
+def test_error_classes_keep_their_colour_whatever_the_window_holds(explorer: str) -> None:
+    [chart] = charts(open_page("failures", THIS_HOUR))
+
+    colours = _colours(chart)
+    assert set(colours) == {"blocked", "invalid_number", "expired"}
+    assert all(ERROR_CLASS_COLOURS[kind] == colour for kind, colour in colours.items())
+    assert len(set(ERROR_CLASS_COLOURS.values())) == len(ERROR_CLASS_COLOURS)
+
+
+@pytest.mark.parametrize("page", ["overview", "failures", "webhook_health"])
+def test_time_axes_span_the_window_in_24_hour_utc(explorer: str, page: str) -> None:
+    shown = charts(open_page(page, THIS_HOUR))
+
+    assert shown
+    for spec in shown:
+        kind, domain, label = _x_axis(spec)
+        assert kind == "utc"
+        assert label == "%H:%M"  # 24-hour, never "10 PM"
+        assert domain == ["2025-03-01T11:00:00+00:00", "2025-03-01T12:00:00+00:00"]
+
+
+def test_a_window_of_days_labels_its_axis_with_the_day(explorer: str) -> None:
+    window = {"from": "2025-02-25T12:00:00Z", "to": "2025-03-01T12:00:00Z"}
+
+    [chart] = charts(open_page("overview", window))
+
+    assert _x_axis(chart)[2] == "%d %b %H:%M"

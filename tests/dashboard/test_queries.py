@@ -113,8 +113,44 @@ def test_gaps_are_the_silences_longer_than_the_threshold(seeded: Engine) -> None
     with seeded.connect() as conn:
         found = queries.gaps(conn, *THIS_HOUR, None, timedelta(minutes=5))
 
+    # To the second: the only events were received at 11:30:00 exactly
     half_past = NOW - timedelta(minutes=30)
-    assert found == [Gap(THIS_HOUR[0], half_past), Gap(half_past + MINUTE, NOW)]
+    assert found == [Gap(THIS_HOUR[0], half_past), Gap(half_past, NOW)]
+
+
+def test_a_gap_is_measured_in_seconds_not_whole_minutes(empty_ledger: Engine) -> None:
+    # Given events every 20 s, then a silence of 5 min 26 s, then events again
+    start = NOW - timedelta(minutes=30)
+    quiet_from = start + timedelta(minutes=10, seconds=50)
+    quiet_to = quiet_from + timedelta(minutes=5, seconds=26)
+    moments = [start + timedelta(seconds=s) for s in range(0, 30 * 60, 20)]
+    for n, at in enumerate(m for m in moments if not quiet_from < m < quiet_to):
+        record(empty_ledger, at, event(f"g{n}", "sent", 0))
+    record(empty_ledger, quiet_from, event("edge-a", "sent", 0))
+    record(empty_ledger, quiet_to, event("edge-b", "sent", 0))
+
+    with empty_ledger.connect() as conn:
+        at_five = queries.gaps(conn, start, NOW, None, timedelta(minutes=5))
+        at_six = queries.gaps(conn, start, NOW, None, timedelta(minutes=6))
+
+    # Then the 326 s silence is flagged at a 5 min threshold, exactly, and not at 6 min
+    assert at_five == [Gap(quiet_from, quiet_to)]
+    assert at_five[0].seconds == 326
+    assert at_six == []
+
+
+def test_the_time_before_the_first_event_ever_is_no_silence(empty_ledger: Engine) -> None:
+    # Given a ledger whose first event arrived 20 min into the window, then one a minute
+    start = NOW - timedelta(hours=1)
+    first = start + timedelta(minutes=20, seconds=20)
+    for n in range(40):
+        record(empty_ledger, first + n * MINUTE, event(f"f{n}", "sent", 0))
+
+    with empty_ledger.connect() as conn:
+        found = queries.gaps(conn, start, NOW, None, timedelta(minutes=5))
+
+    # Then nothing before it is a silence, and nothing after it was one
+    assert found == []
 
 
 def test_no_gap_is_reported_when_the_silences_are_short() -> None:
