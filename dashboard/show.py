@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from dashboard.figures import RatePoint
 from dashboard.view import View
 
 
@@ -27,15 +29,40 @@ def seconds(value: float | None) -> str:
 
 def delta(this: float | None, before: float | None, unit: str = "count") -> str | None:
     """The change from the previous window, for ``st.metric``: of a ``count``, a ``share``
-    (in percentage points) or ``seconds``; ``None`` when either is unknown."""
+    (in percentage points) or ``seconds`` (in the unit that keeps it readable, as
+    :func:`seconds` writes durations: 165 -> 196 ms is "+31 ms"); ``None`` when either is
+    unknown."""
     if this is None or before is None:
         return None
     change = this - before
     if unit == "share":
         return f"{change * 100:+.1f} pt vs previous window"
     if unit == "seconds":
-        return f"{change:+.1f} s vs previous window"
+        sign = "-" if change < 0 else "+"
+        return f"{sign}{seconds(abs(change))} vs previous window"
     return f"{change:+,.0f} vs previous window"
+
+
+#: The statuses that end a message, as the alerts' recording rules count them.
+FINAL_EVENT_STATUSES = ("delivered", "error", "expired")
+
+
+def per_event_shares(points: Iterable[RatePoint]) -> str:
+    """One line of the window's final events by status, as Prometheus and the alerts count
+    them (every part of a multi-part SMS is an event of its own), for beside the per-message
+    figures."""
+    counts = dict.fromkeys(FINAL_EVENT_STATUSES, 0)
+    for point in points:
+        if point.status in counts:
+            counts[point.status] += point.events
+    total = sum(counts.values())
+    if not total:
+        return "Per event, as the alerts count: no final event in this window."
+    shares = ", ".join(f"{status} {percent(n / total)}" for status, n in counts.items())
+    return (
+        f"Per event, as the alerts count (each SMS part is one): {shares} of {total:,} final "
+        "events."
+    )
 
 
 def when(value: datetime | None) -> str:

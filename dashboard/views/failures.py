@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.charts import ERROR_CLASS_COLOURS, stacked_bars
-from dashboard.show import percent, span_caption
+from dashboard.show import per_event_shares, percent, span_caption
 from dashboard.view import bucket_size
 
 view = session.view()
@@ -22,7 +22,12 @@ found = loads.failures(start, end, view.channel, step)
 failed = sum(found.by_class.values())
 top = st.columns(2)
 top[0].metric("Failed or expired messages", f"{failed:,}")
-top[1].metric("Expired share of final messages", percent(found.expired_share))
+top[1].metric("Expired share (messages)", percent(found.expired_share))
+st.caption(
+    "Expired share: messages whose final status is expired, of the messages that reached a "
+    "final status in the window (the Overview's expiry rate). "
+    + per_event_shares(loads.event_rates(start, end, view.channel, bucket_size(start, end)))
+)
 if not failed:
     st.info("No message failed or expired in this window.")
     st.stop()

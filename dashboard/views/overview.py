@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.charts import STATUS_COLOURS, stacked_bars
-from dashboard.show import delta, percent, seconds, span_caption
+from dashboard.show import delta, per_event_shares, percent, seconds, span_caption
 from dashboard.view import bucket_size
 
 view = session.view()
@@ -23,18 +23,18 @@ this, last = loads.compare_outcomes((start, end), (before_start, before_end), vi
 row = st.columns(6)
 row[0].metric("Messages", f"{this.messages:,}", delta(this.messages, last.messages))
 row[1].metric(
-    "Delivery rate",
+    "Delivery rate (messages)",
     percent(this.delivery_rate),
     delta(this.delivery_rate, last.delivery_rate, "share"),
 )
 row[2].metric(
-    "Failure rate",
+    "Failure rate (messages)",
     percent(this.failure_rate),
     delta(this.failure_rate, last.failure_rate, "share"),
     delta_color="inverse",
 )
 row[3].metric(
-    "Expiry rate",
+    "Expiry rate (messages)",
     percent(this.expiry_rate),
     delta(this.expiry_rate, last.expiry_rate, "share"),
     delta_color="inverse",
@@ -52,6 +52,13 @@ row[5].metric(
     delta_color="inverse",
 )
 
+step = bucket_size(start, end)
+points = loads.event_rates(start, end, view.channel, step)
+st.caption(
+    "Rates per message: shares of the messages that reached a final status in the window. "
+    + per_event_shares(points)
+)
+
 st.subheader("Messages by status")
 statuses = sorted(set(this.by_status) | set(last.by_status))
 st.dataframe(
@@ -66,8 +73,6 @@ st.dataframe(
 )
 
 st.subheader("Events per minute by status")
-step = bucket_size(start, end)
-points = loads.event_rates(start, end, view.channel, step)
 if points:
     per_minute = step.total_seconds() / 60
     frame = pd.DataFrame(

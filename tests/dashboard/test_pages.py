@@ -56,8 +56,8 @@ def test_the_overview_shows_the_window_beside_the_previous_one(explorer: str) ->
 
     shown = metrics(app)
     assert shown["Messages"] == "7"
-    assert shown["Delivery rate"] == "50.0%"
-    assert shown["Expiry rate"] == "16.7%"
+    assert shown["Delivery rate (messages)"] == "50.0%"
+    assert shown["Expiry rate (messages)"] == "16.7%"
     assert shown["Sent → delivered p50"] == "20.0 s"
     assert shown["Sent → delivered p95"] == "30.0 s"
     deltas = {m.label: m.delta for m in app.metric}
@@ -278,7 +278,7 @@ def test_the_failures_page_groups_by_error_class(explorer: str) -> None:
 
     shown = metrics(app)
     assert shown["Failed or expired messages"] == "3"
-    assert shown["Expired share of final messages"] == "16.7%"
+    assert shown["Expired share (messages)"] == "16.7%"
     top = app.dataframe[-1].value
     assert sorted(top["error text"]) == [
         "(expired, no error text)",
@@ -372,3 +372,25 @@ def test_a_window_of_days_labels_its_axis_with_the_day(explorer: str) -> None:
     [chart] = charts(open_page("overview", window))
 
     assert _x_axis(chart)[2] == "%d %b %H:%M"
+
+
+def test_the_expired_share_is_one_number_on_both_pages_and_the_per_event_one_is_labelled(
+    explorer: str, seeded: Engine
+) -> None:
+    # Given an expiry the platform shape reports as a failure (code 6) with its text
+    record(
+        seeded,
+        NOW - timedelta(minutes=10),
+        event("b-exp", "sent", 0),
+        event("b-exp", "error", 5, error="Validity period expired"),
+    )
+
+    overview = open_page("overview", THIS_HOUR)
+    failures = open_page("failures", THIS_HOUR)
+
+    # Then both pages give the same expired share of final messages, by status
+    expiry = metrics(overview)["Expiry rate (messages)"]
+    assert expiry == metrics(failures)["Expired share (messages)"] == "14.3%"  # 1 of 7
+    # And the per-event figures, as the alerts count them, are shown beside, named so
+    assert "Per event, as the alerts count" in texts(overview)
+    assert "Per event, as the alerts count" in texts(failures)
