@@ -1,4 +1,4 @@
-"""The filtered set of messages as CSV, phone numbers masked."""
+"""The filtered set of messages as CSV, phone numbers masked (in error texts too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ledger import MessageSummary
-from qlara import mask_phone
+from qlara import mask_phone, mask_phones
 
 #: The most rows one export holds.
 EXPORT_LIMIT = 100_000
@@ -42,6 +42,8 @@ def messages_csv(items: Iterable[MessageSummary]) -> str:
             value = getattr(item, name)
             if name == "phone":
                 value = mask_phone(value)
+            elif name == "error":
+                value = mask_phones(value)
             elif isinstance(value, datetime):
                 value = value.isoformat()
             row.append("" if value is None else value)

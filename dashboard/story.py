@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger import EventRecord, MessageDetail
-from qlara import PartState, part_states
+from qlara import PartState, mask_phones, part_states
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +106,4 @@ def _part_text(part: PartState) -> str:
     if event is None:
         return f"{part.part} of {part.total_parts} no report yet"
     text = f"{part.part} of {part.total_parts} {event.status} at {event.event_time:%H:%M:%S}"
-    return f"{text} ({event.error})" if event.error else text
+    return f"{text} ({mask_phones(event.error)})" if event.error else text

@@ -26,7 +26,7 @@ from qlara.parse import (
     parse_send_item,
     parse_sends,
 )
-from qlara.phone import mask_phone, normalise_phone
+from qlara.phone import mask_phone, mask_phones, normalise_phone
 from qlara.status import (
     FINAL_STATUSES,
     MessageState,
@@ -57,6 +57,7 @@ __all__ = [
     "Source",
     "StatusEvent",
     "mask_phone",
+    "mask_phones",
     "normalise_phone",
     "parse_body",
     "parse_item",

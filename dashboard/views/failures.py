@@ -10,6 +10,7 @@ from dashboard import loads, session
 from dashboard.charts import ERROR_CLASS_COLOURS, stacked_bars
 from dashboard.show import per_event_shares, percent, span_caption
 from dashboard.view import bucket_size
+from qlara import mask_phones
 
 view = session.view()
 now = loads.now()
@@ -57,6 +58,9 @@ st.altair_chart(
 
 st.subheader("Most frequent error texts")
 st.dataframe(
-    pd.DataFrame(found.top_errors, columns=["channel", "error text", "messages"]),
+    pd.DataFrame(
+        [(channel, mask_phones(text), n) for channel, text, n in found.top_errors],
+        columns=["channel", "error text", "messages"],
+    ),
     hide_index=True,
 )

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import loads, session
 from dashboard.show import seconds, when
 from dashboard.story import tell
-from qlara import mask_phone
+from qlara import mask_phone, mask_phones
 
 view = session.view()
 st.title("Message detail")
@@ -43,7 +43,7 @@ st.write(
     f" · final {when(message.final_at)} · read {when(message.read_at)}"
 )
 if message.error:
-    st.write(f"Error: `{message.error}`")
+    st.write(f"Error: `{mask_phones(message.error)}`")
 
 st.subheader("How it got there")
 story = tell(message)
@@ -58,7 +58,7 @@ if len(story.parts) > 1:
                 "part": [f"{p.part}/{p.total_parts}" for p in story.parts],
                 "status": [p.status or "no report yet" for p in story.parts],
                 "event time": [when(p.event.event_time) if p.event else "" for p in story.parts],
-                "error": [(p.event.error or "") if p.event else "" for p in story.parts],
+                "error": [mask_phones(p.event.error or "") if p.event else "" for p in story.parts],
             }
         ),
         hide_index=True,
@@ -90,7 +90,7 @@ st.dataframe(
             "code": [e.status_code for e in message.events],
             "part": [f"{e.part}/{e.total_parts}" for e in message.events],
             "copies": [e.duplicates for e in message.events],
-            "error": [e.error for e in message.events],
+            "error": [mask_phones(e.error) for e in message.events],
             "shape": [e.shape.name for e in message.events],
         }
     ),
@@ -98,10 +98,11 @@ st.dataframe(
 )
 
 st.subheader("Raw payloads")
+st.caption("As Qlara sent them, phone numbers masked.")
 for number, record in enumerate(message.events, start=1):
     with st.expander(f"{number}. {record.status} at {when(record.event_time)}"):
         text = record.raw.decode("utf-8", errors="replace")
         try:
-            st.json(json.loads(text))
+            st.json(mask_phones(json.loads(text)))
         except ValueError:
-            st.code(text)
+            st.code(mask_phones(text))

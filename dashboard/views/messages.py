@@ -10,7 +10,7 @@ from dashboard import loads, session
 from dashboard.export import EXPORT_LIMIT, messages_csv
 from dashboard.show import seconds, span_caption, when
 from metrics.error_classes import ERROR_CLASSES
-from qlara import mask_phone
+from qlara import mask_phone, mask_phones
 
 PAGE_SIZE = 50
 _CURSORS = "qlara_message_cursors"
@@ -48,7 +48,7 @@ else:
                 "sent": [when(m.sent_at) for m in found.items],
                 "final": [when(m.final_at) for m in found.items],
                 "sent → final": [seconds(m.latency_seconds) for m in found.items],
-                "error": [m.error for m in found.items],
+                "error": [mask_phones(m.error) for m in found.items],
                 "updated": [when(m.updated_at) for m in found.items],
             }
         ),

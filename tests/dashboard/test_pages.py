@@ -3,6 +3,7 @@ numbers appear, filters and query parameters work, nothing raises."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from dashboard.charts import ERROR_CLASS_COLOURS, STATUS_COLOURS, UNKNOWN_COLOUR
+from qlara import parse_body
 from tests.dashboard.pages import PAGES, charts, configure_for, metrics, open_page, texts
 from tests.dashboard.seed import NOW, record
 from tests.ledger.samples import event
@@ -394,3 +396,34 @@ def test_the_expired_share_is_one_number_on_both_pages_and_the_per_event_one_is_
     # And the per-event figures, as the alerts count them, are shown beside, named so
     assert "Per event, as the alerts count" in texts(overview)
     assert "Per event, as the alerts count" in texts(failures)
+
+
+def test_the_detail_page_masks_phone_numbers_inside_the_raw_payloads(
+    explorer: str, seeded: Engine
+) -> None:
+    # Given an event as Qlara sent it, the number in its field and quoted in its error
+    body = {
+        "messageId": "raw-1",
+        "phoneNumber": "+393901234567",
+        "status": "ERROR",
+        "timestamp": "2025-03-01T11:40:00Z",
+        "channel": "sms",
+        "error": "Number +393901234567 barred",
+    }
+    [parsed] = parse_body(json.dumps(body).encode()).events
+    record(seeded, NOW - timedelta(minutes=15), parsed)
+
+    app = open_page("message_detail", {"message": "raw-1"})
+
+    shown = [json.loads(element.value) for element in app.json]
+    assert shown == [
+        {**body, "phoneNumber": "+39******4567", "error": "Number +39******4567 barred"}
+    ]
+    assert "3901234567" not in texts(app)
+    assert "3901234567" not in app.dataframe[0].value.to_csv()
+    # And the error text is masked wherever else it is shown
+    for page in ("messages", "failures"):
+        shown_page = open_page(page, THIS_HOUR)
+        tables = "".join(frame.value.to_csv() for frame in shown_page.dataframe)
+        assert "Number +39******4567 barred" in tables, page
+        assert "3901234567" not in tables + texts(shown_page), page
