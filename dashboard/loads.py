@@ -79,6 +79,28 @@ def last_events(at: datetime) -> list[LastEvent]:
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def count_messages(
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    status: str | None,
+    error_class: str | None,
+    search: str | None,
+) -> int:
+    """:func:`dashboard.queries.count_messages`."""
+    with engine().connect() as conn:
+        return queries.count_messages(
+            conn,
+            start=start,
+            end=end,
+            channel=channel,
+            status=status,
+            error_class=error_class,
+            search=search,
+        )
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def find_messages(
     start: datetime,
     end: datetime,

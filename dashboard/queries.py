@@ -361,6 +361,65 @@ def _search_clause(search: str | None) -> ColumnElement[bool] | None:
     return or_(*clauses)
 
 
+def _message_filters(
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    statuses: tuple[str, ...] | None,
+    search: str | None,
+) -> list[ColumnElement[bool] | None]:
+    """The clauses of the messages list: a search looks at the whole ledger (the message
+    asked for may have changed before the window); without one, the window applies."""
+    searching = _search_clause(search)
+    return [
+        _updated_in(start, end) if searching is None else None,
+        _channel_is(messages.c.channel, channel),
+        messages.c.status.in_(statuses) if statuses is not None else None,
+        searching,
+    ]
+
+
+def _allowed_statuses(status: str | None, error_class: str | None) -> tuple[str, ...] | None:
+    """The statuses a list's filters allow (``None``: any); empty when none can match."""
+    statuses: tuple[str, ...] | None = (status,) if status is not None else None
+    if error_class is not None:
+        statuses = tuple(s for s in (statuses or _FAILED) if s in _FAILED)
+    return statuses
+
+
+def count_messages(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    status: str | None = None,
+    error_class: str | None = None,
+    search: str | None = None,
+) -> int:
+    """How many messages :func:`find_messages` pages through. With an error class, counted
+    by (status, error text) in the database and classified here, as the list filters."""
+    statuses = _allowed_statuses(status, error_class)
+    if statuses == ():
+        return 0
+    clauses = _message_filters(start, end, channel, statuses, search)
+    if error_class is None:
+        return int(
+            conn.execute(_where(select(func.count()).select_from(messages), *clauses)).scalar_one()
+        )
+    rows = conn.execute(
+        _where(
+            select(messages.c.status, messages.c.error, func.count()).select_from(messages),
+            *clauses,
+        ).group_by(messages.c.status, messages.c.error)
+    )
+    return sum(
+        int(n)
+        for found_status, error, n in rows
+        if delivery_error_class(found_status or "", error) == error_class
+    )
+
+
 def _message_rows(
     conn: Connection,
     *,
@@ -373,16 +432,12 @@ def _message_rows(
     cursor: str | None,
 ) -> Iterator[MessageSummary]:
     """Every matching message, newest update first, read :data:`_BATCH` at a time."""
-    statuses: tuple[str, ...] | None = (status,) if status is not None else None
-    if error_class is not None:
-        statuses = tuple(s for s in (statuses or _FAILED) if s in _FAILED)
-        if not statuses:
-            return
+    statuses = _allowed_statuses(status, error_class)
+    if statuses == ():
+        return
     base = _where(
-        select(*SUMMARY_COLUMNS).where(_updated_in(start, end)),
-        _channel_is(messages.c.channel, channel),
-        messages.c.status.in_(statuses) if statuses is not None else None,
-        _search_clause(search),
+        select(*SUMMARY_COLUMNS),
+        *_message_filters(start, end, channel, statuses, search),
     ).order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
     after = decode_cursor(cursor) if cursor is not None else None
     while True:
@@ -426,7 +481,8 @@ def find_messages(
     newest update first.
 
     ``search`` matches a message id or customer message id exactly, or any part of the
-    normalised phone number (three digits at least); ``error_class`` keeps failed and
+    normalised phone number (three digits at least), in the whole ledger: the window does
+    not narrow a search; ``error_class`` keeps failed and
     expired messages of that class (:func:`metrics.delivery_error_class`). Raises
     ``ValueError`` for a limit below 1 or a cursor this function did not produce.
     """

@@ -65,6 +65,14 @@ def per_event_shares(points: Iterable[RatePoint]) -> str:
     )
 
 
+def cell(value: object) -> str:
+    """A table cell: the value as text, and an empty cell for nothing (``None``, ``False``,
+    an empty text), the one notation every table uses."""
+    if value is None or value is False or value == "":
+        return ""
+    return str(value)
+
+
 def when(value: datetime | None) -> str:
     """A time as ``YYYY-MM-DD HH:MM:SS`` UTC; ``None`` -> ``-``."""
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import loads, session
-from dashboard.show import seconds, when
+from dashboard.show import cell, seconds, when
 from dashboard.story import tell
 from qlara import mask_phone, mask_phones
 
@@ -87,10 +87,10 @@ st.dataframe(
             ],
             "received": [when(e.received_at) for e in message.events],
             "status": [e.status for e in message.events],
-            "code": [e.status_code for e in message.events],
+            "code": [cell(e.status_code) for e in message.events],
             "part": [f"{e.part}/{e.total_parts}" for e in message.events],
             "copies": [e.duplicates for e in message.events],
-            "error": [mask_phones(e.error) for e in message.events],
+            "error": [cell(mask_phones(e.error)) for e in message.events],
             "shape": [e.shape.name for e in message.events],
         }
     ),

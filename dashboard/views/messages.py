@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.export import EXPORT_LIMIT, messages_csv
-from dashboard.show import seconds, span_caption, when
+from dashboard.show import cell, seconds, span_caption, when
 from metrics.error_classes import ERROR_CLASSES
 from qlara import mask_phone, mask_phones
 
@@ -19,7 +19,13 @@ view = session.view()
 now = loads.now()
 start, end = view.span(now)
 st.title("Messages")
-st.caption(span_caption(view, start, end) + (f" · search {view.search!r}" if view.search else ""))
+if view.search:
+    st.caption(
+        f"Searching the whole ledger for {view.search!r} (message id, customer message id, or "
+        "4+ digits of the phone): the window does not narrow a search."
+    )
+else:
+    st.caption(span_caption(view, start, end))
 
 error_class = st.selectbox("Error class", ["any", *ERROR_CLASSES], key="f_error_class")
 chosen_class = None if error_class == "any" else error_class
@@ -34,25 +40,38 @@ cursors: list[str | None] = state[_CURSORS][1]
 found = loads.find_messages(
     start, end, view.channel, view.status, chosen_class, view.search, PAGE_SIZE, cursors[-1]
 )
+matching = loads.count_messages(start, end, view.channel, view.status, chosen_class, view.search)
 if not found.items:
-    st.info("No message matches these filters in this window.")
+    where = "in the ledger" if view.search else "in this window"
+    st.info(f"No message matches these filters {where}.")
 else:
+    shown_from = (len(cursors) - 1) * PAGE_SIZE + 1
+    st.markdown(
+        f"**{matching:,}** message{'s' if matching != 1 else ''} match · showing "
+        f"{shown_from:,}-{shown_from + len(found.items) - 1:,}, newest update first "
+        "(click a column's name to sort this page by it)"
+    )
+    # One notation for nothing: an empty cell
     st.dataframe(
         pd.DataFrame(
             {
                 "message id": [m.message_id for m in found.items],
-                "customer message id": [m.customer_message_id for m in found.items],
-                "channel": [m.channel for m in found.items],
-                "phone": [mask_phone(m.phone) for m in found.items],
-                "status": [m.status for m in found.items],
-                "sent": [when(m.sent_at) for m in found.items],
-                "final": [when(m.final_at) for m in found.items],
-                "sent → final": [seconds(m.latency_seconds) for m in found.items],
-                "error": [mask_phones(m.error) for m in found.items],
-                "updated": [when(m.updated_at) for m in found.items],
+                "customer message id": [cell(m.customer_message_id) for m in found.items],
+                "channel": [cell(m.channel) for m in found.items],
+                "phone": [cell(mask_phone(m.phone)) for m in found.items],
+                "status": [cell(m.status) for m in found.items],
+                "sent (UTC)": [cell(m.sent_at and when(m.sent_at)) for m in found.items],
+                "final (UTC)": [cell(m.final_at and when(m.final_at)) for m in found.items],
+                "sent → final": [
+                    cell(m.latency_seconds is not None and seconds(m.latency_seconds))
+                    for m in found.items
+                ],
+                "error": [cell(mask_phones(m.error)) for m in found.items],
+                "updated (UTC)": [when(m.updated_at) for m in found.items],
             }
         ),
         hide_index=True,
+        width="stretch",
     )
     left, middle, right = st.columns(3)
     if left.button("Previous page", disabled=len(cursors) == 1):

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import loads, session
 from dashboard.config import current
 from dashboard.durations import format_duration
-from dashboard.show import seconds, when
+from dashboard.show import cell, seconds, when
 from qlara import mask_phone
 
 LIMIT = 200
@@ -34,12 +34,12 @@ else:
         pd.DataFrame(
             {
                 "message id": [m.message_id for m in stuck.items],
-                "channel": [m.channel for m in stuck.items],
-                "phone": [mask_phone(m.phone) for m in stuck.items],
+                "channel": [cell(m.channel) for m in stuck.items],
+                "phone": [cell(mask_phone(m.phone)) for m in stuck.items],
                 "status": [m.status for m in stuck.items],
-                "sent": [when(m.sent_at) for m in stuck.items],
+                "sent (UTC)": [cell(m.sent_at and when(m.sent_at)) for m in stuck.items],
                 "pending for": [
-                    seconds((now - m.sent_at).total_seconds()) if m.sent_at else "-"
+                    seconds((now - m.sent_at).total_seconds()) if m.sent_at else ""
                     for m in stuck.items
                 ],
             }

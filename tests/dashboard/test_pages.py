@@ -427,3 +427,28 @@ def test_the_detail_page_masks_phone_numbers_inside_the_raw_payloads(
         tables = "".join(frame.value.to_csv() for frame in shown_page.dataframe)
         assert "Number +39******4567 barred" in tables, page
         assert "3901234567" not in tables + texts(shown_page), page
+
+
+def test_the_messages_list_counts_the_matches_and_writes_nothing_as_an_empty_cell(
+    explorer: str,
+) -> None:
+    app = open_page("messages", THIS_HOUR)
+
+    # 7 messages changed this hour (the overview's count): all on one page
+    assert "**7** messages match · showing 1-7" in texts(app)
+    table = app.dataframe[0].value
+    assert len(table) == 7
+    shown = table.to_csv()
+    assert "None" not in shown
+    assert ",-," not in shown  # p1 has no final status, no latency, no error: empty cells
+    pending = table.set_index("message id").loc["p1"]
+    assert (pending["final (UTC)"], pending["sent → final"], pending["error"]) == ("", "", "")
+
+
+def test_a_search_looks_at_the_whole_ledger_and_says_so(explorer: str) -> None:
+    # q1 changed in the hour before the window asked for
+    app = open_page("messages", {**THIS_HOUR, "search": "q1"})
+
+    assert "Searching the whole ledger" in texts(app)
+    assert list(app.dataframe[0].value["message id"]) == ["q1"]
+    assert "**1** message match" in texts(app)
