@@ -49,7 +49,14 @@ from ledger.reading import (
     summary_fields,
 )
 from ledger.rollup import minute_of
-from ledger.schema import dead_letters, event_minutes, events, messages, pending_predicate
+from ledger.schema import (
+    PHONE_TAIL,
+    dead_letters,
+    event_minutes,
+    events,
+    messages,
+    pending_predicate,
+)
 from ledger.stats import last_event_at
 from metrics.error_classes import delivery_error_class
 from qlara import normalise_phone
@@ -344,9 +351,17 @@ def filled_by_polling(conn: Connection, start: datetime, end: datetime, channel:
     return int(conn.execute(query).scalar_one())
 
 
+#: The fewest trailing digits a phone search takes: four pick about one number in 10,000.
+PHONE_SEARCH_DIGITS = 4
+
+
 def _search_clause(search: str | None) -> ColumnElement[bool] | None:
-    """A message id or customer message id, exactly; or part of a phone number (three
-    digits at least, normalised as :func:`qlara.normalise_phone` does)."""
+    """A message id or customer message id, exactly; or the trailing digits of a phone
+    number (:data:`PHONE_SEARCH_DIGITS` at least, normalised as
+    :func:`qlara.normalise_phone` does; the whole number is its own trailing digits).
+
+    Each is read through an index: the phone's through ``ix_messages_phone_tail`` (its last
+    four characters), then the whole tail compared on the few rows that share them."""
     if not search or not search.strip():
         return None
     text = search.strip()
@@ -355,9 +370,10 @@ def _search_clause(search: str | None) -> ColumnElement[bool] | None:
         messages.c.customer_message_id == text,
     ]
     needle = normalise_phone(text)
-    if len(needle.lstrip("+")) >= 3:
+    if len(needle.lstrip("+")) >= PHONE_SEARCH_DIGITS:
         # Only digits and "+" are left, so no LIKE wildcard needs escaping.
-        clauses.append(messages.c.phone.like(f"%{needle}%"))
+        tail = PHONE_TAIL.op("=")(needle[-4:])
+        clauses.append(and_(tail, messages.c.phone.like(f"%{needle}")))
     return or_(*clauses)
 
 
@@ -480,8 +496,8 @@ def find_messages(
     """A page of the messages changed in ``[start, end)`` that match every filter given,
     newest update first.
 
-    ``search`` matches a message id or customer message id exactly, or any part of the
-    normalised phone number (three digits at least), in the whole ledger: the window does
+    ``search`` matches a message id or customer message id exactly, or the trailing digits
+    of the normalised phone number (four at least), in the whole ledger: the window does
     not narrow a search; ``error_class`` keeps failed and
     expired messages of that class (:func:`metrics.delivery_error_class`). Raises
     ``ValueError`` for a limit below 1 or a cursor this function did not produce.

@@ -122,7 +122,8 @@ def _sidebar(view: View) -> View:
         search = st.text_input(
             "Search",
             key="f_search",
-            help="A message id, a customer message id, or part of a phone number.",
+            help="A message id, a customer message id, or the last digits of a phone number "
+            "(four at least), looked up in the whole ledger.",
         )
     return view.with_changes(
         channel=None if channel == _ANY else channel,

@@ -8,7 +8,8 @@ A view is a contract with the alert rules, whose ``dashboard_url`` opens an exac
   default ``1h``. Or ``from`` and ``to``, ISO 8601 instants (UTC when no offset is given),
   for a fixed range; they win over ``window``.
 - ``status``: a message status (``delivered``, ``error`` ...); absent: any.
-- ``search``: a message id, a customer message id or part of a phone number.
+- ``search``: a message id, a customer message id, or the last digits of a phone number
+  (four at least).
 - ``message``: the message the detail page shows.
 
 Reading never fails: a value that cannot be read is dropped (the default applies) and

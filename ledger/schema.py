@@ -41,6 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     false,
+    func,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -122,6 +123,12 @@ messages = Table(
     Index("ix_messages_status_updated_at", "status", "updated_at", *_OUTCOME_COLUMNS),
     Index(None, "channel", "updated_at"),
 )
+
+#: The last four characters of the phone, the same expression on SQLite and PostgreSQL:
+#: the explorer finds a number by its trailing digits through this index
+#: (``ix_messages_phone_tail``) instead of reading every phone.
+PHONE_TAIL = func.substr(messages.c.phone, func.length(messages.c.phone) - 3, 4)
+Index("ix_messages_phone_tail", PHONE_TAIL)
 
 
 def pending_predicate() -> ColumnElement[bool]:

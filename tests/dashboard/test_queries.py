@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from dashboard import queries
 from dashboard.figures import Gap
+from ledger.schema import messages
 from tests.dashboard.seed import HOUR_BEFORE, NOW, THIS_HOUR, THRESHOLDS, record
 from tests.ledger.samples import event
 
@@ -200,12 +201,13 @@ def test_find_messages_pages_through_every_match_once(seeded: Engine) -> None:
         ("d2", ["d2"]),
         ("otp-rossi", ["d1"]),
         ("4567", ["d1", "d3"]),
-        ("+39 390 123", ["d1"]),
+        ("390 123 4567", ["d1"]),
         ("0039 3901234567", ["d1"]),
-        ("45", []),
+        ("+39 390 123", []),  # the start of a number is not its trailing digits
+        ("567", []),  # fewer than four digits pick too many to be a search
     ],
 )
-def test_search_matches_an_id_exactly_or_part_of_a_normalised_phone(
+def test_search_matches_an_id_exactly_or_the_trailing_digits_of_a_normalised_phone(
     seeded: Engine, search: str, expected: list[str]
 ) -> None:
     with seeded.connect() as conn:
@@ -328,3 +330,17 @@ def test_percentile_is_the_nearest_rank() -> None:
     assert queries.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
     assert queries.percentile([1.0, 2.0, 3.0, 4.0], 0.95) == 4.0
     assert queries.percentile([], 0.5) is None
+
+
+def test_a_phone_search_reads_the_phone_tail_index_not_every_phone(empty_ledger: Engine) -> None:
+    query = select(messages.c.message_id).where(queries._search_clause("390 123 4567"))
+    with empty_ledger.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: force the choice
+            explain = "EXPLAIN "
+        else:
+            explain = "EXPLAIN QUERY PLAN "
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + str(compiled)))
+
+    assert "ix_messages_phone_tail" in plan
