@@ -130,6 +130,8 @@ def _story(i: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]
             "received_at": at + timedelta(seconds=1),
             "receipt_id": f"r-{i}-{n}",
             "duplicates": 0,
+            "time_from_receipt": False,
+            "source": "webhook",
         }
         for n, (step, at, step_error) in enumerate(steps)
     ]

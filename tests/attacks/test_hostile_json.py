@@ -9,11 +9,9 @@ boundary, truncations, byte order marks, arrays mixing good and bad items, rando
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-import dramatiq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,9 +19,8 @@ from litestar.testing import TestClient
 
 from ledger import Ledger
 from qlara import Receipt
-from receiver import ReceiverConfig, create_app
 from tests.receiver.conftest import TOKEN, QueueReader
-from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker
+from workers import QUEUE_NAME
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
@@ -91,49 +88,8 @@ bodies = st.one_of(
 
 
 @pytest.fixture
-def backend(database_url: str) -> str:
-    Ledger.connect(database_url).close()
-    return database_url
-
-
-@pytest.fixture
-def client(
-    backend: str, tmp_path: Any, redis_url: str, namespace: str
-) -> Iterator[TestClient[Any]]:
-    config = ReceiverConfig(
-        data_dir=tmp_path / "data",
-        redis_url=redis_url,
-        database_url=backend,
-        webhook_token=TOKEN,
-        read_token="read-token-hostile",
-        queue_name=QUEUE_NAME,
-        actor_name=ACTOR_NAME,
-        namespace=namespace,
-        redis_timeout=5.0,
-        enqueue_deadline=10.0,
-    )
-    with TestClient(create_app(replace(config)), raise_server_exceptions=False) as started:
-        yield started
-
-
-@pytest.fixture
-def drain(backend: str, redis_url: str, namespace: str) -> Iterator[Any]:
-    """Record everything queued so far with a real worker, started only now, so that what
-    was queued can be read first; stopped again afterwards."""
-    broker = build_broker(
-        WorkerConfig(redis_url=redis_url, database_url=backend, namespace=namespace)
-    )
-
-    def drained() -> None:
-        worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
-        worker.start()
-        try:
-            broker.join(QUEUE_NAME, timeout=120_000)
-        finally:
-            worker.stop(timeout=10_000)
-
-    yield drained
-    broker.client.close()
+def client(make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
+    return make_client()
 
 
 def _events(receipts: list[Receipt]) -> set[tuple[str, str, object, int]]:

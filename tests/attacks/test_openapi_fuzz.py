@@ -10,10 +10,9 @@ have tests of their own, in tests/attacks/test_refused.py)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
-import dramatiq
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -21,46 +20,21 @@ from litestar.testing import TestClient
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from ledger import Ledger
-from receiver import ReceiverConfig, create_app
+from tests.attacks.conftest import READ_TOKEN
 from tests.attacks.test_hostile_json import _events, ledger_total
 from tests.receiver.conftest import TOKEN, QueueReader
-from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker
+from workers import QUEUE_NAME
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
-READ_TOKEN = "read-token-openapi-fuzz"
 SEND_TOKEN = "send-token-openapi-fuzz"
 #: Cases per operation and generation mode (both modes where there is something to break).
 EXAMPLES = 60
 
 
 @pytest.fixture
-def backend(database_url: str) -> str:
-    Ledger.connect(database_url).close()
-    return database_url
-
-
-@pytest.fixture
-def client(
-    backend: str, tmp_path: Any, redis_url: str, namespace: str
-) -> Iterator[TestClient[Any]]:
-    config = ReceiverConfig(
-        data_dir=tmp_path / "data",
-        redis_url=redis_url,
-        database_url=backend,
-        webhook_token=TOKEN,
-        read_token=READ_TOKEN,
-        send_token=SEND_TOKEN,
-        queue_name=QUEUE_NAME,
-        actor_name=ACTOR_NAME,
-        namespace=namespace,
-        redis_timeout=5.0,
-        enqueue_deadline=10.0,
-        openapi=True,
-    )
-    with TestClient(create_app(config), raise_server_exceptions=False) as started:
-        yield started
+def client(make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
+    return make_client(send_token=SEND_TOKEN, openapi=True)
 
 
 def _credentials(case: Any) -> dict[str, str]:
@@ -118,7 +92,11 @@ def _exercise(
 
 
 def test_every_documented_operation_answers_below_500_and_the_ledger_holds_what_it_accepted(
-    client: TestClient[Any], backend: str, namespace: str, redis_url: str
+    client: TestClient[Any],
+    drain: Callable[[], None],
+    backend: str,
+    namespace: str,
+    redis_url: str,
 ) -> None:
     # Given the document the receiver serves
     served = client.get("/schema/openapi.json")
@@ -146,16 +124,7 @@ def test_every_documented_operation_answers_below_500_and_the_ledger_holds_what_
     accepted = _events(queue.receipts())
 
     # And real workers record exactly what the receiver accepted
-    broker = build_broker(
-        WorkerConfig(redis_url=redis_url, database_url=backend, namespace=namespace)
-    )
-    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join(QUEUE_NAME, timeout=120_000)
-    finally:
-        worker.stop(timeout=10_000)
-        broker.client.close()
+    drain()
     assert ledger_total(backend) == len(accepted)
 
     tried = sum(answers.values())

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -76,24 +77,37 @@ def _started(
     return sidecar, rest[:60], rest[60:], results
 
 
+@contextmanager
+def fetched_and_waiting_on_the_ledger(
+    sidecar: Sidecar, own_redis: OwnRedis, held: list[bytes], results: list[PostResult]
+) -> Iterator[None]:
+    """Post ``held`` while the ledger's write lock is taken, and wait inside until the
+    workers have fetched every queued message (they wait on the lock); the lock is released
+    when the block ends."""
+    ledger = f"sqlite:///{sidecar.data_dir / 'ledger.sqlite3'}"
+    admin = redis.Redis.from_url(own_redis.url)
+    try:
+        with write_locked(ledger):
+            results.append(post_all(sidecar.webhook_url, held, concurrency=8))
+            wait_for(
+                lambda: admin.llen(f"qlara:{QUEUE_NAME}") == 0,
+                timeout=30,
+                what="the workers to fetch every queued message",
+            )
+            yield
+    finally:
+        admin.close()
+
+
 def test_workers_killed_before_their_ledger_write_commits_lose_nothing(
     make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
 ) -> None:
     sidecar, held, later, results = _started(make_sidecar, own_redis, seed=71)
-    ledger = f"sqlite:///{sidecar.data_dir / 'ledger.sqlite3'}"
-    admin = redis.Redis.from_url(own_redis.url)
 
     # Given workers that have fetched messages and wait on the ledger's write lock
-    with write_locked(ledger):
-        results.append(post_all(sidecar.webhook_url, held, concurrency=8))
-        wait_for(
-            lambda: admin.llen(f"qlara:{QUEUE_NAME}") == 0,
-            timeout=30,
-            what="the workers to fetch every queued message",
-        )
+    with fetched_and_waiting_on_the_ledger(sidecar, own_redis, held, results):
         # When every worker is SIGKILLed inside its transaction
         killed = _kill_workers(sidecar)
-    admin.close()
     results.append(post_all(sidecar.webhook_url, later, concurrency=8))
 
     # Then every event acknowledged is recorded once by the workers that replace them
@@ -104,19 +118,10 @@ def test_workers_killed_after_their_ledger_write_before_the_ack_record_nothing_t
     make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
 ) -> None:
     sidecar, held, later, results = _started(make_sidecar, own_redis, seed=73)
-    ledger = f"sqlite:///{sidecar.data_dir / 'ledger.sqlite3'}"
-    admin = redis.Redis.from_url(own_redis.url)
     recorded_before = sidecar.read("/v1/stats/webhook")["eventsTotal"]
 
     # Given workers that have fetched messages and wait on the ledger's write lock
-    with write_locked(ledger):
-        results.append(post_all(sidecar.webhook_url, held, concurrency=8))
-        wait_for(
-            lambda: admin.llen(f"qlara:{QUEUE_NAME}") == 0,
-            timeout=30,
-            what="the workers to fetch every queued message",
-        )
-        admin.close()
+    with fetched_and_waiting_on_the_ledger(sidecar, own_redis, held, results):
         # And a broker that answers nothing, so no acknowledgement can reach it
         own_redis.pause()
     try:
