@@ -25,6 +25,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from qlara import CHANNEL_BUCKETS
+
 _DURATION = re.compile(
     r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?"
     r"(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?$"
@@ -100,7 +102,7 @@ class PerChannel(_Section):
 
     def items(self) -> Iterator[tuple[str, str]]:
         """``(channel, duration)`` in the order of the ``channel`` label's values."""
-        for channel in ("sms", "rcs", "whatsapp", "other"):
+        for channel in CHANNEL_BUCKETS:
             yield channel, getattr(self, channel)
 
 

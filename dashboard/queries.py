@@ -71,10 +71,10 @@ from ledger.schema import (
 )
 from ledger.stats import last_event_at
 from metrics.error_classes import delivery_error_class
-from qlara import normalise_phone
+from qlara import OTHER_CHANNEL, normalise_phone
 
 #: Channels Qlara documents; every other value (or none) is ``other``.
-_NAMED_CHANNELS = tuple(c for c in CHANNELS if c != "other")
+_NAMED_CHANNELS = tuple(c for c in CHANNELS if c != OTHER_CHANNEL)
 #: Statuses of a failed message, for the failures page.
 _FAILED = ("error", "expired")
 #: Rows read per round trip when a filter is applied in Python (the error class).
@@ -85,7 +85,7 @@ TOP_ERRORS = 10
 
 def channel_of(value: str | None) -> str:
     """The explorer's channel of a stored channel: ``other`` when missing or undocumented."""
-    return value if value in _NAMED_CHANNELS else "other"
+    return value if value in _NAMED_CHANNELS else OTHER_CHANNEL
 
 
 #: The per-minute counts' resolution.

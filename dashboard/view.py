@@ -23,9 +23,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from dashboard.durations import format_duration, parse_duration
+from qlara import CHANNEL_BUCKETS
 
 #: The channels a view may be narrowed to; ``other`` is every channel Qlara may add, or none.
-CHANNELS: tuple[str, ...] = ("sms", "rcs", "whatsapp", "other")
+CHANNELS: tuple[str, ...] = CHANNEL_BUCKETS
 #: Statuses a view may be narrowed to (a message's current status; ``read`` is never one).
 STATUSES: tuple[str, ...] = ("sent", "received", "delivered", "error", "expired", "unknown")
 #: The windows offered in the sidebar; any other duration works in the URL.

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import itertools
 from importlib import metadata
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from metrics.error_classes import ERROR_CLASSES
 from metrics.multiproc import identify_by_cached_pid
+from qlara import channel_bucket
 
 # Before the first metric below is created.
 identify_by_cached_pid()
@@ -32,7 +33,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
 Channel = Literal["sms", "rcs", "whatsapp", "other"]
 
 #: Channels Qlara documents, and ``other`` for a missing or new one.
-CHANNELS: tuple[Channel, ...] = ("sms", "rcs", "whatsapp", "other")
+#: :data:`qlara.CHANNEL_BUCKETS`, typed as the label's values (a test keeps them equal).
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 #: Statuses Qlara documents, and ``other`` for a new one.
 STATUSES: tuple[str, ...] = (
     "sent",
@@ -222,17 +224,13 @@ ALL = (
     BUILD_INFO,
 )
 
-_KNOWN_CHANNELS = frozenset(CHANNELS) - {"other"}
 _KNOWN_STATUSES = frozenset(STATUSES) - {"other"}
 
 
 def channel_label(channel: str | None) -> Channel:
-    """The ``channel`` label of an event's channel: ``other`` when missing or undocumented."""
-    if channel is not None:
-        lowered = channel.lower()
-        if lowered in _KNOWN_CHANNELS:
-            return lowered
-    return "other"
+    """The ``channel`` label of an event's channel: ``other`` when missing or undocumented
+    (:func:`qlara.channel_bucket`)."""
+    return cast(Channel, channel_bucket(channel))
 
 
 def status_label(status: str) -> str:

@@ -5,7 +5,9 @@ Nothing here imports another package of the sidecar.
 """
 
 from qlara.events import (
+    CHANNEL_BUCKETS,
     CHANNELS,
+    OTHER_CHANNEL,
     PLACEHOLDER_PREFIX,
     STATUSES,
     DeliveryEvent,
@@ -13,6 +15,7 @@ from qlara.events import (
     Receipt,
     Shape,
     Source,
+    channel_bucket,
     placeholder_id,
 )
 from qlara.parse import (
@@ -39,7 +42,9 @@ from qlara.status import (
 
 __all__ = [
     "CHANNELS",
+    "CHANNEL_BUCKETS",
     "FINAL_STATUSES",
+    "OTHER_CHANNEL",
     "PLACEHOLDER_PREFIX",
     "PLAUSIBLE_SPAN",
     "STATUSES",
@@ -56,6 +61,7 @@ __all__ = [
     "Shape",
     "Source",
     "StatusEvent",
+    "channel_bucket",
     "mask_phone",
     "mask_phones",
     "normalise_phone",

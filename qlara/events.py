@@ -15,6 +15,22 @@ import msgspec
 
 #: Channels Qlara documents. Any other value is kept as given (lower-cased).
 CHANNELS: frozenset[str] = frozenset({"sms", "rcs", "whatsapp"})
+#: Where an undocumented channel, or none, is counted, filtered and given thresholds.
+OTHER_CHANNEL = "other"
+#: The one list of channels every layer shows: each documented one, then ``other``. The
+#: values of the metrics' ``channel`` label, the explorer's channel filter, and the keys of
+#: every per-channel setting and threshold.
+CHANNEL_BUCKETS: tuple[str, ...] = ("sms", "rcs", "whatsapp", OTHER_CHANNEL)
+
+
+def channel_bucket(channel: str | None) -> str:
+    """The bucket of an event's channel (any case): itself when documented, else ``other``."""
+    if channel is not None:
+        lowered = channel.lower()
+        if lowered in CHANNELS:
+            return lowered
+    return OTHER_CHANNEL
+
 
 #: Statuses Qlara documents, lower-cased. Any other value is kept as given (lower-cased).
 STATUSES: frozenset[str] = frozenset(
