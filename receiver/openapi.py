@@ -44,8 +44,10 @@ EVENT = Schema(
         "statusDescription, price, numPart, totalParts. Unknown statuses, channels and "
         "fields are kept."
     ),
+    required=["messageId"],
+    any_of=[Schema(required=["status"]), Schema(required=["eventType"])],
     properties={
-        "messageId": _STRING,
+        "messageId": Schema(type=OpenAPIType.STRING, min_length=1),
         "customerMessageId": Schema(one_of=[_STRING, Schema(type=OpenAPIType.NULL)]),
         "status": _STRING,
         "eventType": _STRING,

@@ -78,6 +78,7 @@ def _exercise(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
+        derandomize=True,  # the same cases on every run: a test that passes passes again
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
@@ -131,4 +132,6 @@ def test_every_documented_operation_answers_below_500_and_the_ledger_holds_what_
     by_status = Counter(status for (_, status) in answers.elements())
     print(f"{tried} requests over {len(documented)} operations; answers {dict(by_status)}")
     assert {name for (name, _) in answers} == documented  # every operation was called
-    assert any(status == 200 for (op, status) in answers if op.startswith("POST /webhook"))
+    # And the intake did accept events by each of its ways in, so the ledger check counts
+    accepted_by = {op for (op, status) in answers if status == 200}
+    assert {"POST /webhook/{token}", "POST /webhook", "POST /v1/sends"} <= accepted_by
