@@ -30,6 +30,9 @@ class TcpProxy:
         self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
+        #: Cleared: what clients send is read but held, never passed on (see :meth:`hold`).
+        self._upstream_flowing = asyncio.Event()
+        self._upstream_flowing.set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tcp-proxy", daemon=True)
 
@@ -53,6 +56,15 @@ class TcpProxy:
             self.cuts += 1
 
         self._loop.call_soon_threadsafe(reset)
+
+    def hold(self) -> None:
+        """From now on, pass nothing clients send on to the server (answers still come
+        back); a :meth:`cut` while holding drops what was held, as if never sent."""
+        self._loop.call_soon_threadsafe(self._upstream_flowing.clear)
+
+    def release(self) -> None:
+        """Pass on what clients send again."""
+        self._loop.call_soon_threadsafe(self._upstream_flowing.set)
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -87,15 +99,21 @@ class TcpProxy:
             return
         self._writers.update((client_w, server_w))
 
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def pipe(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool
+        ) -> None:
             with contextlib.suppress(Exception):
                 while data := await reader.read(65536):
+                    if upstream:
+                        await self._upstream_flowing.wait()
+                    if writer.transport.is_closing():
+                        break  # cut while held: what was held is dropped
                     writer.write(data)
                     await writer.drain()
             with contextlib.suppress(Exception):
                 writer.transport.abort()
 
-        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+        await asyncio.gather(pipe(client_r, server_w, True), pipe(server_r, client_w, False))
         self._writers.difference_update((client_w, server_w))
 
 

@@ -18,6 +18,7 @@ from qlara.traffic import plan_traffic
 from tests.conftest import OwnRedis
 from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 from tests.e2e.test_sends import metric
+from tests.faults.conftest import TcpProxy
 from tests.workers.support import write_locked
 from workers import QUEUE_NAME
 
@@ -63,9 +64,9 @@ def _all_recorded_once(sidecar: Sidecar, results: list[PostResult], killed: list
 
 
 def _started(
-    make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis, seed: int
+    make_sidecar: Callable[..., Sidecar], redis_url: str, seed: int
 ) -> tuple[Sidecar, list[bytes], list[bytes], list[PostResult]]:
-    sidecar = make_sidecar(redis_url=own_redis.url, broker_heartbeat_timeout="5").start()
+    sidecar = make_sidecar(redis_url=redis_url, broker_heartbeat_timeout="5").start()
     bodies = plan_traffic(events=600, seed=seed, duplicates=0.0, reorder=0.05).bodies
     first, rest = bodies[:200], bodies[200:]
     results = [post_all(sidecar.webhook_url, first, concurrency=8)]
@@ -102,7 +103,7 @@ def fetched_and_waiting_on_the_ledger(
 def test_workers_killed_before_their_ledger_write_commits_lose_nothing(
     make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
 ) -> None:
-    sidecar, held, later, results = _started(make_sidecar, own_redis, seed=71)
+    sidecar, held, later, results = _started(make_sidecar, own_redis.url, seed=71)
 
     # Given workers that have fetched messages and wait on the ledger's write lock
     with fetched_and_waiting_on_the_ledger(sidecar, own_redis, held, results):
@@ -115,15 +116,21 @@ def test_workers_killed_before_their_ledger_write_commits_lose_nothing(
 
 
 def test_workers_killed_after_their_ledger_write_before_the_ack_record_nothing_twice(
-    make_sidecar: Callable[..., Sidecar], own_redis: OwnRedis
+    make_sidecar: Callable[..., Sidecar],
+    own_redis: OwnRedis,
+    tcp_proxy: Callable[[int], TcpProxy],
 ) -> None:
-    sidecar, held, later, results = _started(make_sidecar, own_redis, seed=73)
+    # Given the sidecar reaching its broker through a relay the test controls
+    proxy = tcp_proxy(own_redis.port)
+    sidecar, held, later, results = _started(make_sidecar, proxy.url, seed=73)
     recorded_before = sidecar.read("/v1/stats/webhook")["eventsTotal"]
 
-    # Given workers that have fetched messages and wait on the ledger's write lock
+    # And workers that have fetched messages and wait on the ledger's write lock
     with fetched_and_waiting_on_the_ledger(sidecar, own_redis, held, results):
-        # And a broker that answers nothing, so no acknowledgement can reach it
-        own_redis.pause()
+        # And a relay that passes nothing on to the broker from now on: no acknowledgement
+        # the workers send can reach it (a paused broker would still read what its socket
+        # had received once resumed)
+        proxy.hold()
     try:
         # When the lock is gone, their writes commit (the read API reads the ledger)
         wait_for(
@@ -131,10 +138,11 @@ def test_workers_killed_after_their_ledger_write_before_the_ack_record_nothing_t
             timeout=30,
             what="the held messages' writes to commit",
         )
-        # And every worker is SIGKILLed before the broker hears of it
+        # And every worker is SIGKILLed, and its connections dropped with what they held
         killed = _kill_workers(sidecar)
+        proxy.cut()
     finally:
-        own_redis.resume()
+        proxy.release()
     results.append(post_all(sidecar.webhook_url, later, concurrency=8))
 
     # Then the messages come back to the new workers, which record nothing twice
