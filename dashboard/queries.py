@@ -63,15 +63,16 @@ from ledger.reading import (
 from ledger.rollup import minute_of
 from ledger.schema import (
     PHONE_TAIL,
+    PHONE_TAIL_DIGITS,
     dead_letters,
     event_minutes,
     events,
     messages,
     pending_predicate,
 )
-from ledger.stats import last_event_at
+from ledger.stats import from_webhook, last_event_at
 from metrics.error_classes import delivery_error_class
-from qlara import OTHER_CHANNEL, normalise_phone
+from qlara import OTHER_CHANNEL, Source, normalise_phone
 
 #: Channels Qlara documents; every other value (or none) is ``other``.
 _NAMED_CHANNELS = tuple(c for c in CHANNELS if c != OTHER_CHANNEL)
@@ -309,7 +310,7 @@ def _edge_in_minute(
     at = conn.execute(
         _where(
             select(func.max(column) if last else func.min(column)).where(
-                column >= minute, column < minute + MINUTE, events.c.source == "webhook"
+                column >= minute, column < minute + MINUTE, from_webhook()
             ),
             _channel_is(events.c.channel, channel),
         )
@@ -355,7 +356,9 @@ def filled_by_polling(conn: Connection, start: datetime, end: datetime, channel:
     them), received in ``[start, end)``, on ``channel`` when given (``other``: undocumented
     channels and none). Read through ``ix_events_received_at``."""
     query = select(func.count()).where(
-        events.c.received_at >= start, events.c.received_at < end, events.c.source == "poll"
+        events.c.received_at >= start,
+        events.c.received_at < end,
+        events.c.source == Source.POLL.value,
     )
     clause = _channel_is(events.c.channel, channel)
     if clause is not None:
@@ -363,8 +366,9 @@ def filled_by_polling(conn: Connection, start: datetime, end: datetime, channel:
     return int(conn.execute(query).scalar_one())
 
 
-#: The fewest trailing digits a phone search takes: four pick about one number in 10,000.
-PHONE_SEARCH_DIGITS = 4
+#: The fewest trailing digits a phone search takes, those the index holds: four pick about
+#: one number in 10,000.
+PHONE_SEARCH_DIGITS = PHONE_TAIL_DIGITS
 
 
 def _search_clause(search: str | None) -> ColumnElement[bool] | None:
@@ -387,7 +391,7 @@ def _search_clause(search: str | None) -> ColumnElement[bool] | None:
     needle = normalise_phone(text)
     if len(needle.lstrip("+")) >= PHONE_SEARCH_DIGITS:
         # Only digits and "+" are left, so no LIKE wildcard needs escaping.
-        tail = PHONE_TAIL.op("=")(needle[-4:])
+        tail = PHONE_TAIL.op("=")(needle[-PHONE_TAIL_DIGITS:])
         ids.append(select(messages.c.message_id).where(tail, messages.c.phone.like(f"%{needle}")))
     return messages.c.message_id.in_(union(*ids))
 

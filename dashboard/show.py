@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from dashboard.figures import RatePoint
 from dashboard.view import View
+from metrics.definitions import DELIVERY_OUTCOMES
+
+T = TypeVar("T")
 
 
 def percent(share: float | None) -> str:
@@ -43,15 +47,11 @@ def delta(this: float | None, before: float | None, unit: str = "count") -> str 
     return f"{change:+,.0f} vs previous window"
 
 
-#: The statuses that end a message, as the alerts' recording rules count them.
-FINAL_EVENT_STATUSES = ("delivered", "error", "expired")
-
-
 def per_event_shares(points: Iterable[RatePoint]) -> str:
     """One line of the window's final events by status, as Prometheus and the alerts count
     them (every part of a multi-part SMS is an event of its own), for beside the per-message
     figures."""
-    counts = dict.fromkeys(FINAL_EVENT_STATUSES, 0)
+    counts = dict.fromkeys(DELIVERY_OUTCOMES, 0)
     for point in points:
         if point.status in counts:
             counts[point.status] += point.events
@@ -65,12 +65,10 @@ def per_event_shares(points: Iterable[RatePoint]) -> str:
     )
 
 
-def cell(value: object) -> str:
-    """A table cell: the value as text, and an empty cell for nothing (``None``, ``False``,
-    an empty text), the one notation every table uses."""
-    if value is None or value is False or value == "":
-        return ""
-    return str(value)
+def cell(value: T | None, written: Callable[[T], str] = str) -> str:
+    """A table cell: ``value`` as ``written`` writes it, and an empty cell for nothing
+    (``None``), the one notation every table uses."""
+    return "" if value is None else written(value)
 
 
 def when(value: datetime | None) -> str:

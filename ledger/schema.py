@@ -125,6 +125,8 @@ messages = Table(
     Index(None, "channel", "updated_at"),
 )
 
+#: How many trailing characters of the phone :data:`PHONE_TAIL` holds.
+PHONE_TAIL_DIGITS = 4
 #: The last four characters of the phone, the same expression on SQLite and PostgreSQL:
 #: the explorer finds a number by its trailing digits through this index
 #: (``ix_messages_phone_tail``) instead of reading every phone.
@@ -132,8 +134,8 @@ messages = Table(
 #: expression index only when the query's expression is the index's, word for word.
 PHONE_TAIL = func.substr(
     messages.c.phone,
-    func.length(messages.c.phone) - literal_column("3"),
-    literal_column("4"),
+    func.length(messages.c.phone) - literal_column(str(PHONE_TAIL_DIGITS - 1)),
+    literal_column(str(PHONE_TAIL_DIGITS)),
 )
 Index("ix_messages_phone_tail", PHONE_TAIL)
 

@@ -39,7 +39,7 @@ def webhook_stats(conn: Connection, now: datetime) -> WebhookStats:
             func.count().filter(events.c.received_at >= now - timedelta(minutes=5)),
             func.count().filter(events.c.received_at >= now - timedelta(minutes=15)),
             func.count(),
-        ).where(events.c.received_at >= now - timedelta(minutes=60), _from_qlara())
+        ).where(events.c.received_at >= now - timedelta(minutes=60), from_webhook())
     ).one()
     pending, oldest_sent = conn.execute(
         select(func.count(), func.min(messages.c.sent_at)).where(pending_predicate())
@@ -136,10 +136,10 @@ def backlog(
     return Backlog(pending=pending, dead_letters=int(letters), unresolved=unresolved)
 
 
-def _from_qlara() -> ColumnElement[bool]:
+def from_webhook() -> ColumnElement[bool]:
     """Events Qlara's webhook reported: not the sends the application did, nor what the
     reconciler polled (either would hide the webhook's silence)."""
-    return events.c.source == "webhook"
+    return events.c.source == Source.WEBHOOK.value
 
 
 def last_event_at(conn: Connection) -> dict[str, datetime]:
@@ -152,7 +152,7 @@ def last_event_at(conn: Connection) -> dict[str, datetime]:
         matches: Any = events.c.channel.is_(None) if name is None else events.c.channel == name
         when = conn.execute(
             select(events.c.received_at)
-            .where(matches, _from_qlara())
+            .where(matches, from_webhook())
             .order_by(events.c.received_at.desc())
             .limit(1)
         ).scalar()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import threading
 import time
 from collections import deque
@@ -366,6 +367,44 @@ def create_fake_app(fake: FakeQlara) -> Litestar:
         logging_config=None,
         debug=False,
     )
+
+
+class FakeServer:
+    """``fake`` served over HTTP on a free loopback port, in a thread of this process: what
+    `demo` polls, and what the tests' ``serve_fake`` gives them."""
+
+    def __init__(self, fake: FakeQlara) -> None:
+        import uvicorn  # the server: imported only when a fake is served
+
+        self.fake = fake
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        config = uvicorn.Config(create_fake_app(fake), log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def api_url(self) -> str:
+        """The base URL of its API, as ``QLARA_SIDECAR_QLARA_API_URL`` takes it."""
+        return f"{self.base_url}{_API}"
+
+    def start(self, timeout: float = 15.0) -> FakeServer:
+        """Serve, and return once it answers; ``RuntimeError`` if it does not in time."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake Qlara API did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=timeout)
+        self._socket.close()
 
 
 def most_in_any_window(times: list[float], seconds: float) -> int:

@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -415,47 +414,26 @@ DEMO_QLARA_START_S = 15.0
 
 
 class DemoQlara:
-    """The fake Qlara API the demo's reconciler polls, on a free loopback port, in a thread.
+    """The fake Qlara API the demo's reconciler polls (:class:`qlara_api.fake.FakeServer`).
 
     It knows only what the simulation tells it: the final statuses the webhook dropped.
     """
 
     def __init__(self) -> None:
-        import uvicorn  # the server: imported only when the demo runs
-
-        from qlara_api.fake import FakeQlara, create_fake_app
+        from qlara_api.fake import FakeQlara, FakeServer  # only when the demo runs
 
         self.api_key = secrets.token_urlsafe(24)
         fake = FakeQlara(api_key=self.api_key)
         # Registered already, as `webhook register` would have done: the check reads it back.
         fake.registration = {"callbackUrl": DEMO_PUBLIC_URL}
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        config = uvicorn.Config(create_fake_app(fake), log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def api_url(self) -> str:
-        """What ``QLARA_SIDECAR_QLARA_API_URL`` is set to."""
-        return f"{self.base_url}/api"
+        self.server = FakeServer(fake)
 
     def start(self) -> None:
-        """Serve, and return once it answers; raise ``RuntimeError`` if it never does."""
-        self._thread.start()
-        deadline = time.monotonic() + DEMO_QLARA_START_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the demo's fake Qlara API did not start")
-            time.sleep(0.05)
+        """Serve, and return once it answers; ``RuntimeError`` if it never does."""
+        self.server.start(timeout=DEMO_QLARA_START_S)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=STOP_GRACE_S + 1)
-        self._socket.close()
+        self.server.stop(timeout=STOP_GRACE_S + 1)
 
     def settings(self, settings: Settings) -> Settings:
         """``settings`` with the reconciler pointed at this fake, whatever they said before:
@@ -467,7 +445,7 @@ class DemoQlara:
             update={
                 "qlara_api_key": SecretStr(self.api_key),
                 "webhook_public_url": SecretStr(DEMO_PUBLIC_URL),
-                "qlara_api_url": self.api_url,
+                "qlara_api_url": self.server.api_url,
                 "qlara_api_variant": "messages",
             }
         )
@@ -618,7 +596,7 @@ def run_demo(settings: Settings) -> int:
         click.echo(f"qlara-sidecar: error: {exc}", err=True)
         return 1
     settings = qlara.settings(settings)
-    traffic = DemoTraffic(settings, qlara.base_url)
+    traffic = DemoTraffic(settings, qlara.server.base_url)
     traffic.start()
     try:
         return run_up(settings)

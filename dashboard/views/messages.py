@@ -60,12 +60,9 @@ else:
                 "channel": [cell(m.channel) for m in found.items],
                 "phone": [cell(mask_phone(m.phone)) for m in found.items],
                 "status": [cell(m.status) for m in found.items],
-                "sent (UTC)": [cell(m.sent_at and when(m.sent_at)) for m in found.items],
-                "final (UTC)": [cell(m.final_at and when(m.final_at)) for m in found.items],
-                "sent → final": [
-                    cell(m.latency_seconds is not None and seconds(m.latency_seconds))
-                    for m in found.items
-                ],
+                "sent (UTC)": [cell(m.sent_at, when) for m in found.items],
+                "final (UTC)": [cell(m.final_at, when) for m in found.items],
+                "sent → final": [cell(m.latency_seconds, seconds) for m in found.items],
                 "error": [cell(mask_phones(m.error)) for m in found.items],
                 "updated (UTC)": [when(m.updated_at) for m in found.items],
             }

@@ -37,7 +37,7 @@ else:
                 "channel": [cell(m.channel) for m in stuck.items],
                 "phone": [cell(mask_phone(m.phone)) for m in stuck.items],
                 "status": [m.status for m in stuck.items],
-                "sent (UTC)": [cell(m.sent_at and when(m.sent_at)) for m in stuck.items],
+                "sent (UTC)": [cell(m.sent_at, when) for m in stuck.items],
                 "pending for": [
                     seconds((now - m.sent_at).total_seconds()) if m.sent_at else ""
                     for m in stuck.items

@@ -1,22 +1,25 @@
-"""What the attack tests share: a migrated ledger per backend, the real receiver on it in
-Litestar's TestClient, and real workers to drain what it queued."""
+"""What the attack tests share: a migrated ledger per backend, the real receiver's config on
+it, and real workers to drain what it queued."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import dramatiq
 import pytest
-from litestar.testing import TestClient
 
 from ledger import Ledger
-from receiver import ReceiverConfig, create_app
-from tests.receiver.conftest import TOKEN
+from receiver import ReceiverConfig
+from tests.receiver.conftest import (  # noqa: F401 - make_client is a fixture used here
+    READ_TOKEN,
+    SEND_TOKEN,
+    SLOW_ENQUEUE_DEADLINE,
+    SLOW_REDIS_TIMEOUT,
+    TOKEN,
+    make_client,
+)
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker
-
-READ_TOKEN = "read-token-attacks"
 
 
 @pytest.fixture
@@ -26,33 +29,23 @@ def backend(database_url: str) -> str:
 
 
 @pytest.fixture
-def make_client(
-    backend: str, tmp_path: Path, redis_url: str, namespace: str
-) -> Iterator[Callable[..., TestClient[Any]]]:
-    """Start the real receiver on ``backend`` (settings changed as given); stopped after."""
-    started: list[TestClient[Any]] = []
-
-    def make(**changes: Any) -> TestClient[Any]:
-        config = ReceiverConfig(
-            data_dir=tmp_path / "data",
-            redis_url=redis_url,
-            database_url=backend,
-            webhook_token=TOKEN,
-            read_token=READ_TOKEN,
-            queue_name=QUEUE_NAME,
-            actor_name=ACTOR_NAME,
-            namespace=namespace,
-            redis_timeout=5.0,
-            enqueue_deadline=10.0,
-            **changes,
-        )
-        client = TestClient(create_app(config), raise_server_exceptions=False)
-        started.append(client.__enter__())
-        return client
-
-    yield make
-    for client in started:
-        client.__exit__(None, None, None)
+def config(backend: str, tmp_path: Path, redis_url: str, namespace: str) -> ReceiverConfig:
+    """A receiver on ``backend`` and the workers' queue (so that :func:`drain` records what
+    it accepted), with tests/receiver's credentials and generous Redis times; started with
+    tests/receiver's ``make_client``."""
+    return ReceiverConfig(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        database_url=backend,
+        webhook_token=TOKEN,
+        read_token=READ_TOKEN,
+        send_token=SEND_TOKEN,
+        queue_name=QUEUE_NAME,
+        actor_name=ACTOR_NAME,
+        namespace=namespace,
+        redis_timeout=SLOW_REDIS_TIMEOUT,
+        enqueue_deadline=SLOW_ENQUEUE_DEADLINE,
+    )
 
 
 @pytest.fixture

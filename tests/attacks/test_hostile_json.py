@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 
 from ledger import Ledger
 from qlara import Receipt
+from receiver import ReceiverConfig
 from tests.receiver.conftest import TOKEN, QueueReader
 from workers import QUEUE_NAME
 
@@ -88,8 +89,8 @@ bodies = st.one_of(
 
 
 @pytest.fixture
-def client(make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
-    return make_client()
+def client(config: ReceiverConfig, make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
+    return make_client(config)
 
 
 def _events(receipts: list[Receipt]) -> set[tuple[str, str, object, int]]:

@@ -20,21 +20,20 @@ from litestar.testing import TestClient
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from tests.attacks.conftest import READ_TOKEN
+from receiver import ReceiverConfig
 from tests.attacks.test_hostile_json import _events, ledger_total
-from tests.receiver.conftest import TOKEN, QueueReader
+from tests.receiver.conftest import READ_TOKEN, SEND_TOKEN, TOKEN, QueueReader
 from workers import QUEUE_NAME
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
-SEND_TOKEN = "send-token-openapi-fuzz"
 #: Cases per operation and generation mode (both modes where there is something to break).
 EXAMPLES = 60
 
 
 @pytest.fixture
-def client(make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
-    return make_client(send_token=SEND_TOKEN, openapi=True)
+def client(config: ReceiverConfig, make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
+    return make_client(config, openapi=True)
 
 
 def _credentials(case: Any) -> dict[str, str]:
