@@ -109,8 +109,12 @@ def test_a_link_to_the_broker_that_keeps_breaking_loses_nothing(
     stop = threading.Event()
 
     def cut_every_half_second() -> None:
-        while not stop.wait(0.5):
+        # Three cuts at least, however quickly the traffic is posted: counting the posting's
+        # duration in half seconds would make the fault depend on the machine's speed
+        requested = 0
+        while not stop.wait(0.5) or requested < 3:
             proxy.cut()
+            requested += 1
 
     cutter = threading.Thread(target=cut_every_half_second, daemon=True)
     cutter.start()
@@ -119,6 +123,8 @@ def test_a_link_to_the_broker_that_keeps_breaking_loses_nothing(
     finally:
         stop.set()
         cutter.join()
+    # (a cut is made in the relay's own thread, soon after it is asked for)
+    wait_for(lambda: proxy.cuts >= 3, timeout=10, what="the cuts asked for to be made")
 
     # Then every 200 is recorded once, once the link holds again
     assert proxy.cuts >= 3
