@@ -241,6 +241,10 @@ def pages(now: datetime, window: timedelta) -> dict[str, Callable[[Connection], 
             queries.find_messages(c, start=start, end=end, search="1234"),
             queries.count_messages(c, start=start, end=end, search="1234"),
         ),
+        # Any other order than the newest update sorts the window in the database
+        "messages, by latency": lambda c: (
+            queries.find_messages(c, start=start, end=end, sort="latency", descending=False),
+        ),
         "messages, error class": lambda c: (
             queries.find_messages(c, start=start, end=end, error_class="blocked"),
             queries.count_messages(c, start=start, end=end, error_class="blocked"),

@@ -110,6 +110,8 @@ def find_messages(
     search: str | None,
     limit: int,
     cursor: str | None,
+    sort: str = queries.DEFAULT_SORT,
+    descending: bool = True,
 ) -> MessageList:
     """:func:`dashboard.queries.find_messages`."""
     with engine().connect() as conn:
@@ -123,6 +125,8 @@ def find_messages(
             search=search,
             limit=limit,
             cursor=cursor,
+            sort=sort,
+            descending=descending,
         )
 
 
@@ -134,6 +138,8 @@ def all_messages(
     error_class: str | None,
     search: str | None,
     limit: int,
+    sort: str = queries.DEFAULT_SORT,
+    descending: bool = True,
 ) -> list[MessageSummary]:
     """:func:`dashboard.queries.all_messages` (not cached: an export is asked for once)."""
     with engine().connect() as conn:
@@ -146,6 +152,8 @@ def all_messages(
             error_class=error_class,
             search=search,
             limit=limit,
+            sort=sort,
+            descending=descending,
         )
 
 

@@ -455,6 +455,26 @@ def count_messages(
     )
 
 
+#: What the messages list sorts by: each name the page offers, its column. ``updated`` (when
+#: a new event last changed the message), newest first, is the default and pages by key;
+#: any other order pages by position, so a page may shift while new events arrive.
+SORTS: dict[str, Any] = {
+    "updated": messages.c.updated_at,
+    "sent": messages.c.sent_at,
+    "final": messages.c.final_at,
+    "latency": messages.c.latency_seconds,
+    "status": messages.c.status,
+    "channel": messages.c.channel,
+    "message_id": messages.c.message_id,
+    "customer_message_id": messages.c.customer_message_id,
+    "phone": messages.c.phone,
+    "error": messages.c.error,
+}
+DEFAULT_SORT = "updated"
+#: How a cursor of a list in any other order than the default starts: its position follows.
+_POSITION = "@"
+
+
 def _message_rows(
     conn: Connection,
     *,
@@ -465,15 +485,55 @@ def _message_rows(
     error_class: str | None,
     search: str | None,
     cursor: str | None,
-) -> Iterator[MessageSummary]:
-    """Every matching message, newest update first, read :data:`_BATCH` at a time."""
+    sort: str = DEFAULT_SORT,
+    descending: bool = True,
+) -> Iterator[tuple[MessageSummary, str]]:
+    """Every matching message in the order asked, read :data:`_BATCH` at a time, each with
+    the cursor that continues the list after it. Empty values sort last either way."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
     statuses = _allowed_statuses(status, error_class)
     if statuses == ():
         return
     base = _where(
         select(*SUMMARY_COLUMNS),
         *_message_filters(start, end, channel, statuses, search),
-    ).order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+    )
+    if sort == DEFAULT_SORT and descending:
+        yield from _rows_by_key(conn, base, error_class, cursor)
+        return
+    column = SORTS[sort]
+    key = messages.c.message_id
+    ordered = base.order_by(
+        (column.desc() if descending else column.asc()).nulls_last(),
+        key.desc() if descending else key.asc(),
+    )
+    position = _position(cursor)
+    while True:
+        rows = conn.execute(ordered.offset(position).limit(_BATCH)).all()
+        for row in rows:
+            position += 1
+            item = MessageSummary(**summary_fields(row._mapping))
+            if error_class is None or _error_class(item) == error_class:
+                yield item, f"{_POSITION}{position}"
+        if len(rows) < _BATCH:
+            return
+
+
+def _position(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    digits = cursor.removeprefix(_POSITION)
+    if cursor[:1] != _POSITION or not digits.isdigit():
+        raise ValueError("invalid cursor")
+    return int(digits)
+
+
+def _rows_by_key(
+    conn: Connection, base: Select[Any], error_class: str | None, cursor: str | None
+) -> Iterator[tuple[MessageSummary, str]]:
+    """Newest update first, continued after the (updated_at, message_id) of a cursor."""
+    base = base.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
     after = decode_cursor(cursor) if cursor is not None else None
     while True:
         query = base
@@ -488,7 +548,7 @@ def _message_rows(
         for row in rows:
             item = MessageSummary(**summary_fields(row._mapping))
             if error_class is None or _error_class(item) == error_class:
-                yield item
+                yield item, encode_cursor(item.updated_at, item.message_id)
         if len(rows) < _BATCH:
             return
         after = (rows[-1].updated_at, rows[-1].message_id)
@@ -511,19 +571,23 @@ def find_messages(
     search: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    sort: str = DEFAULT_SORT,
+    descending: bool = True,
 ) -> MessageList:
     """A page of the messages changed in ``[start, end)`` that match every filter given,
-    newest update first.
+    newest update first, or by any column of :data:`SORTS` (``descending`` or not).
 
     ``search`` matches a message id or customer message id exactly, or the trailing digits
     of the normalised phone number (four at least), in the whole ledger: the window does
     not narrow a search; ``error_class`` keeps failed and
     expired messages of that class (:func:`metrics.delivery_error_class`). Raises
-    ``ValueError`` for a limit below 1 or a cursor this function did not produce.
+    ``ValueError`` for a limit below 1, an unknown sort or a cursor this function did not
+    produce for that order.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     items: list[MessageSummary] = []
+    after: str | None = None
     found = _message_rows(
         conn,
         start=start,
@@ -533,14 +597,14 @@ def find_messages(
         error_class=error_class,
         search=search,
         cursor=cursor,
+        sort=sort,
+        descending=descending,
     )
-    for item in found:
+    for item, next_cursor in found:
         if len(items) == limit:
-            last = items[-1]
-            return MessageList(
-                items=items, next_cursor=encode_cursor(last.updated_at, last.message_id)
-            )
+            return MessageList(items=items, next_cursor=after)
         items.append(item)
+        after = next_cursor
     return MessageList(items=items, next_cursor=None)
 
 
@@ -554,8 +618,10 @@ def all_messages(
     error_class: str | None = None,
     search: str | None = None,
     limit: int,
+    sort: str = DEFAULT_SORT,
+    descending: bool = True,
 ) -> list[MessageSummary]:
-    """Every message :func:`find_messages` would page through, up to ``limit``."""
+    """Every message :func:`find_messages` would page through, up to ``limit``, in its order."""
     found = _message_rows(
         conn,
         start=start,
@@ -565,8 +631,10 @@ def all_messages(
         error_class=error_class,
         search=search,
         cursor=None,
+        sort=sort,
+        descending=descending,
     )
-    return [item for _, item in zip(range(limit), found, strict=False)]
+    return [item for _, (item, _) in zip(range(limit), found, strict=False)]
 
 
 def message_detail(conn: Connection, message_id: str) -> MessageDetail | None:

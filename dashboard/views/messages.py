@@ -13,6 +13,19 @@ from metrics.error_classes import ERROR_CLASSES
 from qlara import mask_phone, mask_phones
 
 PAGE_SIZE = 50
+#: The orders offered (every column of the list), by :data:`dashboard.queries.SORTS` key.
+SORT_LABELS = {
+    "updated": "updated",
+    "sent": "sent",
+    "final": "final",
+    "latency": "sent → final",
+    "status": "status",
+    "channel": "channel",
+    "message_id": "message id",
+    "customer_message_id": "customer message id",
+    "phone": "phone",
+    "error": "error",
+}
 _CURSORS = "qlara_message_cursors"
 
 view = session.view()
@@ -29,16 +42,38 @@ else:
 
 error_class = st.selectbox("Error class", ["any", *ERROR_CLASSES], key="f_error_class")
 chosen_class = None if error_class == "any" else error_class
+by, order = st.columns([3, 2])
+sort = by.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.__getitem__, key="f_sort")
+descending = order.radio("Order", ["descending", "ascending"], key="f_order", horizontal=True) == (
+    "descending"
+)
 
-# Cursors of the pages seen, for "previous"; reset whenever the filters change.
-filters = (view.channel, view.status, chosen_class, view.search, start if view.start else None)
+# Cursors of the pages seen, for "previous"; reset whenever the filters or the order change.
+filters = (
+    view.channel,
+    view.status,
+    chosen_class,
+    view.search,
+    start if view.start else None,
+    sort,
+    descending,
+)
 state = st.session_state
 if state.get(_CURSORS, (None, [None]))[0] != filters:
     state[_CURSORS] = (filters, [None])
 cursors: list[str | None] = state[_CURSORS][1]
 
 found = loads.find_messages(
-    start, end, view.channel, view.status, chosen_class, view.search, PAGE_SIZE, cursors[-1]
+    start,
+    end,
+    view.channel,
+    view.status,
+    chosen_class,
+    view.search,
+    PAGE_SIZE,
+    cursors[-1],
+    sort,
+    descending,
 )
 matching = loads.count_messages(start, end, view.channel, view.status, chosen_class, view.search)
 if not found.items:
@@ -48,8 +83,9 @@ else:
     shown_from = (len(cursors) - 1) * PAGE_SIZE + 1
     st.markdown(
         f"**{matching:,}** message{'s' if matching != 1 else ''} match · showing "
-        f"{shown_from:,}-{shown_from + len(found.items) - 1:,}, newest update first "
-        "(click a column's name to sort this page by it)"
+        f"{shown_from:,}-{shown_from + len(found.items) - 1:,}, by "
+        f"{SORT_LABELS[sort]}, {'descending' if descending else 'ascending'} "
+        "(empty values last)"
     )
     # One notation for nothing: an empty cell
     st.dataframe(
@@ -93,7 +129,15 @@ else:
 st.subheader("Export")
 if st.button(f"Prepare a CSV of every matching message (at most {EXPORT_LIMIT:,})"):
     rows = loads.all_messages(
-        start, end, view.channel, view.status, chosen_class, view.search, EXPORT_LIMIT
+        start,
+        end,
+        view.channel,
+        view.status,
+        chosen_class,
+        view.search,
+        EXPORT_LIMIT,
+        sort,
+        descending,
     )
     st.download_button(
         f"Download {len(rows):,} messages (CSV, phones masked)",

@@ -452,3 +452,20 @@ def test_a_search_looks_at_the_whole_ledger_and_says_so(explorer: str) -> None:
     assert "Searching the whole ledger" in texts(app)
     assert list(app.dataframe[0].value["message id"]) == ["q1"]
     assert "**1** message match" in texts(app)
+
+
+def test_the_messages_list_sorts_by_any_column_it_shows(explorer: str) -> None:
+    app = open_page("messages", THIS_HOUR)
+
+    app.selectbox(key="f_sort").set_value("latency").run()
+    app.radio(key="f_order").set_value("ascending").run()
+
+    table = app.dataframe[0].value
+    timed = [v for v in table["sent → final"] if v]
+    unit = {"ms": 0.001, "s": 1, "min": 60, "h": 3600}
+    shown = [float(v.split()[0]) * unit[v.split()[1]] for v in timed]
+    assert len(shown) > 1
+    assert shown == sorted(shown)
+    # the empty values come last, and the page says how it is sorted
+    assert list(table["sent → final"])[len(timed) :] == [""] * (len(table) - len(timed))
+    assert "by sent → final, ascending" in texts(app)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from dashboard import queries
 from dashboard.figures import Gap
+from ledger import MessageSummary
 from ledger.schema import messages
 from tests.dashboard.seed import HOUR_BEFORE, NOW, THIS_HOUR, THRESHOLDS, record
 from tests.ledger.samples import event
@@ -231,6 +232,53 @@ def test_find_messages_filters_by_status_channel_and_error_class(seeded: Engine)
     assert [m.message_id for m in blocked.items] == ["e1"]
     assert [m.message_id for m in expired.items] == ["x1"]
     assert contradiction.items == []
+
+
+@pytest.mark.parametrize("sort", sorted(queries.SORTS))
+@pytest.mark.parametrize("descending", [True, False])
+def test_the_list_sorts_the_whole_window_by_any_column_page_after_page(
+    seeded: Engine, sort: str, descending: bool
+) -> None:
+    day = {"start": NOW - timedelta(days=1), "end": NOW}
+    seen: list[MessageSummary] = []
+    cursor = None
+    with seeded.connect() as conn:
+        while True:
+            page = queries.find_messages(
+                conn, **day, limit=5, cursor=cursor, sort=sort, descending=descending
+            )
+            seen.extend(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        exported = queries.all_messages(conn, **day, limit=100, sort=sort, descending=descending)
+
+    # Every message once, across pages of 5, in the column's order with empty values last
+    assert len(seen) == len({m.message_id for m in seen}) == 12
+    field = {"updated": "updated_at", "sent": "sent_at", "final": "final_at"}.get(sort, sort)
+    if sort == "latency":
+        field = "latency_seconds"
+    values = [getattr(m, field) for m in seen]
+    present = [v for v in values if v is not None]
+    assert values == present + [None] * (len(values) - len(present))
+    assert present == sorted(present, reverse=descending)
+    assert [m.message_id for m in exported] == [m.message_id for m in seen]
+
+
+def test_a_cursor_of_one_order_is_refused_in_another(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        by_time = queries.find_messages(conn, start=NOW - timedelta(days=1), end=NOW, limit=2)
+        assert by_time.next_cursor is not None
+        with pytest.raises(ValueError, match="invalid cursor"):
+            queries.find_messages(
+                conn,
+                start=NOW - timedelta(days=1),
+                end=NOW,
+                cursor=by_time.next_cursor,
+                sort="latency",
+            )
+        with pytest.raises(ValueError, match="unknown sort"):
+            queries.find_messages(conn, start=NOW - timedelta(days=1), end=NOW, sort="price")
 
 
 def test_all_messages_returns_every_match_up_to_the_limit(seeded: Engine) -> None:
