@@ -48,7 +48,15 @@ from ledger.results import LatencyObservation, RecordResult
 from ledger.schema import channels, events, inbound, messages, receipts
 from ledger.timestamps import from_unix
 from ledger.upsert import insert_for
-from qlara import DeliveryEvent, InboundMessage, Receipt, Source, StatusEvent, reduce_state
+from qlara import (
+    DeliveryEvent,
+    InboundMessage,
+    Receipt,
+    Source,
+    StatusEvent,
+    destination,
+    reduce_state,
+)
 
 #: How often to retry locking message rows that a concurrent purge keeps deleting.
 _LOCK_ATTEMPTS = 5
@@ -83,6 +91,8 @@ class _StoredEvent:
     error: str | None
     #: Who reported it: a polled status ranks below the webhook's (qlara.status.rank).
     source: str
+    #: What Qlara charged for it (the SMS Universal callback's ``price``), if it says.
+    price: float | None
 
     @classmethod
     def of(cls, source: Any) -> _StoredEvent:
@@ -97,6 +107,7 @@ class _StoredEvent:
             customer_message_id=source.customer_message_id,
             phone=source.phone,
             error=source.error,
+            price=source.price,
         )
 
 
@@ -308,6 +319,7 @@ class _FreshMessage:
         latency = None
         if state.latency_seconds is not None:
             latency = _first_latency(message_id, rows, owners, set(keys))
+        country, operator, price = _destination_and_price(state.phone, rows)
         row = {
             "message_id": message_id,
             "status": state.status,
@@ -323,6 +335,9 @@ class _FreshMessage:
             "latency_seconds": state.latency_seconds,
             "latency_observed_at": now if latency is not None else None,
             "event_count": len(keys),
+            "country": country,
+            "operator": operator,
+            "price": price,
             "duplicate_count": 0,
             "first_received_at": first_received,
             "updated_at": now,
@@ -489,6 +504,7 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
                 events.c.phone,
                 events.c.error,
                 events.c.source,
+                events.c.price,
             ).where(events.c.message_id.in_(chunk))
         )
         for row in rows:
@@ -512,6 +528,9 @@ def _message_update() -> tuple[Update, list[str]]:
         "error",
         "latency_seconds",
         "latency_observed_at",
+        "country",
+        "operator",
+        "price",
         "event_count",
     ]
     values: dict[str, Any] = {name: bindparam(f"k_{name}", type_=c[name].type) for name in state}
@@ -567,6 +586,7 @@ def _refresh_messages(
                 state.error,
                 state.latency_seconds,
                 observed_at,
+                *_destination_and_price(state.phone, rows),
                 len(rows),
                 extra[message_id],
                 now,
@@ -575,6 +595,16 @@ def _refresh_messages(
         )
     execute_rows(conn, _UPDATE_MESSAGE, _UPDATE_MESSAGE_KEYS, updates)
     return found
+
+
+def _destination_and_price(
+    phone: str | None, rows: Sequence[_StoredEvent]
+) -> tuple[str | None, str | None, float | None]:
+    """A message's country and operator (:func:`qlara.destination` of its phone) and its
+    price: the sum of its distinct events' prices, ``None`` when none carries one."""
+    where = destination(phone)
+    prices = [row.price for row in rows if row.price is not None]
+    return where.country, where.operator, sum(prices) if prices else None
 
 
 def _first_latency(

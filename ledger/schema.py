@@ -4,8 +4,10 @@
 - ``events``: one row per distinct status event, keyed by (message_id, status, event_time,
   part); ``duplicates`` counts how many more times it arrived.
 - ``messages``: one row per message, its state derived from all its events by
-  :func:`qlara.reduce_state`; ``latency_observed_at`` is set once, by compare-and-set, when
-  the sent -> final latency was first reported.
+  :func:`qlara.reduce_state`, with its destination's country and operator
+  (:func:`qlara.destination`) and its price (the sum of its distinct events');
+  ``latency_observed_at`` is set once, by compare-and-set, when the sent -> final latency
+  was first reported.
 - ``inbound``: replies from recipients, kept apart from statuses.
 - ``customer_ids``: each ``customerMessageId`` seen and the ``messageId`` it was first seen
   with (``NULL`` while only a send named by it alone is known): see :mod:`ledger.joining`.
@@ -112,6 +114,11 @@ messages = Table(
     Column("error", Text),
     Column("latency_seconds", Float),
     Column("latency_observed_at", UTCDateTime),
+    # From the phone through the numbering plan (qlara.destination); price sums the prices
+    # of the message's distinct events.
+    Column("country", String),
+    Column("operator", String),
+    Column("price", Float),
     Column("event_count", Integer, nullable=False),
     Column("duplicate_count", Integer, nullable=False),
     Column("first_received_at", UTCDateTime, nullable=False),
@@ -123,6 +130,17 @@ messages = Table(
     # counted, and its latencies read, from the index alone.
     Index("ix_messages_status_updated_at", "status", "updated_at", *_OUTCOME_COLUMNS),
     Index(None, "channel", "updated_at"),
+    # What the explorer's breakdown by destination reads of a window's messages.
+    Index(
+        "ix_messages_updated_at_country",
+        "updated_at",
+        "country",
+        "operator",
+        "status",
+        "channel",
+        "price",
+        "latency_seconds",
+    ),
 )
 
 #: How many trailing characters of the phone :data:`PHONE_TAIL` holds.

@@ -4,6 +4,7 @@ rule that turns a set of status events into one message state.
 Nothing here imports another package of the sidecar.
 """
 
+from qlara.destination import Destination, destination
 from qlara.events import (
     CHANNEL_BUCKETS,
     CHANNELS,
@@ -49,6 +50,7 @@ __all__ = [
     "PLAUSIBLE_SPAN",
     "STATUSES",
     "DeliveryEvent",
+    "Destination",
     "InboundMessage",
     "InvalidPayload",
     "ItemNote",
@@ -62,6 +64,7 @@ __all__ = [
     "Source",
     "StatusEvent",
     "channel_bucket",
+    "destination",
     "mask_phone",
     "mask_phones",
     "normalise_phone",

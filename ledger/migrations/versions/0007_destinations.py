@@ -1,0 +1,83 @@
+"""Where each message went and what it cost: ``messages.country``, ``operator``, ``price``.
+
+``country`` and ``operator`` come from the message's phone through the numbering plan
+(:func:`qlara.destination`); ``price`` sums the prices of the message's distinct events
+(the SMS Universal callback carries one per part). Existing messages are filled in here, a
+batch at a time. The index ``ix_messages_updated_at_country`` holds what the explorer's
+breakdown by destination reads, so a window's messages are grouped from the index alone.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from qlara import destination
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+_BATCH = 5_000
+
+
+def upgrade() -> None:
+    op.add_column("messages", sa.Column("country", sa.String(), nullable=True))
+    op.add_column("messages", sa.Column("operator", sa.String(), nullable=True))
+    op.add_column("messages", sa.Column("price", sa.Float(), nullable=True))
+    messages = sa.table(
+        "messages",
+        sa.column("message_id", sa.String()),
+        sa.column("phone", sa.String()),
+        sa.column("country", sa.String()),
+        sa.column("operator", sa.String()),
+        sa.column("price", sa.Float()),
+    )
+    events = sa.table(
+        "events", sa.column("message_id", sa.String()), sa.column("price", sa.Float())
+    )
+    conn = op.get_bind()
+    priced = (
+        sa.select(sa.func.sum(events.c.price))
+        .where(events.c.message_id == messages.c.message_id)
+        .scalar_subquery()
+    )
+    conn.execute(sa.update(messages).values(price=priced))
+    update = (
+        sa.update(messages)
+        .where(messages.c.message_id == sa.bindparam("m"))
+        .values(country=sa.bindparam("c"), operator=sa.bindparam("o"))
+    )
+    after = ""
+    while True:
+        rows = conn.execute(
+            sa.select(messages.c.message_id, messages.c.phone)
+            .where(messages.c.phone.is_not(None), messages.c.message_id > after)
+            .order_by(messages.c.message_id)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            break
+        known = [(m, destination(phone)) for m, phone in rows]
+        values = [{"m": m, "c": d.country, "o": d.operator} for m, d in known if d.country]
+        if values:
+            conn.execute(update, values)
+        after = rows[-1].message_id
+    op.create_index(
+        "ix_messages_updated_at_country",
+        "messages",
+        ["updated_at", "country", "operator", "status", "channel", "price", "latency_seconds"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_messages_updated_at_country", table_name="messages")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("price")
+        batch.drop_column("operator")
+        batch.drop_column("country")

@@ -1,0 +1,61 @@
+"""Where a message goes: the destination's country and its number range's operator, read
+from the numbering plan by the ``phonenumbers`` library (Google's libphonenumber data).
+
+The operator is the one the number range was first assigned to: a number ported to another
+operator still names the first. The country is an ISO 3166-1 alpha-2 code (``IT``). Neither
+ever holds the number itself, so both may serve as labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import carrier
+
+from qlara.phone import normalise_phone
+
+#: What the library calls a region it does not know, and the non-geographic numbers'
+#: (``+800``, ``+882``...): no country either way.
+_NO_COUNTRY = frozenset({phonenumbers.UNKNOWN_REGION, "001"})
+#: Fewest digits, country code included, that can name a country: shorter values are short
+#: codes or junk, with no country.
+_FEWEST_DIGITS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A number's country (``None``: not known) and its range's original operator
+    (``None``: the plan names none, as for most fixed lines and many countries' mobiles)."""
+
+    country: str | None
+    operator: str | None
+
+
+NOWHERE = Destination(None, None)
+
+
+@lru_cache(maxsize=65_536)
+def destination(phone: str | None) -> Destination:
+    """The destination of ``phone``, as Qlara reports it (``+393901234567``, ``0039…``, or
+    digits alone, which SMS gateways write in international form without the ``+``).
+
+    A number the plan does not hold as valid still has the country its country code
+    belongs to (``+44 7700 900…`` is ``GB``); nothing that cannot be a number has one."""
+    if not phone:
+        return NOWHERE
+    digits = normalise_phone(phone).lstrip("+")
+    if len(digits) < _FEWEST_DIGITS:
+        return NOWHERE
+    try:
+        number = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return NOWHERE
+    country = phonenumbers.region_code_for_number(number) or (
+        phonenumbers.region_code_for_country_code(number.country_code or 0)
+    )
+    if not country or country in _NO_COUNTRY:
+        return NOWHERE
+    operator = carrier.name_for_number(number, "en") or None
+    return Destination(country, operator)

@@ -1,0 +1,30 @@
+"""The destination of a number: country and the range's original operator, never the number."""
+
+from __future__ import annotations
+
+import pytest
+
+from qlara import Destination, destination
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        ("+393471234567", Destination("IT", "Vodafone")),
+        ("00393471234567", Destination("IT", "Vodafone")),  # 00 is the international prefix
+        ("393471234567", Destination("IT", "Vodafone")),  # digits alone are international
+        ("+39 347 123 4567", Destination("IT", "Vodafone")),
+        ("+4915123456789", Destination("DE", "T-Mobile")),
+        ("+14155550123", Destination("US", None)),  # a plan without operators for this range
+        ("+447700900123", Destination("GB", None)),  # not valid, but +44 is the UK's
+        ("+80012345678", Destination(None, None)),  # non-geographic: no country
+        ("12345", Destination(None, None)),  # a short code has no country
+        ("not a number", Destination(None, None)),
+        ("", Destination(None, None)),
+        (None, Destination(None, None)),
+    ],
+)
+def test_a_number_gives_its_country_and_its_range_s_operator(
+    phone: str | None, expected: Destination
+) -> None:
+    assert destination(phone) == expected
