@@ -103,6 +103,30 @@ class Failures:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """The messages of a range bound for one country (ISO code, ``None``: not known) and one
+    number range's original operator (``None``: the plan names none), on one channel.
+
+    ``delivered``/``failed``/``expired`` count them by final status (failed: error);
+    ``spend`` sums their prices and ``failed_spend`` the prices of the failed and expired
+    ones; ``latency_total`` sums the sent -> delivered seconds of the ``latency_count``
+    delivered messages that have both times.
+    """
+
+    country: str | None
+    operator: str | None
+    channel: str
+    messages: int
+    delivered: int
+    failed: int
+    expired: int
+    spend: float
+    failed_spend: float
+    latency_total: float
+    latency_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stuck:
     """Messages pending past their channel's threshold: ``counts`` per channel (every
     channel listed), ``items`` the oldest first, at most the limit asked."""

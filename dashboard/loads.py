@@ -21,6 +21,7 @@ from dashboard.figures import (
     LastEvent,
     MessageList,
     Outcomes,
+    Place,
     RatePoint,
     Stuck,
 )
@@ -191,3 +192,10 @@ def dead_letters(limit: int) -> DeadLetters:
     """:func:`dashboard.queries.waiting_dead_letters` (not cached: a redrive changes it)."""
     with engine().connect() as conn:
         return queries.waiting_dead_letters(conn, limit)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def places(start: datetime, end: datetime, channel: str | None) -> list[Place]:
+    """:func:`dashboard.queries.places`."""
+    with engine().connect() as conn:
+        return queries.places(conn, start, end, channel)

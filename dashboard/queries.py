@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    case,
     cast,
     func,
     or_,
@@ -47,6 +48,7 @@ from dashboard.figures import (
     LastEvent,
     MessageList,
     Outcomes,
+    Place,
     RatePoint,
     Stuck,
 )
@@ -695,6 +697,59 @@ def failures(
         ],
         over_time=sorted((at, kind, n) for (at, kind), n in over_time.items()),
         expired_share=expired / finals if finals else None,
+    )
+
+
+def places(conn: Connection, start: datetime, end: datetime, channel: str | None) -> list[Place]:
+    """The messages changed in ``[start, end)`` by destination country, operator and channel
+    (:class:`dashboard.figures.Place`), most messages first. Grouped in the database from
+    ``ix_messages_updated_at_country`` alone."""
+    c = messages.c
+    key = (c.country, c.operator, c.channel, c.status)
+    delivered_latency = and_(c.status == "delivered", c.latency_seconds.is_not(None))
+    rows = conn.execute(
+        _where(
+            select(
+                *key,
+                func.count(),
+                func.sum(c.price),
+                func.sum(case((delivered_latency, c.latency_seconds), else_=0.0)),
+                func.count(case((delivered_latency, 1))),
+            ).where(_updated_in(start, end)),
+            _channel_is(c.channel, channel),
+        ).group_by(*key)
+    )
+    found: dict[tuple[str | None, str | None, str], list[float]] = {}
+    for country, operator, stored_channel, status, n, spent, latency, timed in rows:
+        # messages, delivered, failed, expired, spend, failed spend, latency total, count
+        sums = found.setdefault((country, operator, channel_of(stored_channel)), [0.0] * 8)
+        spent = float(spent or 0.0)
+        sums[0] += n
+        sums[1] += n if status == "delivered" else 0
+        sums[2] += n if status == "error" else 0
+        sums[3] += n if status == "expired" else 0
+        sums[4] += spent
+        sums[5] += spent if status in _FAILED else 0.0
+        sums[6] += float(latency or 0.0)
+        sums[7] += timed
+    return sorted(
+        (
+            Place(
+                country=country,
+                operator=operator,
+                channel=name,
+                messages=int(v[0]),
+                delivered=int(v[1]),
+                failed=int(v[2]),
+                expired=int(v[3]),
+                spend=v[4],
+                failed_spend=v[5],
+                latency_total=v[6],
+                latency_count=int(v[7]),
+            )
+            for (country, operator, name), v in found.items()
+        ),
+        key=lambda p: (-p.messages, p.country or "~", p.operator or "~", p.channel),
     )
 
 

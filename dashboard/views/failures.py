@@ -1,12 +1,12 @@
 """Failures: error classes and the most frequent raw error texts by channel, over time;
-the expired share."""
+the expired share; where failures happen, by destination country and operator."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads, session
+from dashboard import loads, places, session
 from dashboard.charts import ERROR_CLASS_COLOURS, stacked_bars
 from dashboard.show import per_event_shares, percent, span_caption
 from dashboard.view import bucket_size
@@ -64,3 +64,23 @@ st.dataframe(
     ),
     hide_index=True,
 )
+
+st.subheader("Where failures happen")
+found_places = loads.places(start, end, view.channel)
+st.caption(
+    "Messages changed in the window by destination country, from the phone number "
+    "(messages whose phone is not known are under (unknown)). Failure share: failed and "
+    "expired messages of those that reached a final status. " + places.OPERATOR_NOTE
+)
+by_country = places.table(found_places, "country")
+st.dataframe(
+    by_country.sort_values(["failed", "expired"], ascending=False),
+    hide_index=True,
+    column_config=places.column_config(),
+)
+with st.expander("By mobile operator"):
+    st.dataframe(
+        places.table(found_places, "operator").sort_values(["failed", "expired"], ascending=False),
+        hide_index=True,
+        column_config=places.column_config(),
+    )

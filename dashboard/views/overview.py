@@ -1,12 +1,13 @@
 """Overview: the window's messages, delivery, failure and expiry rates, latency, and the
-events per minute by status, beside the same figures for the window before."""
+events per minute by status, beside the same figures for the window before; the window's
+destinations and spend."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import loads, session
+from dashboard import loads, places, session
 from dashboard.charts import STATUS_COLOURS, stacked_bars
 from dashboard.show import delta, per_event_shares, percent, seconds, span_caption
 from dashboard.view import bucket_size
@@ -95,3 +96,23 @@ if points:
     )
 else:
     st.info("No event was received in this window.")
+
+st.subheader("Destinations and spend")
+found_places = loads.places(start, end, view.channel)
+spend = sum(p.spend for p in found_places)
+failed_spend = sum(p.failed_spend for p in found_places)
+money = st.columns(3)
+money[0].metric("Spend", f"{spend:,.4f}")
+money[1].metric("Spent on failed or expired messages", f"{failed_spend:,.4f}")
+money[2].metric("Of the spend", percent(failed_spend / spend if spend else None))
+st.caption(
+    "Spend: the prices Qlara reported for the window's messages (the SMS Universal callback "
+    "prices each part), in the account's currency. " + places.OPERATOR_NOTE
+)
+left, right = st.columns(2)
+left.dataframe(
+    places.table(found_places, "country"), hide_index=True, column_config=places.column_config()
+)
+right.dataframe(
+    places.table(found_places, "channel"), hide_index=True, column_config=places.column_config()
+)

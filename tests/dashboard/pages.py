@@ -65,3 +65,11 @@ def charts(app: AppTest) -> list[dict[str, Any]]:
         spec = json.loads(element.proto.spec)
         found.extend(spec.get("layer", [spec]))
     return found
+
+
+def frame(app: AppTest, *columns: str) -> Any:
+    """The first table shown that has every one of ``columns``."""
+    for shown in app.dataframe:
+        if all(column in shown.value.columns for column in columns):
+            return shown.value
+    raise AssertionError(f"no table with columns {columns}")

@@ -4,10 +4,12 @@ Times are counted from :data:`NOW` (2025-03-01 12:00 UTC). Each message is recor
 at a chosen moment (its ``updated_at`` and its events' receipt time), so one-hour windows
 ending at :data:`NOW` hold exactly what is listed here.
 
-This hour (recorded at 11:30):
-  d1 sms delivered in 10 s (customer message id otp-rossi, phone +39 390 123 4567)
-  d2 sms delivered in 30 s          d3 whatsapp delivered in 20 s, then read
-  e1 sms error "Blocked by carrier" in 5 s (blocked)
+This hour (recorded at 11:30), phones in France (Free Mobile) unless told:
+  d1 sms delivered in 10 s (customer message id otp-rossi, phone +39 390 123 4567: Italy,
+     3 Italia), price 0.035
+  d2 sms delivered in 30 s (UK, no operator), price 0.04
+  d3 whatsapp delivered in 20 s (Germany, T-Mobile), then read
+  e1 sms error "Blocked by carrier" in 5 s (blocked), price 0.05
   e2 rcs error "Unknown subscriber" in 8 s (invalid_number)
   x1 whatsapp expired after 3600 s  p1 sms sent at 11:29, pending
 The hour before (recorded at 10:30):
@@ -59,23 +61,42 @@ def record(engine: Engine, when: datetime, *events: DeliveryEvent) -> None:
 
 
 def delivered(
-    message_id: str, channel: str, sent: float, seconds: float, **extra: str
+    message_id: str,
+    channel: str,
+    sent: float,
+    seconds: float,
+    price: float | None = None,
+    **extra: str,
 ) -> list[DeliveryEvent]:
-    """A message sent at ``sent`` and delivered ``seconds`` later."""
+    """A message sent at ``sent`` and delivered ``seconds`` later, at ``price``."""
     extra.setdefault("phone", OTHER_PHONE)
     return [
         event(message_id, "sent", sent, channel=channel, **extra),  # type: ignore[arg-type]
-        event(message_id, "delivered", sent + seconds, channel=channel, **extra),  # type: ignore[arg-type]
+        event(message_id, "delivered", sent + seconds, channel=channel, price=price, **extra),  # type: ignore[arg-type]
     ]
 
 
 def failed(
-    message_id: str, channel: str, sent: float, seconds: float, status: str, error: str | None
+    message_id: str,
+    channel: str,
+    sent: float,
+    seconds: float,
+    status: str,
+    error: str | None,
+    price: float | None = None,
 ) -> list[DeliveryEvent]:
     """A message sent at ``sent`` that ended ``status`` with ``error`` ``seconds`` later."""
     return [
         event(message_id, "sent", sent, channel=channel, phone=OTHER_PHONE),
-        event(message_id, status, sent + seconds, channel=channel, error=error, phone=OTHER_PHONE),
+        event(
+            message_id,
+            status,
+            sent + seconds,
+            channel=channel,
+            error=error,
+            phone=OTHER_PHONE,
+            price=price,
+        ),
     ]
 
 
@@ -85,14 +106,18 @@ def seed(engine: Engine) -> None:
     record(
         engine,
         this_hour,
-        *delivered("d1", "sms", _at(11, 20), 10, customer_message_id="otp-rossi", phone=ROSSI),
+        *delivered(
+            "d1", "sms", _at(11, 20), 10, 0.035, customer_message_id="otp-rossi", phone=ROSSI
+        ),
     )
-    record(engine, this_hour, *delivered("d2", "sms", _at(11, 21), 30, phone="+441200000002"))
+    record(engine, this_hour, *delivered("d2", "sms", _at(11, 21), 30, 0.04, phone="+441200000002"))
     record(engine, this_hour, *delivered("d3", "whatsapp", _at(11, 22), 20, phone="+491701234567"))
     record(
         engine, this_hour, event("d3", "read", _at(11, 25), channel="whatsapp", phone=OTHER_PHONE)
     )
-    record(engine, this_hour, *failed("e1", "sms", _at(11, 23), 5, "error", "Blocked by carrier"))
+    record(
+        engine, this_hour, *failed("e1", "sms", _at(11, 23), 5, "error", "Blocked by carrier", 0.05)
+    )
     record(engine, this_hour, *failed("e2", "rcs", _at(11, 24), 8, "error", "Unknown subscriber"))
     record(engine, this_hour, *failed("x1", "whatsapp", _at(10, 25), 3600, "expired", None))
     record(engine, this_hour, event("p1", "sent", _at(11, 29), channel="sms", phone=OTHER_PHONE))

@@ -12,7 +12,15 @@ from sqlalchemy import Engine
 
 from dashboard.charts import ERROR_CLASS_COLOURS, STATUS_COLOURS, UNKNOWN_COLOUR
 from qlara import parse_body
-from tests.dashboard.pages import PAGES, charts, configure_for, metrics, open_page, texts
+from tests.dashboard.pages import (
+    PAGES,
+    charts,
+    configure_for,
+    frame,
+    metrics,
+    open_page,
+    texts,
+)
 from tests.dashboard.seed import NOW, record
 from tests.ledger.samples import event
 
@@ -281,7 +289,7 @@ def test_the_failures_page_groups_by_error_class(explorer: str) -> None:
     shown = metrics(app)
     assert shown["Failed or expired messages"] == "3"
     assert shown["Expired share (messages)"] == "16.7%"
-    top = app.dataframe[-1].value
+    top = frame(app, "error text")
     assert sorted(top["error text"]) == [
         "(expired, no error text)",
         "Blocked by carrier",
@@ -469,3 +477,38 @@ def test_the_messages_list_sorts_by_any_column_it_shows(explorer: str) -> None:
     # the empty values come last, and the page says how it is sorted
     assert list(table["sent → final"])[len(timed) :] == [""] * (len(table) - len(timed))
     assert "by sent → final, ascending" in texts(app)
+
+
+def test_the_failures_page_shows_where_failures_happen_by_country_and_operator(
+    explorer: str,
+) -> None:
+    app = open_page("failures", THIS_HOUR)
+
+    countries = frame(app, "country", "failure share").set_index("country")
+    # e1, e2 and x1 went to France: three failures of the four French final messages
+    assert countries.loc["FR", ["failed", "expired"]].tolist() == [2, 1]
+    assert countries.loc["FR", "failure share"] == 1.0
+    assert countries.loc["IT", "failure share"] == 0.0
+    operators = frame(app, "operator").set_index(["country", "operator"])
+    assert operators.loc[("FR", "Free Mobile"), "failed"] == 2
+    assert operators.loc[("GB", "(not in the plan)"), "delivered"] == 1
+    assert "first assigned to" in texts(app)
+    assert "3901234567" not in texts(app)
+
+
+def test_the_overview_shows_spend_by_country_and_channel_and_what_failures_cost(
+    explorer: str,
+) -> None:
+    app = open_page("overview", THIS_HOUR)
+
+    shown = metrics(app)
+    # d1 0.035 and d2 0.04 bought deliveries, e1's 0.05 a failure
+    assert shown["Spend"] == "0.1250"
+    assert shown["Spent on failed or expired messages"] == "0.0500"
+    assert shown["Of the spend"] == "40.0%"
+    by_channel = frame(app, "channel", "spend").set_index("channel")
+    assert round(by_channel.loc["sms", "spend"], 6) == 0.125
+    assert by_channel.loc["whatsapp", "spend"] == 0.0
+    by_country = frame(app, "country", "spend").set_index("country")
+    assert by_country.loc["IT", "mean sent → delivered (s)"] == 10.0
+    assert by_country.loc["FR", "spent on failures"] == 0.05

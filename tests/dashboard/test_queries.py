@@ -398,3 +398,33 @@ def test_a_phone_search_reads_the_phone_tail_index_not_every_phone(empty_ledger:
         plan = " ".join(str(row) for row in conn.exec_driver_sql(explain + str(compiled), params))
 
     assert "ix_messages_phone_tail" in plan
+
+
+def test_places_group_the_window_by_country_operator_and_channel(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        found = queries.places(conn, *THIS_HOUR, None)
+        sms = queries.places(conn, *THIS_HOUR, "sms")
+
+    by_key = {(p.country, p.operator, p.channel): p for p in found}
+    # d1 to Italy; d2 to the UK (no operator in the plan); d3 to Germany; the rest to France
+    assert set(by_key) == {
+        ("IT", "3 Italia", "sms"),
+        ("GB", None, "sms"),
+        ("DE", "T-Mobile", "whatsapp"),
+        ("FR", "Free Mobile", "sms"),
+        ("FR", "Free Mobile", "rcs"),
+        ("FR", "Free Mobile", "whatsapp"),
+    }
+    france_sms = by_key["FR", "Free Mobile", "sms"]  # e1 (error, 0.05) and p1 (pending)
+    assert (france_sms.messages, france_sms.delivered, france_sms.failed) == (2, 0, 1)
+    assert (france_sms.spend, france_sms.failed_spend) == (0.05, 0.05)
+    italy = by_key["IT", "3 Italia", "sms"]
+    assert (italy.delivered, italy.spend, italy.failed_spend) == (1, 0.035, 0.0)
+    assert (italy.latency_total, italy.latency_count) == (10.0, 1)
+    expired = by_key["FR", "Free Mobile", "whatsapp"]  # x1: expired, no latency to deliver
+    assert (expired.expired, expired.latency_count) == (1, 0)
+    # the same 7 messages as the overview, most first; a channel narrows it
+    assert sum(p.messages for p in found) == 7
+    assert found[0] == france_sms
+    assert {p.channel for p in sms} == {"sms"}
+    assert sum(p.messages for p in sms) == 4
