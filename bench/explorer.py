@@ -4,7 +4,8 @@ For each backend in DBS (default SQLite and PostgreSQL), a fresh ledger is migra
 filled by bulk load with MESSAGES messages (default 1,000,000) and about three events each
 (sent, received, then the final one; a share still pending), spread evenly over SPAN_DAYS
 (default 7) days ending now: 90 % delivered, 5 % error (a handful of carrier texts), 3 %
-expired, 2 % pending. Then, for each window in WINDOWS (default 1h and 1d), each page's
+expired, 2 % pending; to six countries and eight operators, final SMS priced. Then, for
+each window in WINDOWS (default 1h and 1d), each page's
 queries (the functions of :mod:`dashboard.queries` the page calls, uncached) are run
 REPEATS times (default 5) after one warm-up run; printed (and written to
 OUT/explorer.json): the median and max per page, window and backend, against the 500 ms
@@ -19,7 +20,8 @@ takes minutes (PostgreSQL through COPY, SQLite through executemany); progress is
 PostgreSQL's tables are vacuumed and analysed after the load, as autovacuum would (since
 PostgreSQL 13 it vacuums tables that only get inserts too, which sets the visibility map
 that index-only scans need); SQLite's are not analysed, as the sidecar never does. The
-per-minute event counts (``event_minutes``) are filled as the writers would have.
+per-minute event counts (``event_minutes``) and per-hour message counts (``message_hours``)
+are filled as the writers and the migration would have.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sqlalchemy import Connection, Engine, insert, text
 
 from dashboard import queries
 from dashboard.view import bucket_size
-from ledger import Ledger, rollup
+from ledger import Ledger, places, rollup
 from ledger.engine import build_engine
 from ledger.schema import channels, events, messages
 
@@ -61,6 +63,16 @@ ERRORS = (
     "Absent subscriber",
     "Handset memory full",
     "Network failure",
+)
+#: Destinations, by the share of messages each gets: (country, the range's operator).
+DESTINATIONS = (
+    *[("IT", "TIM")] * 4,
+    *[("IT", "Vodafone")] * 3,
+    ("FR", "Orange"),
+    ("DE", "T-Mobile"),
+    ("ES", "Movistar"),
+    ("GB", None),
+    ("US", None),
 )
 THRESHOLDS = {
     "sms": timedelta(hours=1),
@@ -89,6 +101,8 @@ def _story(i: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]
     updated = (final_at or sent) + timedelta(seconds=1)
     message_id = f"bench-{i:08d}"
     phone = f"+39390{i:07d}"
+    country, operator = DESTINATIONS[i % len(DESTINATIONS)]
+    price = 0.035 if final and channel == "sms" else None
     message = {
         "message_id": message_id,
         "status": status,
@@ -103,6 +117,9 @@ def _story(i: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]
         "error": error,
         "latency_seconds": float(after) if final else None,
         "latency_observed_at": updated if final else None,
+        "country": country,
+        "operator": operator,
+        "price": price,
         "event_count": 3 if final else 2,
         "duplicate_count": 0,
         "first_received_at": sent + timedelta(seconds=1),
@@ -124,7 +141,7 @@ def _story(i: int, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]
             "phone": phone,
             "error": step_error,
             "shape": "A",
-            "price": None,
+            "price": price if step == status and final else None,
             "naive_time": False,
             "raw": b'{"messageId":"' + message_id.encode() + b'"}',
             "received_at": at + timedelta(seconds=1),
@@ -182,6 +199,7 @@ def fill_sqlite(url: str, now: datetime) -> None:
             _progress(done, began)
     with engine.begin() as conn:
         rollup.append(conn, minutes)
+        places.backfill(conn)
     engine.dispose()
 
 
@@ -215,6 +233,7 @@ def fill_postgres(dsn: str, now: datetime) -> None:
         engine = build_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.begin() as alchemy:
             rollup.append(alchemy, minutes)
+            places.backfill(alchemy)
         engine.dispose()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -230,6 +249,7 @@ def pages(now: datetime, window: timedelta) -> dict[str, Callable[[Connection], 
         "overview": lambda c: (
             queries.compare_outcomes(c.engine, (start, end), before, None),
             queries.event_rates(c, start, end, None, step),
+            queries.places(c, start, end, None),
         ),
         "messages": lambda c: (
             queries.find_messages(c, start=start, end=end),
@@ -256,7 +276,10 @@ def pages(now: datetime, window: timedelta) -> dict[str, Callable[[Connection], 
             queries.gaps(c, start, end, None, timedelta(minutes=5)),
             queries.waiting_dead_letters(c, 20),
         ),
-        "failures": lambda c: queries.failures(c, start, end, None, bucket_size(start, end, 48)),
+        "failures": lambda c: (
+            queries.failures(c, start, end, None, bucket_size(start, end, 48)),
+            queries.places(c, start, end, None),
+        ),
         "stuck messages": lambda c: queries.stuck_messages(c, now, THRESHOLDS, None, 200),
     }
 

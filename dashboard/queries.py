@@ -31,7 +31,6 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
-    case,
     cast,
     func,
     or_,
@@ -54,6 +53,7 @@ from dashboard.figures import (
 )
 from dashboard.view import CHANNELS
 from ledger import MessageDetail, MessageSummary
+from ledger import places as ledger_places
 from ledger.dead_letter_store import list_dead_letters
 from ledger.reading import (
     SUMMARY_COLUMNS,
@@ -702,36 +702,22 @@ def failures(
 
 def places(conn: Connection, start: datetime, end: datetime, channel: str | None) -> list[Place]:
     """The messages changed in ``[start, end)`` by destination country, operator and channel
-    (:class:`dashboard.figures.Place`), most messages first. Grouped in the database from
-    ``ix_messages_updated_at_country`` alone."""
-    c = messages.c
-    key = (c.country, c.operator, c.channel, c.status)
-    delivered_latency = and_(c.status == "delivered", c.latency_seconds.is_not(None))
-    rows = conn.execute(
-        _where(
-            select(
-                *key,
-                func.count(),
-                func.sum(c.price),
-                func.sum(case((delivered_latency, c.latency_seconds), else_=0.0)),
-                func.count(case((delivered_latency, 1))),
-            ).where(_updated_in(start, end)),
-            _channel_is(c.channel, channel),
-        ).group_by(*key)
-    )
+    (:class:`dashboard.figures.Place`), most messages first: whole hours from the per-hour
+    counts, the partial hours at the edges from the messages (:func:`ledger.places.read`)."""
     found: dict[tuple[str | None, str | None, str], list[float]] = {}
-    for country, operator, stored_channel, status, n, spent, latency, timed in rows:
+    counted = ledger_places.read(conn, start, end, lambda column: _channel_is(column, channel))
+    for (country, operator, stored_channel, status), sums in counted.items():
+        n, spent, latency, timed = sums
         # messages, delivered, failed, expired, spend, failed spend, latency total, count
-        sums = found.setdefault((country, operator, channel_of(stored_channel)), [0.0] * 8)
-        spent = float(spent or 0.0)
-        sums[0] += n
-        sums[1] += n if status == "delivered" else 0
-        sums[2] += n if status == "error" else 0
-        sums[3] += n if status == "expired" else 0
-        sums[4] += spent
-        sums[5] += spent if status in _FAILED else 0.0
-        sums[6] += float(latency or 0.0)
-        sums[7] += timed
+        v = found.setdefault((country, operator, channel_of(stored_channel)), [0.0] * 8)
+        v[0] += n
+        v[1] += n if status == "delivered" else 0
+        v[2] += n if status == "error" else 0
+        v[3] += n if status == "expired" else 0
+        v[4] += spent
+        v[5] += spent if status in _FAILED else 0.0
+        v[6] += latency
+        v[7] += timed
     return sorted(
         (
             Place(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Engine, text
 
-from ledger import dead_letter_store, polling, reading, recording, rollup, stats
+from ledger import dead_letter_store, places, polling, reading, recording, rollup, stats
 from ledger import purge as retention
 from ledger.engine import WRITE_OPTION, build_engine
 from ledger.errors import LedgerUnavailable, unavailable_on_operational_errors
@@ -165,6 +165,11 @@ class Ledger:
         with unavailable_on_operational_errors(), self._engine.begin() as conn:
             return stats.last_event_at(conn)
 
+    def top_countries(self, since: datetime, limit: int) -> list[str]:
+        """The destination countries with the most messages changed since ``since``."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return stats.top_countries(conn, require_aware(since, "since"), limit)
+
     def due_polls(
         self,
         *,
@@ -258,12 +263,20 @@ class Ledger:
     def compact_minutes(self, now: datetime | None = None) -> int:
         """Collapse each passed minute's rows of per-minute event counts into one (see
         :mod:`ledger.rollup`), for the minutes from ``COMPACT_LOOKBACK`` to
-        ``COMPACT_AFTER`` before ``now``. Returns how many rows went; counts never change.
+        ``COMPACT_AFTER`` before ``now``, and each key's rows of the per-hour message counts
+        of the last hours (:mod:`ledger.places`). Returns how many rows went; counts never
+        change.
         Safe while writers run, and beside another compaction."""
         at = require_aware(now, "now") if now is not None else utc_now()
         before = rollup.minute_of(at - rollup.COMPACT_AFTER)
         with unavailable_on_operational_errors(), self._writer.begin() as conn:
-            return rollup.compact(conn, before - rollup.COMPACT_LOOKBACK, before)
+            removed = rollup.compact(conn, before - rollup.COMPACT_LOOKBACK, before)
+        # The current hour too: the explorer reads only whole hours from there, but writers
+        # append to it all hour long
+        hour = places.hour_of(at)
+        with unavailable_on_operational_errors(), self._writer.begin() as conn:
+            removed += places.compact(conn, hour - places.COMPACT_LOOKBACK, hour + places.HOUR)
+        return removed
 
     def counts(self) -> LedgerCounts:
         """Row counts and duplicate sums, for tests and operators."""

@@ -13,11 +13,21 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, exists, select
 
+from ledger import places
 from ledger.joining import forget_unused
+from ledger.places import hour_of
 from ledger.polling import forget_polls
 from ledger.results import PurgeResult
 from ledger.rollup import minute_of
-from ledger.schema import dead_letters, event_minutes, events, inbound, messages, receipts
+from ledger.schema import (
+    dead_letters,
+    event_minutes,
+    events,
+    inbound,
+    message_hours,
+    messages,
+    receipts,
+)
 
 #: Messages handled per purge transaction: short transactions keep writers waiting briefly.
 BATCH = 500
@@ -47,6 +57,8 @@ def purge(engine: Engine, older_than: datetime) -> PurgeResult:
         n_receipts = conn.execute(delete(receipts).where(receipts.c.recorded_at < older_than))
         # Only minutes wholly before the cut-off: the minute it falls in keeps its count.
         conn.execute(delete(event_minutes).where(event_minutes.c.minute < minute_of(older_than)))
+        # Every message changed before the cut-off's hour is gone, and its counts with it
+        conn.execute(delete(message_hours).where(message_hours.c.hour < hour_of(older_than)))
         n_dead = conn.execute(
             delete(dead_letters).where(
                 dead_letters.c.redriven_at.is_not(None),
@@ -84,10 +96,13 @@ def _purge_messages(conn: Connection, batch: list[str], older_than: datetime) ->
     n_events = conn.execute(
         delete(events).where(events.c.message_id.in_(batch), events.c.received_at < older_than)
     ).rowcount
-    n_messages = conn.execute(
-        delete(messages).where(
+    gone = conn.execute(
+        delete(messages)
+        .where(
             messages.c.message_id.in_(batch),
             ~exists().where(events.c.message_id == messages.c.message_id),
         )
-    ).rowcount
-    return n_events, n_messages
+        .returning(messages.c.message_id, *places.COLUMNS)
+    ).all()
+    places.append(conn, places.moved({row.message_id: row._mapping for row in gone}, {}))
+    return n_events, len(gone)

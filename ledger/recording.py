@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 
-from ledger import rollup
+from ledger import places, rollup
 from ledger.bulk import execute_rows
 from ledger.errors import LedgerUnavailable
 from ledger.joining import fold_placeholder, join_customer_ids
@@ -252,7 +252,7 @@ def _record_events(
         message_id: _FreshMessage.of(message_id, keys, owners, first_received[message_id], now)
         for message_id, keys in keys_of.items()
     }
-    observed, created = _lock_messages(conn, fresh, sorted(merges))
+    observed, created, before = _lock_messages(conn, fresh, sorted(merges))
     message_extra: Counter[str] = Counter()
     folded: set[str] = set()
     for placeholder in sorted(merges):
@@ -288,6 +288,17 @@ def _record_events(
     changed = sorted({key[0] for key in inserted if key[0] not in created} | folded)
     found = _refresh_messages(conn, changed, stored, owners, inserted, observed, message_extra, now)
     found.update((m, fresh[m].latency) for m in created)
+    # What this transaction moved in the per-hour counts: the changed and created messages
+    # as they are now, against what they were (a folded placeholder is gone)
+    touched = set(changed) | created
+    gone = {m for m in merges if m in before}
+    places.append(
+        conn,
+        places.moved(
+            {m: before[m] for m in touched | gone if m in before},
+            _current_rows(conn, sorted(touched)),
+        ),
+    )
     for message_id in sorted(found):  # one order, however the batch was split
         latency = found[message_id]
         if latency is not None:
@@ -345,6 +356,17 @@ class _FreshMessage:
         return cls(row, latency)
 
 
+def _current_rows(conn: Connection, message_ids: list[str]) -> dict[str, Any]:
+    """The :data:`ledger.places.COLUMNS` of these messages as they are now, by id."""
+    found: dict[str, Any] = {}
+    for chunk in _id_lists(message_ids):
+        rows = conn.execute(
+            select(messages.c.message_id, *places.COLUMNS).where(messages.c.message_id.in_(chunk))
+        )
+        found.update((row.message_id, row._mapping) for row in rows)
+    return found
+
+
 def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
     for outcome in outcomes:
         yield from outcome.new_events
@@ -352,20 +374,22 @@ def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
 
 def _lock_messages(
     conn: Connection, fresh: dict[str, _FreshMessage], placeholders: Sequence[str] = ()
-) -> tuple[dict[str, datetime | None], set[str]]:
+) -> tuple[dict[str, datetime | None], set[str], dict[str, Any]]:
     """Hold the row lock of every message in ``fresh`` until commit, inserting its fresh
     row where none exists, and of each of ``placeholders`` that still exists (about to be
     folded into a message: :mod:`ledger.joining`); returns each existing message's
-    ``latency_observed_at``, and the
+    ``latency_observed_at``, the
     messages whose row was created here (they have no stored event yet: events are only
     written under their message's row, and purge deletes a message with its last event, so
-    the fresh row, made of the batch's events alone, is the message's state).
+    the fresh row, made of the batch's events alone, is the message's state), and each
+    existing message's :data:`ledger.places.COLUMNS` as they were before this transaction.
 
     A row inserted here is locked by the insert itself; only the others are selected
     ``FOR UPDATE``. A concurrent purge may delete a row between the insert and the lock:
     then try again.
     """
     locked: dict[str, datetime | None] = {}
+    before: dict[str, Any] = {}
     created: set[str] = set()
     missing = sorted(fresh)
     lock_only = set(placeholders) - fresh.keys()
@@ -385,16 +409,17 @@ def _lock_messages(
         )
         for chunk in _id_lists(existing):
             rows = conn.execute(
-                select(messages.c.message_id, messages.c.latency_observed_at)
+                select(messages.c.message_id, messages.c.latency_observed_at, *places.COLUMNS)
                 .where(messages.c.message_id.in_(chunk))
                 .order_by(messages.c.message_id)
                 .with_for_update()
             ).all()
             locked.update((row.message_id, row.latency_observed_at) for row in rows)
+            before.update((row.message_id, row._mapping) for row in rows)
         missing = [m for m in missing if m not in locked and m not in created]
         lock_only = set()  # a placeholder gone was purged: nothing to fold
         if not missing:
-            return locked, created
+            return locked, created, before
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
@@ -631,7 +656,10 @@ def _first_latency(
         state = reduce_state(known)
         if state.latency_seconds is not None and state.status is not None:
             observation = LatencyObservation(
-                channel=state.channel, outcome=state.status, seconds=state.latency_seconds
+                channel=state.channel,
+                outcome=state.status,
+                seconds=state.latency_seconds,
+                country=destination(state.phone).country,
             )
             return outcome, observation
     return None

@@ -13,12 +13,14 @@ class LatencyObservation:
     """A message's sent -> final latency, reported the first time both are known, never again.
 
     ``outcome`` is the final status (delivered, error, expired); ``seconds`` is measured
-    between the event times Qlara reported.
+    between the event times Qlara reported; ``country`` is the destination's
+    (:func:`qlara.destination`), ``None`` when the phone is not known.
     """
 
     channel: str | None
     outcome: str
     seconds: float
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

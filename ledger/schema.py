@@ -19,6 +19,11 @@
   events each transaction inserts, so they never wait on each other's rows; the workers
   compact a minute's rows into one once it has passed (:mod:`ledger.rollup`), and the sum
   of a key's rows is its count.
+- ``message_hours``: messages counted by hour of their last change (``updated_at``),
+  destination, channel and status, with their spend and delivered latencies, for the
+  explorer's breakdown by destination over long windows (:mod:`ledger.places`). Each
+  transaction that changes messages appends what it moved (a changed message leaves its
+  old hour's key and joins its new one); the workers compact the rows of each key.
 - ``dead_letters``: receipts the workers gave up on, with the reason, until redriven.
 
 Lookups of a message's events use the unique key, whose leading column is ``message_id``.
@@ -130,17 +135,6 @@ messages = Table(
     # counted, and its latencies read, from the index alone.
     Index("ix_messages_status_updated_at", "status", "updated_at", *_OUTCOME_COLUMNS),
     Index(None, "channel", "updated_at"),
-    # What the explorer's breakdown by destination reads of a window's messages.
-    Index(
-        "ix_messages_updated_at_country",
-        "updated_at",
-        "country",
-        "operator",
-        "status",
-        "channel",
-        "price",
-        "latency_seconds",
-    ),
 )
 
 #: How many trailing characters of the phone :data:`PHONE_TAIL` holds.
@@ -226,6 +220,22 @@ event_minutes = Table(
     Column("events", Integer, nullable=False),
     # Covering: a window's counts are read from the index alone.
     Index(None, "minute", "channel", "status", "events"),
+)
+
+message_hours = Table(
+    "message_hours",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("country", String),
+    Column("operator", String),
+    Column("channel", String),
+    Column("status", String),
+    Column("messages", Integer, nullable=False),
+    Column("spend", Float, nullable=False),
+    Column("latency_total", Float, nullable=False),
+    Column("latency_count", Integer, nullable=False),
+    Index(None, "hour"),
 )
 
 dead_letters = Table(

@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, Select, case, func, literal, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from ledger.places import hour_of
 from ledger.results import Backlog, LedgerCounts, WebhookStats
 from ledger.schema import (
     channels,
     dead_letters,
     events,
     inbound,
+    message_hours,
     messages,
     pending_predicate,
     receipts,
@@ -182,3 +184,19 @@ def ledger_counts(conn: Connection) -> LedgerCounts:
         receipts=count(receipts),
         dead_letters=count(dead_letters),
     )
+
+
+def top_countries(conn: Connection, since: datetime, limit: int) -> list[str]:
+    """The ``limit`` destination countries with the most messages changed since ``since``'s
+    hour, most first (ties by code), from the per-hour counts (:mod:`ledger.places`)."""
+    h = message_hours.c
+    found = func.sum(h.messages).label("n")
+    rows = conn.execute(
+        select(h.country, found)
+        .where(h.hour >= hour_of(since), h.country.is_not(None))
+        .group_by(h.country)
+        .having(found > 0)
+        .order_by(found.desc(), h.country)
+        .limit(limit)
+    )
+    return [row.country for row in rows]

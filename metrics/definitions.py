@@ -14,6 +14,7 @@ outcomes and reasons are mapped to the closed sets below (``other`` for anything
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from importlib import metadata
 from typing import Literal, cast, get_args
 
@@ -152,6 +153,15 @@ DELIVERY_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=None,
 )
+DELIVERY_LATENCY_BY_COUNTRY = Histogram(
+    "qlara_delivery_latency_by_country_seconds",
+    "Seconds from a message's sent event to its final status, once per message, by the "
+    "destination's country: the most frequent countries by name (COUNTRY_LABELS), the rest "
+    "other, no phone known unknown. Its _count by outcome gives failures by country.",
+    ["country", "outcome"],
+    buckets=LATENCY_BUCKETS,
+    registry=None,
+)
 WEBHOOK_DELAY = Histogram(
     "qlara_webhook_delay_seconds",
     "Seconds from an event's time to its receipt by the webhook (how late Qlara reports).",
@@ -215,6 +225,7 @@ ALL = (
     RECEIPTS_REPLAYED,
     DELIVERY_ERRORS,
     DELIVERY_LATENCY,
+    DELIVERY_LATENCY_BY_COUNTRY,
     WEBHOOK_DELAY,
     LAST_EVENT,
     DEAD_LETTERS,
@@ -231,6 +242,35 @@ def channel_label(channel: str | None) -> Channel:
     """The ``channel`` label of an event's channel: ``other`` when missing or undocumented
     (:func:`qlara.channel_bucket`)."""
     return cast(Channel, channel_bucket(channel))
+
+
+#: The ``country`` label of a destination whose country is not one of those labelled by name.
+OTHER_COUNTRY = "other"
+#: The ``country`` label of a message whose phone, hence country, is not known.
+UNKNOWN_COUNTRY = "unknown"
+_labelled_countries: frozenset[str] = frozenset()
+
+
+def label_countries(countries: Iterable[str]) -> None:
+    """Name these countries (ISO codes) in the ``country`` label from now on; any other is
+    ``other``. Keeps the label's values bounded: never more than these, plus two."""
+    global _labelled_countries
+    _labelled_countries = frozenset(c.upper() for c in countries)
+    for country in _labelled_countries:
+        for outcome in DELIVERY_OUTCOMES:
+            DELIVERY_LATENCY_BY_COUNTRY.labels(country, outcome)
+
+
+def labelled_countries() -> frozenset[str]:
+    """The countries the ``country`` label names now (:func:`label_countries`)."""
+    return _labelled_countries
+
+
+def country_label(country: str | None) -> str:
+    """The ``country`` label of a destination's country (never the number itself)."""
+    if country is None:
+        return UNKNOWN_COUNTRY
+    return country if country in _labelled_countries else OTHER_COUNTRY
 
 
 def status_label(status: str) -> str:
@@ -264,6 +304,9 @@ def initialise(version: str | None = None) -> None:
             DELIVERY_ERRORS.labels(channel, error_class)
         for outcome in DELIVERY_OUTCOMES:
             DELIVERY_LATENCY.labels(channel, outcome)
+    for country in (OTHER_COUNTRY, UNKNOWN_COUNTRY):
+        for outcome in DELIVERY_OUTCOMES:
+            DELIVERY_LATENCY_BY_COUNTRY.labels(country, outcome)
     for reason in DEAD_LETTER_REASONS:
         DEAD_LETTERS.labels(reason)
     for result in POLL_RESULTS:

@@ -18,6 +18,7 @@ from typing import Protocol
 from metrics.definitions import (
     DELIVERY_ERRORS,
     DELIVERY_LATENCY,
+    DELIVERY_LATENCY_BY_COUNTRY,
     DELIVERY_OUTCOMES,
     DUPLICATE_EVENTS,
     ERROR_STATUSES,
@@ -27,6 +28,7 @@ from metrics.definitions import (
     RECONCILE_FILLED,
     WEBHOOK_DELAY,
     channel_label,
+    country_label,
     status_label,
 )
 from metrics.error_classes import delivery_error_class
@@ -42,6 +44,8 @@ class Latency(Protocol):
     def outcome(self) -> str: ...
     @property
     def seconds(self) -> float: ...
+    @property
+    def country(self) -> str | None: ...
 
 
 class RecordedReceipt(Protocol):
@@ -70,8 +74,9 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
     - ``qlara_webhook_delay_seconds{channel}``: receipt time minus event time (0 when the
       event claims to come from the future), once per new event;
     - ``qlara_duplicate_events_total{channel}``: once per duplicate event;
-    - ``qlara_delivery_latency_seconds{channel,outcome}``: once per latency the ledger
-      reported;
+    - ``qlara_delivery_latency_seconds{channel,outcome}`` and
+      ``qlara_delivery_latency_by_country_seconds{country,outcome}``: once per latency the
+      ledger reported;
     - ``qlara_webhook_last_event_timestamp_seconds{channel}``: the receipt time, when it is
       later than what this process has seen for the channel.
 
@@ -105,9 +110,13 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
         DUPLICATE_EVENTS.labels(channel_label(event.channel)).inc()
     for latency in result.latencies:
         if latency.outcome in DELIVERY_OUTCOMES:
+            seconds = max(latency.seconds, 0.0)
             DELIVERY_LATENCY.labels(channel_label(latency.channel), latency.outcome).observe(
-                max(latency.seconds, 0.0)
+                seconds
             )
+            DELIVERY_LATENCY_BY_COUNTRY.labels(
+                country_label(latency.country), latency.outcome
+            ).observe(seconds)
     if channels:
         _mark_newest(channels, received_at)
 

@@ -4,7 +4,13 @@ rule that turns a set of status events into one message state.
 Nothing here imports another package of the sidecar.
 """
 
-from qlara.destination import Destination, destination
+from qlara.destination import (
+    MOST_LABELLED_COUNTRIES,
+    CountryChoice,
+    Destination,
+    destination,
+    parse_country_labels,
+)
 from qlara.events import (
     CHANNEL_BUCKETS,
     CHANNELS,
@@ -45,10 +51,12 @@ __all__ = [
     "CHANNELS",
     "CHANNEL_BUCKETS",
     "FINAL_STATUSES",
+    "MOST_LABELLED_COUNTRIES",
     "OTHER_CHANNEL",
     "PLACEHOLDER_PREFIX",
     "PLAUSIBLE_SPAN",
     "STATUSES",
+    "CountryChoice",
     "DeliveryEvent",
     "Destination",
     "InboundMessage",
@@ -69,6 +77,7 @@ __all__ = [
     "mask_phones",
     "normalise_phone",
     "parse_body",
+    "parse_country_labels",
     "parse_item",
     "parse_send_item",
     "parse_sends",

@@ -59,3 +59,32 @@ def destination(phone: str | None) -> Destination:
         return NOWHERE
     operator = carrier.name_for_number(number, "en") or None
     return Destination(country, operator)
+
+
+#: Most countries the label may name.
+MOST_LABELLED_COUNTRIES = 50
+#: Countries named by code, or how many of the most frequent to name.
+CountryChoice = tuple[str, ...] | int
+
+
+def parse_country_labels(text: str) -> CountryChoice:
+    """Which countries a metric label names: ``top:N`` (the N countries with the most
+    messages over the last 7 days, N at most :data:`MOST_LABELLED_COUNTRIES`) or
+    comma-separated ISO 3166-1 alpha-2 codes (``IT,FR,DE``). Raises ``ValueError`` naming
+    what is wrong."""
+    value = text.strip()
+    if value.lower().startswith("top:"):
+        count = value[4:].strip()
+        if not count.isdigit() or int(count) > MOST_LABELLED_COUNTRIES:
+            raise ValueError(f"top:N wants N from 0 to {MOST_LABELLED_COUNTRIES}, got {count!r}")
+        return int(count)
+    codes = tuple(dict.fromkeys(part.strip().upper() for part in value.split(",") if part.strip()))
+    unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ValueError(
+            f"not ISO 3166-1 alpha-2 codes of the numbering plan: {', '.join(unknown)} "
+            "(use codes such as IT,FR,DE, or top:10)"
+        )
+    if len(codes) > MOST_LABELLED_COUNTRIES:
+        raise ValueError(f"at most {MOST_LABELLED_COUNTRIES} countries, got {len(codes)}")
+    return codes

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dashboard import CHANNELS, format_duration, parse_duration
+from qlara import parse_country_labels
 
 ENV_PREFIX = "QLARA_SIDECAR_"
 
@@ -376,6 +377,13 @@ class Settings(BaseSettings):
         "its channel's horizon with none is unresolved (qlara_messages_unresolved), no longer "
         "pending: it stops arming the silence alert on quiet nights.",
     )
+    country_labels: str = Field(
+        "top:10",
+        description="Which destination countries the metrics name in their country label "
+        "(qlara_delivery_latency_by_country_seconds): top:N, the N with the most messages "
+        "over the last 7 days (re-read hourly), or ISO codes such as IT,FR,DE. Any other "
+        "country is other; a message whose phone is not known is unknown. Never the number.",
+    )
     dashboard_gap_threshold: str = Field(
         "5m",
         description="A silence of the webhook longer than this is highlighted on the "
@@ -443,6 +451,12 @@ class Settings(BaseSettings):
         # Every channel, the given over the defaults: what the field means, written in full.
         spans = stuck_after(value, _PER_CHANNEL_DEFAULTS[info.field_name or ""])
         return ",".join(f"{c}={format_duration(d)}" for c, d in spans.items())
+
+    @field_validator("country_labels")
+    @classmethod
+    def _country_labels_shape(cls, value: str) -> str:
+        choice = parse_country_labels(value)
+        return f"top:{choice}" if isinstance(choice, int) else ",".join(choice)
 
     @field_validator("qlara_api_limits")
     @classmethod

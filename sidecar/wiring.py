@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ledger import Horizon, Ledger, default_sqlite_url
 from ledger.engine import normalise_url
+from qlara import parse_country_labels
 from qlara_api import Limits, QlaraClient, RateLimiter
 from sidecar.layout import EMBEDDED_URL_FILE, data_dir
 from sidecar.settings import (
@@ -143,6 +144,7 @@ def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerCon
         retention_days=settings.retention_days,
         shutdown_timeout_s=settings.worker_shutdown_timeout,
         reconcile=reconcile_config(settings),
+        country_labels=parse_country_labels(settings.country_labels),
     )
 
 

@@ -16,6 +16,7 @@ from ledger import LedgerUnavailable
 from qlara import Receipt
 from workers.config import ACTOR_NAME, QUEUE_NAME, WorkerConfig
 from workers.connection import LedgerConnection
+from workers.countries import CountryLabels
 from workers.dead_letters import DeadLetters
 from workers.delivery_limit import DeliveryLimit
 from workers.errors import PermanentFailure
@@ -77,6 +78,7 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
             retention_days=config.retention_days,
             interval_s=config.purge_interval_s,
         ),
+        CountryLabels(connection, config.country_labels),
         connection,
     ]
     if config.reconcile is not None:

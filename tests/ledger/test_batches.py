@@ -62,7 +62,7 @@ def test_one_message_across_receipts_of_a_batch_gets_the_state_of_all_its_events
     assert message.read_at is not None
     assert [r.latencies for r in results] == [
         [],
-        [LatencyObservation(channel="rcs", outcome="delivered", seconds=4.0)],
+        [LatencyObservation(channel="rcs", outcome="delivered", seconds=4.0, country="IT")],
         [],
     ]
 

@@ -7,6 +7,7 @@ import threading
 
 from ledger import Ledger, RecordResult
 from qlara import DeliveryEvent
+from tests.ledger.places_check import counted, rolled_up
 from tests.ledger.samples import event, receipt
 
 WORKERS = 6
@@ -77,4 +78,7 @@ def test_concurrent_writers_leave_exact_states_and_counts(database_url: str) -> 
     counts = check.counts()
     assert (counts.events, counts.messages) == (len(distinct), len(MESSAGES))
     assert counts.duplicates == len(distinct) * (WORKERS - 1)
+    # And the per-hour counts of messages sum to the messages, each counted once
+    with check._writer.begin() as conn:
+        assert rolled_up(conn) == counted(conn)
     check.close()

@@ -130,7 +130,9 @@ def test_the_latency_is_observed_once_per_message(ledger: Ledger) -> None:
     # When its final status arrives, the latency is reported
     delivered = receipt(event("m-1", "delivered", 7.5, channel="rcs"))
     first = ledger.record(delivered)
-    assert first.latencies == [LatencyObservation(channel="rcs", outcome="delivered", seconds=7.5)]
+    assert first.latencies == [
+        LatencyObservation(channel="rcs", outcome="delivered", seconds=7.5, country="IT")
+    ]
 
     # And never again: not for a resent event, a redelivered receipt, a later final or a read
     assert ledger.record(receipt(event("m-1", "delivered", 7.5, channel="rcs"))).latencies == []
@@ -146,7 +148,9 @@ def test_a_final_status_before_the_sent_event_reports_latency_when_sent_arrives(
 
     result = ledger.record(receipt(event("m-1", "sent", 1)))
 
-    assert result.latencies == [LatencyObservation(channel="sms", outcome="error", seconds=2.0)]
+    assert result.latencies == [
+        LatencyObservation(channel="sms", outcome="error", seconds=2.0, country="IT")
+    ]
 
 
 def test_an_error_status_keeps_its_error_text(ledger: Ledger) -> None:
@@ -216,7 +220,9 @@ def test_a_multi_part_sms_with_a_failed_part_is_recorded_as_failed_once_every_pa
     assert message is not None
     assert (message.status, message.is_final, message.error) == ("error", True, "Not delivered")
     assert message.latency_seconds == 45.0
-    assert last.latencies == [LatencyObservation(channel="sms", outcome="error", seconds=45.0)]
+    assert last.latencies == [
+        LatencyObservation(channel="sms", outcome="error", seconds=45.0, country="IT")
+    ]
 
 
 def test_unknown_statuses_and_channels_are_kept(ledger: Ledger) -> None:

@@ -39,6 +39,15 @@ class Samples:
         key = (name, tuple(sorted(labels.items())))
         return (self._all().get(key) or 0.0) - (self._before.get(key) or 0.0)
 
+    def moved_label_values(self, name: str, label: str) -> set[str]:
+        """The values of ``label`` among the samples of ``name`` that moved."""
+        now = self._all()
+        return {
+            dict(key[1])[label]
+            for key, value in now.items()
+            if key[0] == name and value != self._before.get(key, 0.0)
+        }
+
     def total_delta(self, name: str) -> float:
         """How much every sample of ``name`` moved since the fixture was made, summed."""
         now = self._all()

@@ -8,6 +8,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
+import metrics
 from ledger import Ledger
 from metrics import count_recorded
 from qlara import Receipt, Shape, Source
@@ -178,3 +179,29 @@ def test_a_worker_opening_the_ledger_knows_the_last_event_time_from_it(
         samples.value("qlara_webhook_last_event_timestamp_seconds", channel="whatsapp")
         == last.timestamp()
     )
+
+
+def test_latency_and_outcome_by_country_name_only_the_labelled_countries(
+    ledger: Ledger, samples: Samples
+) -> None:
+    metrics.label_countries(["IT"])
+    try:
+        for message_id, phone, status in [
+            ("m-it", "+393471234567", "delivered"),
+            ("m-it-2", "+393471234568", "error"),
+            ("m-fr", "+33600000001", "error"),  # not labelled: other
+            ("m-none", None, "delivered"),  # no phone: unknown
+        ]:
+            record(ledger, receipt(event(message_id, "sent", 0, phone=phone)))
+            record(ledger, receipt(event(message_id, status, 9, phone=phone)))
+    finally:
+        metrics.label_countries([])
+
+    name = "qlara_delivery_latency_by_country_seconds_count"
+    assert samples.delta(name, country="IT", outcome="delivered") == 1
+    assert samples.delta(name, country="IT", outcome="error") == 1
+    assert samples.delta(name, country="other", outcome="error") == 1
+    assert samples.delta(name, country="unknown", outcome="delivered") == 1
+    assert samples.total_delta(name) == 4
+    # the label holds only countries and the two catch-alls, never a number
+    assert samples.moved_label_values(name, "country") == {"IT", "other", "unknown"}

@@ -116,6 +116,8 @@ def test_a_flag_beats_the_environment_which_beats_the_default(
         ("METRICS_PORT", "70000", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
         ("METRICS_PORT", "-1", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
         ("METRICS_PORT", "ninety", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
+        ("COUNTRY_LABELS", "IT,Italy", "QLARA_SIDECAR_COUNTRY_LABELS: not ISO 3166-1 alpha-2"),
+        ("COUNTRY_LABELS", "top:99", "QLARA_SIDECAR_COUNTRY_LABELS: top:N wants N from 0 to"),
     ],
 )
 def test_an_invalid_value_names_its_variable(

@@ -1,10 +1,12 @@
-"""Where each message went and what it cost: ``messages.country``, ``operator``, ``price``.
+"""Where each message went and what it cost: ``messages.country``, ``operator``, ``price``,
+and the messages counted by hour and destination: ``message_hours``.
 
 ``country`` and ``operator`` come from the message's phone through the numbering plan
 (:func:`qlara.destination`); ``price`` sums the prices of the message's distinct events
 (the SMS Universal callback carries one per part). Existing messages are filled in here, a
-batch at a time. The index ``ix_messages_updated_at_country`` holds what the explorer's
-breakdown by destination reads, so a window's messages are grouped from the index alone.
+batch at a time. ``message_hours`` (:mod:`ledger.places`) counts the messages by hour of
+their last change, destination and status, for the explorer's breakdown by destination
+over long windows; it is filled here from the messages recorded so far.
 
 Revision ID: 0007
 Revises: 0006
@@ -16,6 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ledger import places
+from ledger.timestamps import UTCDateTime
 from qlara import destination
 
 revision: str = "0007"
@@ -68,15 +72,26 @@ def upgrade() -> None:
         if values:
             conn.execute(update, values)
         after = rows[-1].message_id
-    op.create_index(
-        "ix_messages_updated_at_country",
-        "messages",
-        ["updated_at", "country", "operator", "status", "channel", "price", "latency_seconds"],
+    op.create_table(
+        "message_hours",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("hour", UTCDateTime(), nullable=False),
+        sa.Column("country", sa.String(), nullable=True),
+        sa.Column("operator", sa.String(), nullable=True),
+        sa.Column("channel", sa.String(), nullable=True),
+        sa.Column("status", sa.String(), nullable=True),
+        sa.Column("messages", sa.Integer(), nullable=False),
+        sa.Column("spend", sa.Float(), nullable=False),
+        sa.Column("latency_total", sa.Float(), nullable=False),
+        sa.Column("latency_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_message_hours"),
     )
+    places.backfill(conn)
+    op.create_index("ix_message_hours_hour", "message_hours", ["hour"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_messages_updated_at_country", table_name="messages")
+    op.drop_table("message_hours")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("price")
         batch.drop_column("operator")

@@ -1,0 +1,222 @@
+"""Messages counted by hour of their last change and by destination (``message_hours``).
+
+The explorer's breakdown by country, operator and channel groups the messages changed in a
+window; over a week that is a million rows to group on every look. So every transaction
+that changes messages appends, per key (hour of ``updated_at``, country, operator,
+channel, status), what it moved: a message recorded anew adds itself to its key, a message
+changed leaves its old key (a row of -1) and joins its new one, a message folded or purged
+leaves. Plain inserts, committed with the change or not at all, so writers never wait on
+each other's rows; :func:`compact` replaces each key's rows by their sum, as
+:mod:`ledger.rollup` does for events. A key's figures are always the sum of its rows.
+
+:func:`read` sums the whole hours of a window from here and reads the partial hours at its
+edges from ``messages`` itself: the answer is exact for any window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, func, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from ledger.bulk import execute_rows
+from ledger.schema import message_hours, messages
+
+HOUR = timedelta(hours=1)
+#: What a message contributes, read from its ``messages`` row.
+COLUMNS = (
+    messages.c.updated_at,
+    messages.c.country,
+    messages.c.operator,
+    messages.c.channel,
+    messages.c.status,
+    messages.c.price,
+    messages.c.latency_seconds,
+)
+#: An hour's key: (its start, UTC; country; operator; channel; status).
+HourKey = tuple[datetime, str | None, str | None, str | None, str | None]
+#: Summed per key: messages, spend, delivered latency seconds, delivered latencies.
+Sums = tuple[int, float, float, int]
+
+_KEYS = [
+    "hour",
+    "country",
+    "operator",
+    "channel",
+    "status",
+    "messages",
+    "spend",
+    "latency_total",
+    "latency_count",
+]
+_INSERT = message_hours.insert().inline()
+_DELETE_CHUNK = 500
+#: How far back a compaction round looks (older hours keep whatever rows they have).
+COMPACT_LOOKBACK = timedelta(hours=6)
+
+
+#: The start of a row's hour in SQL. SQLite stores datetimes as "YYYY-MM-DD HH:MM:SS.ffffff"
+#: UTC text (:mod:`ledger.timestamps`): an hour is its first 14 characters ("YYYY-MM-DD HH:").
+_HOUR_SQL = {
+    "sqlite": "substr(updated_at, 1, 14) || '00:00.000000'",
+    "postgresql": "date_trunc('hour', updated_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+}
+_BACKFILL = (
+    "INSERT INTO message_hours (hour, country, operator, channel, status, messages, spend, "
+    "latency_total, latency_count) SELECT {hour}, country, operator, channel, status, count(*), "
+    "coalesce(sum(price), 0), "
+    "coalesce(sum(CASE WHEN status = 'delivered' THEN latency_seconds END), 0), "
+    "count(CASE WHEN status = 'delivered' THEN latency_seconds END) "
+    "FROM messages GROUP BY 1, 2, 3, 4, 5"
+)
+
+
+def backfill(conn: Connection) -> None:
+    """Count every message there is into ``message_hours`` (which must be empty): for a
+    ledger filled before the table existed, or by bulk load."""
+    conn.execute(text(_BACKFILL.format(hour=_HOUR_SQL[conn.dialect.name])))
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s hour."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _contribution(row: Mapping[Any, Any]) -> tuple[HourKey, Sums]:
+    timed = row["status"] == "delivered" and row["latency_seconds"] is not None
+    key = (hour_of(row["updated_at"]), row["country"], row["operator"], row["channel"])
+    return (*key, row["status"]), (
+        1,
+        float(row["price"] or 0.0),
+        float(row["latency_seconds"]) if timed else 0.0,
+        1 if timed else 0,
+    )
+
+
+def moved(
+    before: Mapping[str, Mapping[Any, Any]], after: Mapping[str, Mapping[Any, Any]]
+) -> dict[HourKey, Sums]:
+    """What changed between the rows of the same messages ``before`` and ``after`` a
+    transaction (by message id, each with :data:`COLUMNS`; a message absent from one side
+    did not exist then): each message's old contribution taken away, its new one added."""
+    sums: dict[HourKey, list[float]] = {}
+    for sign, rows in ((-1, before), (1, after)):
+        for row in rows.values():
+            key, values = _contribution(row)
+            total = sums.setdefault(key, [0, 0.0, 0.0, 0])
+            for i, value in enumerate(values):
+                total[i] += sign * value
+    return {
+        key: (int(v[0]), v[1], v[2], int(v[3]))
+        for key, v in sums.items()
+        if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
+    }
+
+
+def append(conn: Connection, sums: Mapping[HourKey, Sums]) -> None:
+    """Add ``sums`` (by hour key) as new rows."""
+    rows = [(*key, *values) for key, values in sums.items()]
+    if rows:
+        execute_rows(conn, _INSERT, _KEYS, rows)
+
+
+def compact(conn: Connection, since: datetime, before: datetime) -> int:
+    """Collapse the rows of each key with an hour in ``[since, before)`` into one row,
+    dropping keys that sum to nothing. Returns how many rows were removed.
+
+    Deletes with ``RETURNING`` and inserts the sum of exactly the rows deleted, in one
+    transaction, so a writer appending meanwhile, or another compaction, loses nothing."""
+    in_range = and_(message_hours.c.hour >= since, message_hours.c.hour < before)
+    ids = list(
+        conn.execute(
+            select(message_hours.c.id).where(in_range).order_by(message_hours.c.id)
+        ).scalars()
+    )
+    totals: dict[HourKey, list[float]] = {}
+    removed = 0
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        gone = conn.execute(
+            delete(message_hours)
+            .where(message_hours.c.id.in_(ids[start : start + _DELETE_CHUNK]))
+            .returning(*(message_hours.c[name] for name in _KEYS))
+        ).all()
+        removed += len(gone)
+        for hour, country, operator, channel, status, n, spend, latency, timed in gone:
+            total = totals.setdefault((hour, country, operator, channel, status), [0, 0.0, 0.0, 0])
+            total[0] += n
+            total[1] += spend
+            total[2] += latency
+            total[3] += timed
+    kept = {
+        key: (int(v[0]), v[1], v[2], int(v[3]))
+        for key, v in totals.items()
+        if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
+    }
+    append(conn, kept)
+    return removed - len(kept)
+
+
+#: Narrows a read to some channels: given a table's channel column, a clause (``None``: all).
+Narrow = Callable[[Any], ColumnElement[bool] | None]
+
+
+def read(
+    conn: Connection, start: datetime, end: datetime, narrow: Narrow
+) -> dict[tuple[str | None, str | None, str | None, str | None], Sums]:
+    """The messages changed in ``[start, end)`` by (country, operator, channel, status):
+    whole hours summed from ``message_hours``, the partial hours at either edge grouped from
+    ``messages``; ``narrow`` applies to both tables' channel column."""
+    first, last = hour_of(start), hour_of(end)
+    if first < start:
+        first += HOUR
+    sums: dict[tuple[str | None, str | None, str | None, str | None], list[float]] = {}
+
+    def add(rows: Iterable[Any]) -> None:
+        for country, operator, stored_channel, status, n, spend, latency, timed in rows:
+            total = sums.setdefault((country, operator, stored_channel, status), [0, 0.0, 0.0, 0])
+            total[0] += n
+            total[1] += spend or 0.0
+            total[2] += latency or 0.0
+            total[3] += timed or 0
+
+    if first >= last:
+        add(_exact(conn, start, end, narrow))
+    else:
+        add(_exact(conn, start, first, narrow))
+        add(_exact(conn, last, end, narrow))
+        h = message_hours.c
+        key = (h.country, h.operator, h.channel, h.status)
+        query = select(
+            *key,
+            func.sum(h.messages),
+            func.sum(h.spend),
+            func.sum(h.latency_total),
+            func.sum(h.latency_count),
+        ).where(h.hour >= first, h.hour < last)
+        clause = narrow(h.channel)
+        if clause is not None:
+            query = query.where(clause)
+        add(conn.execute(query.group_by(*key)))
+    return {key: (int(v[0]), v[1], v[2], int(v[3])) for key, v in sums.items() if v[0]}
+
+
+def _exact(conn: Connection, start: datetime, end: datetime, narrow: Narrow) -> Iterable[Any]:
+    if start >= end:
+        return []
+    c = messages.c
+    key = (c.country, c.operator, c.channel, c.status)
+    timed = and_(c.status == "delivered", c.latency_seconds.is_not(None))
+    query = select(
+        *key,
+        func.count(),
+        func.sum(c.price),
+        func.sum(case((timed, c.latency_seconds), else_=0.0)),
+        func.count(case((timed, 1))),
+    ).where(c.updated_at >= start, c.updated_at < end)
+    clause = narrow(c.channel)
+    if clause is not None:
+        query = query.where(clause)
+    return conn.execute(query.group_by(*key)).all()
