@@ -14,7 +14,9 @@ class Outcomes:
 
     ``delivered``/``failed``/``expired`` count final messages; the rates are their shares
     of the final ones (``None`` when there is none). ``latency_p50``/``p95`` are sent ->
-    delivered seconds (nearest rank) over delivered messages that have both times.
+    delivered seconds (nearest rank) over delivered messages that have both times: exact
+    when ``latency_exact``, else the middle of the histogram bucket the rank falls in
+    (within 2.2 %: a window of more than ``dashboard.queries.EXACT_LATENCIES`` deliveries).
     """
 
     messages: int
@@ -24,6 +26,7 @@ class Outcomes:
     expired: int
     latency_p50: float | None
     latency_p95: float | None
+    latency_exact: bool = True
 
     @property
     def final(self) -> int:

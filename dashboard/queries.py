@@ -114,6 +114,12 @@ def _updated_in(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(messages.c.updated_at >= start, messages.c.updated_at < end)
 
 
+#: Above this many delivered messages in a window, its latency percentiles come from the
+#: hourly latency histogram (``ledger.places``, within 2.2 %) rather than from every latency:
+#: reading a week's 900,000 latencies took 400 ms on SQLite.
+EXACT_LATENCIES = 200_000
+
+
 def percentile(ordered: Sequence[float], share: float) -> float | None:
     """The nearest-rank percentile (``share`` in (0, 1]) of sorted values; ``None`` if empty."""
     if not ordered:
@@ -149,6 +155,30 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
         ).scalar_one()
         if count:
             by_status[status] = int(count)
+    if by_status.get("delivered", 0) > EXACT_LATENCIES:
+        counts = ledger_places.read_latencies(
+            conn, start, end, lambda column: _channel_is(column, channel)
+        )
+        p50, p95 = bucket_percentile(counts, 0.50), bucket_percentile(counts, 0.95)
+        exact = False
+    else:
+        p50, p95 = _exact_percentiles(conn, in_range, in_channel)
+        exact = True
+    return Outcomes(
+        messages=sum(by_status.values()),
+        by_status=by_status,
+        delivered=by_status.get("delivered", 0),
+        failed=by_status.get("error", 0),
+        expired=by_status.get("expired", 0),
+        latency_p50=p50,
+        latency_p95=p95,
+        latency_exact=exact,
+    )
+
+
+def _exact_percentiles(
+    conn: Connection, in_range: ColumnElement[bool], in_channel: ColumnElement[bool] | None
+) -> tuple[float | None, float | None]:
     timed = (
         messages.c.status == "delivered",
         in_range,
@@ -168,24 +198,31 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
                 in_channel,
             )
         ).one()
-    else:
-        # SQLite has no percentile function, and its sorter is slower than Python's. The
-        # floats (no result processing on SQLite) are taken straight from the driver's
-        # cursor: SQLAlchemy's own row handling cost twice the query for a day's messages.
-        result = conn.execute(_where(select(latency).where(*timed), in_channel))
-        latencies = [row[0] for row in result.cursor.fetchall()]
-        result.close()
-        latencies.sort()
-        p50, p95 = percentile(latencies, 0.50), percentile(latencies, 0.95)
-    return Outcomes(
-        messages=sum(by_status.values()),
-        by_status=by_status,
-        delivered=by_status.get("delivered", 0),
-        failed=by_status.get("error", 0),
-        expired=by_status.get("expired", 0),
-        latency_p50=p50,
-        latency_p95=p95,
-    )
+        return p50, p95
+    # SQLite has no percentile function, and its sorter is slower than Python's. The floats
+    # (no result processing on SQLite) are taken straight from the driver's cursor:
+    # SQLAlchemy's own row handling cost twice the query for a day's messages.
+    result = conn.execute(_where(select(latency).where(*timed), in_channel))
+    latencies = [row[0] for row in result.cursor.fetchall()]
+    result.close()
+    latencies.sort()
+    return percentile(latencies, 0.50), percentile(latencies, 0.95)
+
+
+def bucket_percentile(counts: Mapping[int, int], share: float) -> float | None:
+    """The nearest-rank percentile of latencies counted by bucket
+    (:func:`ledger.places.latency_bucket`), as the middle of its bucket: within 2.2 % of the
+    exact one. ``None`` for no latency."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = max(math.ceil(share * total), 1)
+    seen = 0
+    for bucket in sorted(counts):
+        seen += counts[bucket]
+        if seen >= rank:
+            return ledger_places.bucket_middle(bucket)
+    return None  # pragma: no cover - the ranks add up to the total
 
 
 def compare_outcomes(

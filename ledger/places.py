@@ -15,6 +15,8 @@ edges from ``messages`` itself: the answer is exact for any window.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,9 +25,14 @@ from sqlalchemy import Connection, and_, case, delete, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.bulk import execute_rows
-from ledger.schema import message_hours, messages
+from ledger.schema import latency_hours, message_hours, messages
 
 HOUR = timedelta(hours=1)
+#: Latency buckets grow by this factor: 16 a doubling, so a bucket's middle is within 2.2 %
+#: of every latency in it.
+LATENCY_GROWTH = 2 ** (1 / 16)
+#: The upper bound of bucket 0, and of every latency below it (seconds).
+LATENCY_FLOOR = 0.001
 #: What a message contributes, read from its ``messages`` row.
 COLUMNS = (
     messages.c.updated_at,
@@ -53,6 +60,8 @@ _KEYS = [
     "latency_count",
 ]
 _INSERT = message_hours.insert().inline()
+_LATENCY_KEYS = ["hour", "channel", "bucket", "messages"]
+_INSERT_LATENCY = latency_hours.insert().inline()
 _DELETE_CHUNK = 500
 #: How far back a compaction round looks (older hours keep whatever rows they have).
 COMPACT_LOOKBACK = timedelta(hours=6)
@@ -75,14 +84,48 @@ _BACKFILL = (
 
 
 def backfill(conn: Connection) -> None:
-    """Count every message there is into ``message_hours`` (which must be empty): for a
-    ledger filled before the table existed, or by bulk load."""
+    """Count every message there is into ``message_hours`` and ``latency_hours`` (which must
+    be empty): for a ledger filled before the tables existed, or by bulk load. The latency
+    buckets are computed here, a batch of messages at a time (SQLite has no logarithm)."""
     conn.execute(text(_BACKFILL.format(hour=_HOUR_SQL[conn.dialect.name])))
+    counts: dict[tuple[datetime, str | None, int], int] = {}
+    timed = conn.execute(
+        select(messages.c.updated_at, messages.c.channel, messages.c.latency_seconds)
+        .where(messages.c.status == "delivered", messages.c.latency_seconds.is_not(None))
+        .execution_options(yield_per=10_000)
+    )
+    for updated_at, channel, seconds in timed:
+        key = (hour_of(updated_at), channel, latency_bucket(seconds))
+        counts[key] = counts.get(key, 0) + 1
+    rows = [(*key, n) for key, n in counts.items()]
+    for start in range(0, len(rows), 10_000):
+        execute_rows(conn, _INSERT_LATENCY, _LATENCY_KEYS, rows[start : start + 10_000])
 
 
 def hour_of(moment: datetime) -> datetime:
     """The start of ``moment``'s hour."""
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def latency_bucket(seconds: float) -> int:
+    """The bucket of a latency: ``b`` holds ``(FLOOR * GROWTH**(b-1), FLOOR * GROWTH**b]``,
+    bucket 0 everything up to :data:`LATENCY_FLOOR`."""
+    if seconds <= LATENCY_FLOOR:
+        return 0
+    return max(math.ceil(math.log(seconds / LATENCY_FLOOR, LATENCY_GROWTH) - 1e-9), 0)
+
+
+def bucket_middle(bucket: int) -> float:
+    """The geometric middle of a bucket: the value a percentile in it is given."""
+    if bucket == 0:
+        return LATENCY_FLOOR / 2
+    return LATENCY_FLOOR * float(LATENCY_GROWTH ** (bucket - 0.5))
+
+
+def _latency_key(row: Mapping[Any, Any]) -> tuple[datetime, str | None, int] | None:
+    if row["status"] != "delivered" or row["latency_seconds"] is None:
+        return None
+    return hour_of(row["updated_at"]), row["channel"], latency_bucket(row["latency_seconds"])
 
 
 def _contribution(row: Mapping[Any, Any]) -> tuple[HourKey, Sums]:
@@ -114,6 +157,24 @@ def moved(
         for key, v in sums.items()
         if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
     }
+
+
+def record_moves(
+    conn: Connection,
+    before: Mapping[str, Mapping[Any, Any]],
+    after: Mapping[str, Mapping[Any, Any]],
+) -> None:
+    """Append what a transaction moved (:func:`moved`), to both tables."""
+    append(conn, moved(before, after))
+    latencies: dict[tuple[datetime, str | None, int], int] = {}
+    for sign, side in ((-1, before), (1, after)):
+        for row in side.values():
+            key = _latency_key(row)
+            if key is not None:
+                latencies[key] = latencies.get(key, 0) + sign
+    rows = [(*key, n) for key, n in latencies.items() if n]
+    if rows:
+        execute_rows(conn, _INSERT_LATENCY, _LATENCY_KEYS, rows)
 
 
 def append(conn: Connection, sums: Mapping[HourKey, Sums]) -> None:
@@ -156,7 +217,31 @@ def compact(conn: Connection, since: datetime, before: datetime) -> int:
         if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
     }
     append(conn, kept)
-    return removed - len(kept)
+    return removed - len(kept) + _compact_latencies(conn, since, before)
+
+
+def _compact_latencies(conn: Connection, since: datetime, before: datetime) -> int:
+    in_range = and_(latency_hours.c.hour >= since, latency_hours.c.hour < before)
+    ids = list(
+        conn.execute(
+            select(latency_hours.c.id).where(in_range).order_by(latency_hours.c.id)
+        ).scalars()
+    )
+    totals: Counter[tuple[datetime, str | None, int]] = Counter()
+    removed = 0
+    for start in range(0, len(ids), _DELETE_CHUNK):
+        gone = conn.execute(
+            delete(latency_hours)
+            .where(latency_hours.c.id.in_(ids[start : start + _DELETE_CHUNK]))
+            .returning(*(latency_hours.c[name] for name in _LATENCY_KEYS))
+        ).all()
+        removed += len(gone)
+        for hour, channel, bucket, n in gone:
+            totals[hour, channel, bucket] += n
+    rows = [(*key, n) for key, n in totals.items() if n]
+    if rows:
+        execute_rows(conn, _INSERT_LATENCY, _LATENCY_KEYS, rows)
+    return removed - len(rows)
 
 
 #: Narrows a read to some channels: given a table's channel column, a clause (``None``: all).
@@ -220,3 +305,39 @@ def _exact(conn: Connection, start: datetime, end: datetime, narrow: Narrow) -> 
     if clause is not None:
         query = query.where(clause)
     return conn.execute(query.group_by(*key)).all()
+
+
+def read_latencies(
+    conn: Connection, start: datetime, end: datetime, narrow: Narrow
+) -> Counter[int]:
+    """The sent -> delivered latencies of the delivered messages changed in ``[start, end)``,
+    counted by bucket (:func:`latency_bucket`): whole hours from ``latency_hours``, the
+    partial hours at either edge from ``messages``."""
+    first, last = hour_of(start), hour_of(end)
+    if first < start:
+        first += HOUR
+    found: Counter[int] = Counter()
+    edges = [(start, end)] if first >= last else [(start, first), (last, end)]
+    c = messages.c
+    for low, high in edges:
+        if low >= high:
+            continue
+        query = select(c.latency_seconds).where(
+            c.status == "delivered",
+            c.updated_at >= low,
+            c.updated_at < high,
+            c.latency_seconds.is_not(None),
+        )
+        clause = narrow(c.channel)
+        if clause is not None:
+            query = query.where(clause)
+        found.update(latency_bucket(seconds) for seconds in conn.execute(query).scalars())
+    if first < last:
+        h = latency_hours.c
+        query = select(h.bucket, func.sum(h.messages)).where(h.hour >= first, h.hour < last)
+        clause = narrow(h.channel)
+        if clause is not None:
+            query = query.where(clause)
+        for bucket, n in conn.execute(query.group_by(h.bucket)):
+            found[int(bucket)] += int(n)
+    return +found

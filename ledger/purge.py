@@ -24,6 +24,7 @@ from ledger.schema import (
     event_minutes,
     events,
     inbound,
+    latency_hours,
     message_hours,
     messages,
     receipts,
@@ -59,6 +60,7 @@ def purge(engine: Engine, older_than: datetime) -> PurgeResult:
         conn.execute(delete(event_minutes).where(event_minutes.c.minute < minute_of(older_than)))
         # Every message changed before the cut-off's hour is gone, and its counts with it
         conn.execute(delete(message_hours).where(message_hours.c.hour < hour_of(older_than)))
+        conn.execute(delete(latency_hours).where(latency_hours.c.hour < hour_of(older_than)))
         n_dead = conn.execute(
             delete(dead_letters).where(
                 dead_letters.c.redriven_at.is_not(None),
@@ -104,5 +106,5 @@ def _purge_messages(conn: Connection, batch: list[str], older_than: datetime) ->
         )
         .returning(messages.c.message_id, *places.COLUMNS)
     ).all()
-    places.append(conn, places.moved({row.message_id: row._mapping for row in gone}, {}))
+    places.record_moves(conn, {row.message_id: row._mapping for row in gone}, {})
     return n_events, len(gone)

@@ -292,12 +292,10 @@ def _record_events(
     # as they are now, against what they were (a folded placeholder is gone)
     touched = set(changed) | created
     gone = {m for m in merges if m in before}
-    places.append(
+    places.record_moves(
         conn,
-        places.moved(
-            {m: before[m] for m in touched | gone if m in before},
-            _current_rows(conn, sorted(touched)),
-        ),
+        {m: before[m] for m in touched | gone if m in before},
+        _current_rows(conn, sorted(touched)),
     )
     for message_id in sorted(found):  # one order, however the batch was split
         latency = found[message_id]

@@ -24,6 +24,9 @@
   explorer's breakdown by destination over long windows (:mod:`ledger.places`). Each
   transaction that changes messages appends what it moved (a changed message leaves its
   old hour's key and joins its new one); the workers compact the rows of each key.
+- ``latency_hours``: delivered messages' sent -> delivered latencies, by the same hour, channel
+  and a logarithmic bucket (:func:`ledger.places.latency_bucket`), kept the same way: the
+  explorer's percentiles over windows too large to read every latency.
 - ``dead_letters``: receipts the workers gave up on, with the reason, until redriven.
 
 Lookups of a message's events use the unique key, whose leading column is ``message_id``.
@@ -235,7 +238,31 @@ message_hours = Table(
     Column("spend", Float, nullable=False),
     Column("latency_total", Float, nullable=False),
     Column("latency_count", Integer, nullable=False),
-    Index(None, "hour"),
+    # Covering: a window's hours are summed from the index alone.
+    Index(
+        "ix_message_hours_hour",
+        "hour",
+        "channel",
+        "country",
+        "operator",
+        "status",
+        "messages",
+        "spend",
+        "latency_total",
+        "latency_count",
+    ),
+)
+
+latency_hours = Table(
+    "latency_hours",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("channel", String),
+    Column("bucket", Integer, nullable=False),
+    Column("messages", Integer, nullable=False),
+    # Covering: a window's histogram is summed from the index alone.
+    Index("ix_latency_hours_hour", "hour", "channel", "bucket", "messages"),
 )
 
 dead_letters = Table(

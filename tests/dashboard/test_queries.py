@@ -34,6 +34,33 @@ def test_outcomes_count_the_window_s_messages_by_status_with_rates_and_latency(
     assert (found.latency_p50, found.latency_p95) == (20.0, 30.0)
 
 
+def test_over_many_deliveries_the_percentiles_come_from_the_hourly_histogram(
+    seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two hours: the hour before (q1, 60 s) whole, from the histogram; this hour's 10, 20
+    # and 30 s from the messages at the window's edge (the window ends at 12:00:00, the
+    # messages changed at 11:30)
+    window = (HOUR_BEFORE[0] + timedelta(minutes=1), NOW)
+    with seeded.connect() as conn:
+        exact = queries.outcomes(conn, *window, None)
+        monkeypatch.setattr(queries, "EXACT_LATENCIES", 1)
+        approximate = queries.outcomes(conn, *window, None)
+
+    assert exact.latency_exact
+    assert not approximate.latency_exact
+    assert (exact.latency_p50, exact.latency_p95) == (20.0, 60.0)
+    assert approximate.latency_p50 == pytest.approx(20.0, rel=0.022)
+    assert approximate.latency_p95 == pytest.approx(60.0, rel=0.022)
+    assert approximate.by_status == exact.by_status
+
+
+def test_the_histogram_percentile_is_the_nearest_rank_s_bucket() -> None:
+    counts = {queries.ledger_places.latency_bucket(s): 1 for s in (1.0, 2.0, 4.0, 8.0)}
+    assert queries.bucket_percentile(counts, 0.5) == pytest.approx(2.0, rel=0.022)
+    assert queries.bucket_percentile(counts, 0.95) == pytest.approx(8.0, rel=0.022)
+    assert queries.bucket_percentile({}, 0.5) is None
+
+
 def test_outcomes_of_the_previous_window_hold_only_its_messages(seeded: Engine) -> None:
     with seeded.connect() as conn:
         found = queries.outcomes(conn, *HOUR_BEFORE, None)

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger.places import hour_of
-from ledger.schema import message_hours, messages
+from ledger.places import hour_of, latency_bucket
+from ledger.schema import latency_hours, message_hours, messages
 
 Key = tuple[datetime, Any, Any, Any, Any]
 
@@ -48,3 +48,22 @@ def counted(conn: Connection) -> dict[Key, tuple[int, float, float, int]]:
         total[2] += row.latency_seconds if timed else 0.0
         total[3] += 1 if timed else 0
     return _rounded(sums)
+
+
+def latencies_rolled_up(conn: Connection) -> dict[tuple[datetime, Any, int], int]:
+    """The sum of ``latency_hours``' rows, by key, keys summing to nothing left out."""
+    sums: dict[tuple[datetime, Any, int], int] = {}
+    for row in conn.execute(select(latency_hours)):
+        key = (row.hour, row.channel, row.bucket)
+        sums[key] = sums.get(key, 0) + row.messages
+    return {key: n for key, n in sums.items() if n}
+
+
+def latencies_counted(conn: Connection) -> dict[tuple[datetime, Any, int], int]:
+    """The delivered messages' latencies bucketed one by one."""
+    sums: dict[tuple[datetime, Any, int], int] = {}
+    for row in conn.execute(select(messages)):
+        if row.status == "delivered" and row.latency_seconds is not None:
+            key = (hour_of(row.updated_at), row.channel, latency_bucket(row.latency_seconds))
+            sums[key] = sums.get(key, 0) + 1
+    return sums

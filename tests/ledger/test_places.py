@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from ledger import Ledger
@@ -12,7 +14,12 @@ from ledger import places as ledger_places
 from ledger.recording import record_receipts
 from ledger.schema import message_hours
 from qlara import DeliveryEvent
-from tests.ledger.places_check import counted, rolled_up
+from tests.ledger.places_check import (
+    counted,
+    latencies_counted,
+    latencies_rolled_up,
+    rolled_up,
+)
 from tests.ledger.samples import event, receipt
 from tests.ledger.test_sends import send
 
@@ -51,21 +58,24 @@ def test_the_hours_always_sum_to_what_the_messages_give(ledger: Ledger) -> None:
 
     with ledger._writer.begin() as conn:
         rolled, exact = rolled_up(conn), counted(conn)
+        latencies = latencies_rolled_up(conn)
+        assert latencies == latencies_counted(conn)
     assert rolled == exact
     assert sum(v[0] for v in exact.values()) == 3  # m-1, m-2, m-3: the placeholder folded
+    assert sum(latencies.values()) == 2  # m-1 and m-3 delivered, each timed from its send
 
 
 def test_compaction_leaves_one_row_per_key_and_the_same_sums(ledger: Ledger) -> None:
     _story(ledger)
     with ledger._writer.begin() as conn:
-        before = rolled_up(conn)
+        before = rolled_up(conn), latencies_rolled_up(conn)
         removed = ledger_places.compact(conn, NOON - timedelta(days=1), NOON + timedelta(hours=1))
         rows = conn.execute(select(func.count()).select_from(message_hours)).scalar_one()
-        after = rolled_up(conn)
+        after = rolled_up(conn), latencies_rolled_up(conn)
 
     assert removed > 0
     assert after == before
-    assert rows == len(after)  # keys that summed to nothing are gone
+    assert rows == len(after[0])  # keys that summed to nothing are gone
 
 
 def test_a_window_with_partial_hours_is_read_exactly(ledger: Ledger) -> None:
@@ -100,5 +110,18 @@ def test_purging_takes_the_purged_messages_out_of_their_hours(ledger: Ledger) ->
 
     with ledger._writer.begin() as conn:
         assert rolled_up(conn) == counted(conn)
+        assert latencies_rolled_up(conn) == latencies_counted(conn)
         conn.execute(delete(message_hours))
         assert rolled_up(conn) != counted(conn)  # the check can fail
+
+
+@given(st.floats(min_value=0.0, max_value=30 * 86_400.0, allow_nan=False))
+def test_a_latency_s_bucket_middle_is_within_2_2_percent_of_it(seconds: float) -> None:
+    bucket = ledger_places.latency_bucket(seconds)
+    middle = ledger_places.bucket_middle(bucket)
+    if seconds <= ledger_places.LATENCY_FLOOR:
+        assert bucket == 0
+    else:
+        assert abs(middle - seconds) <= 0.022 * seconds
+    # buckets are ordered as the latencies are
+    assert ledger_places.latency_bucket(seconds * 1.1 + 0.01) >= bucket

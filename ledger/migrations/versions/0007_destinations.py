@@ -1,5 +1,6 @@
 """Where each message went and what it cost: ``messages.country``, ``operator``, ``price``,
-and the messages counted by hour and destination: ``message_hours``.
+the messages counted by hour and destination (``message_hours``), and the delivered ones'
+latencies by hour and bucket (``latency_hours``).
 
 ``country`` and ``operator`` come from the message's phone through the numbering plan
 (:func:`qlara.destination`); ``price`` sums the prices of the message's distinct events
@@ -86,11 +87,38 @@ def upgrade() -> None:
         sa.Column("latency_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_message_hours"),
     )
+    op.create_table(
+        "latency_hours",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("hour", UTCDateTime(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=True),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("messages", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_latency_hours"),
+    )
     places.backfill(conn)
-    op.create_index("ix_message_hours_hour", "message_hours", ["hour"])
+    op.create_index(
+        "ix_latency_hours_hour", "latency_hours", ["hour", "channel", "bucket", "messages"]
+    )
+    op.create_index(
+        "ix_message_hours_hour",
+        "message_hours",
+        [
+            "hour",
+            "channel",
+            "country",
+            "operator",
+            "status",
+            "messages",
+            "spend",
+            "latency_total",
+            "latency_count",
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("latency_hours")
     op.drop_table("message_hours")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("price")
