@@ -134,6 +134,11 @@ DUPLICATE_EVENTS = Counter(
     ["channel"],
     registry=None,
 )
+INBOUND_REPLIES = Counter(
+    "qlara_inbound_replies",
+    "Replies from recipients recorded, once each (a reply sent again is not counted again).",
+    registry=None,
+)
 RECEIPTS_REPLAYED = Counter(
     "qlara_receipts_replayed",
     "Messages a worker processed again and found already recorded, so nothing changed: "
@@ -222,6 +227,7 @@ ALL = (
     WEBHOOK_ACK,
     EVENTS,
     DUPLICATE_EVENTS,
+    INBOUND_REPLIES,
     RECEIPTS_REPLAYED,
     DELIVERY_ERRORS,
     DELIVERY_LATENCY,

@@ -23,6 +23,7 @@ from metrics.definitions import (
     DUPLICATE_EVENTS,
     ERROR_STATUSES,
     EVENTS,
+    INBOUND_REPLIES,
     LAST_EVENT,
     RECEIPTS_REPLAYED,
     RECONCILE_FILLED,
@@ -59,6 +60,8 @@ class RecordedReceipt(Protocol):
     def duplicate_events(self) -> Sequence[DeliveryEvent]: ...
     @property
     def latencies(self) -> Sequence[Latency]: ...
+    @property
+    def new_inbound(self) -> int: ...
 
 
 _newest_lock = threading.Lock()
@@ -78,7 +81,8 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
       ``qlara_delivery_latency_by_country_seconds{country,outcome}``: once per latency the
       ledger reported;
     - ``qlara_webhook_last_event_timestamp_seconds{channel}``: the receipt time, when it is
-      later than what this process has seen for the channel.
+      later than what this process has seen for the channel;
+    - ``qlara_inbound_replies_total``: once per reply recorded for the first time.
 
     Sends the application reported (``source`` app) count only through the latencies they
     make measurable: the event counters, the delay and the last event's time describe what
@@ -117,6 +121,8 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
             DELIVERY_LATENCY_BY_COUNTRY.labels(
                 country_label(latency.country), latency.outcome
             ).observe(seconds)
+    if result.new_inbound:
+        INBOUND_REPLIES.inc(result.new_inbound)
     if channels:
         _mark_newest(channels, received_at)
 

@@ -1,11 +1,14 @@
-"""The qlara-sidecar dashboard as Grafana's JSON model (schema 39), for SREs.
+"""The qlara-sidecar dashboard for SREs, built with Grafana's typed SDK
+(``grafana-foundation-sdk``, the builders of Grafana 11.6's schema, version 41).
 
-Three rows: is the webhook healthy (last event per channel, events/s, refused requests,
+Four rows: is the webhook healthy (last event per channel, events/s, refused requests,
 ack time, spool, queue and pending messages), are messages delivered (delivered and failed
 shares from the recording rules in ``alerts/rules/``, error-budget burn, error classes,
-sent -> delivered latency, how late Qlara reports), and what fires (``ALERTS``) on which
-build. Every query reads the metrics the README's metrics table names, or series those
-recording rules write.
+sent -> delivered latency overall and per channel, failures by destination country, how
+late Qlara reports), what the webhook repeated or the reconciler filled in (duplicates,
+inbound replies, polls, Qlara's API, the webhook registration), and what fires
+(``ALERTS``) on which build. Every query reads the metrics the README's metrics table names,
+or series those recording rules write.
 
 Variables: ``datasource`` (any Prometheus), ``channel`` (``label_values(qlara_events_total,
 channel)``, several or All, as a regex), ``window`` (the window of the explorer views the
@@ -20,9 +23,27 @@ channel. A series with a ``channel`` label links to its own channel's view.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders.common import (
+    GraphThresholdsStyleConfig,
+    ReduceDataOptions,
+    StackingConfig,
+    TableFooterOptions,
+    VizLegendOptions,
+    VizTooltipOptions,
+)
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import heatmap as heatmap_model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from metrics.definitions import REQUEST_OUTCOMES
 
@@ -33,7 +54,7 @@ DASHBOARD_FILE = Path(__file__).parent / "dashboards" / "qlara-sidecar.json"
 #: The dashboard's fixed uid: links and bookmarks to it survive a re-import.
 UID = "qlara-sidecar"
 TITLE = "qlara-sidecar"
-SCHEMA_VERSION = 39
+SCHEMA_VERSION = 41
 #: The explorer's base URL by default (``QLARA_SIDECAR_DASHBOARD_PORT`` on loopback); the
 #: same default as the alerts' ``explorer_url`` threshold.
 EXPLORER_URL = "http://127.0.0.1:8501"
@@ -45,7 +66,7 @@ EXPLORER_WINDOWS = ("5m", "15m", "1h", "6h", "1d", "7d")
 EXPLORER_WINDOW = "1h"
 
 #: Every panel and query reads the Prometheus the ``datasource`` variable names.
-DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 #: The ``channel`` variable as a label matcher (All is ``.*``, several are ``(a|b)``).
 CHANNEL = 'channel=~"$channel"'
 
@@ -71,121 +92,139 @@ def failure_ratio(window: str) -> str:
 HOURLY_VOLUME = "channel:qlara_events:increase1h"
 
 
-def explorer_link(page: str, *, by_channel: bool, title: str | None = None) -> Json:
+def explorer_link(page: str, *, by_channel: bool, title: str | None = None) -> board.DashboardLink:
     """A data link to the explorer's ``page`` over the ``window`` variable; for a series
     with a ``channel`` label, filtered to that channel when ``by_channel``."""
     query = "window=${window}"
     if by_channel:
         query = "channel=${__field.labels.channel}&" + query
-    return {
-        "title": title or f"Explorer: {page.replace('_', ' ')}",
-        "url": f"${{explorer}}/{page}?{query}",
-        "targetBlank": True,
-    }
+    return (
+        board.DashboardLink(title or f"Explorer: {page.replace('_', ' ')}")
+        .type(model.DashboardLinkType.LINK)
+        .url(f"${{explorer}}/{page}?{query}")
+        .target_blank(True)
+    )
 
 
-def _target(expr: str, legend: str = "", *, instant: bool = False, fmt: str = "") -> Json:
-    target: Json = {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
-    if instant:
-        target.update(instant=True, range=False)
-    else:
-        target.update(instant=False, range=True)
-    if fmt:
-        target["format"] = fmt
-    return target
+def _query(
+    expr: str, legend: str = "", *, instant: bool = False, fmt: PromQueryFormat | None = None
+) -> prometheus.Dataquery:
+    query = prometheus.Dataquery().expr(expr).legend_format(legend).datasource(DATASOURCE)
+    query = query.instant() if instant else query.range()
+    return query.format(fmt) if fmt is not None else query
 
 
-def _thresholds(*steps: tuple[float, str]) -> Json:
-    return {
-        "mode": "absolute",
-        "steps": [{"color": "green", "value": None}]
-        + [{"color": color, "value": value} for value, color in steps],
-    }
+def _thresholds(*steps: tuple[float, str], base: str = "green") -> board.ThresholdsConfig:
+    return (
+        board.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [model.Threshold(color=base, value=None)]
+            + [model.Threshold(color=color, value=value) for value, color in steps]
+        )
+    )
 
 
-def _panel(
-    kind: str,
+class _Panel(Protocol):
+    """What every panel builder of the SDK offers that the helpers below set."""
+
+    def id(self, id_val: int) -> Any: ...
+    def span(self, w: int) -> Any: ...
+    def height(self, h: int) -> Any: ...
+    def build(self) -> Any: ...
+
+
+def _common(
+    panel: Any,
     title: str,
     description: str,
-    targets: list[Json],
+    queries: Sequence[prometheus.Dataquery],
     *,
     unit: str = "short",
-    links: list[Json] | None = None,
-    thresholds: Json | None = None,
-    options: Json | None = None,
-    custom: Json | None = None,
+    links: Sequence[board.DashboardLink] = (),
+    thresholds: board.ThresholdsConfig | None = None,
     minimum: float | None = None,
-) -> Json:
-    defaults: Json = {"unit": unit, "links": links or []}
+) -> Any:
+    panel = (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .data_links(list(links))
+    )
+    for ref, query in zip("ABCDEFGH", queries, strict=False):
+        panel = panel.with_target(query.ref_id(ref))
     if thresholds is not None:
-        defaults["thresholds"] = thresholds
-    if custom is not None:
-        defaults["custom"] = custom
+        panel = panel.thresholds(thresholds)
     if minimum is not None:
-        defaults["min"] = minimum
-    for ref, target in zip("ABCDEFGH", targets, strict=False):
-        target["refId"] = ref
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": options or {},
-        "targets": targets,
-    }
+        panel = panel.min(minimum)
+    return panel
 
 
-def _timeseries(title: str, description: str, targets: list[Json], **kw: Any) -> Json:
-    options = {
-        "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "max"]},
-        "tooltip": {"mode": "multi", "sort": "desc"},
-    }
-    return _panel("timeseries", title, description, targets, options=options, **kw)
+def _timeseries(
+    title: str,
+    description: str,
+    queries: Sequence[prometheus.Dataquery],
+    *,
+    threshold_lines: bool = False,
+    stacked: bool = False,
+    **kw: Any,
+) -> timeseries.Panel:
+    panel = _common(timeseries.Panel(), title, description, queries, **kw)
+    panel = panel.legend(
+        VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.TABLE)
+        .placement(common.LegendPlacement.RIGHT)
+        .show_legend(True)
+        .calcs(["lastNotNull", "max"])
+    ).tooltip(
+        VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+    )
+    if threshold_lines:
+        panel = panel.thresholds_style(
+            GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE)
+        )
+    if stacked:
+        panel = panel.stacking(StackingConfig().mode(common.StackingMode.NORMAL)).fill_opacity(30)
+    return panel  # type: ignore[no-any-return]
 
 
-def _stat(title: str, description: str, targets: list[Json], **kw: Any) -> Json:
-    options = {
-        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-        "colorMode": "value",
-        "graphMode": "none",
-        "textMode": "auto",
-        "orientation": "auto",
-    }
-    return _panel("stat", title, description, targets, options=options, **kw)
+def _stat(
+    title: str, description: str, queries: Sequence[prometheus.Dataquery], **kw: Any
+) -> stat.Panel:
+    panel = _common(stat.Panel(), title, description, queries, **kw)
+    return (  # type: ignore[no-any-return]
+        panel.reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False))
+        .color_mode(common.BigValueColorMode.VALUE)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .text_mode(common.BigValueTextMode.AUTO)
+        .orientation(common.VizOrientation.AUTO)
+    )
+
+
+def _table(
+    title: str, description: str, queries: Sequence[prometheus.Dataquery], **kw: Any
+) -> table.Panel:
+    panel = _common(table.Panel(), title, description, queries, **kw)
+    return panel.show_header(True).footer(TableFooterOptions().show(False))  # type: ignore[no-any-return]
 
 
 @dataclass
 class _Grid:
-    """Places panels left to right in rows of 24 columns, each section under a row header,
-    and numbers them."""
+    """The dashboard's panels in reading order, each with its width and height: the SDK's
+    dashboard builder places them left to right in rows of 24 columns (every line here
+    fills its 24 exactly), each section under a row header; numbered as they come."""
 
-    panels: list[Json] = field(default_factory=list)
-    x: int = 0
-    y: int = 0
-    line_height: int = 0
+    dashboard: board.Dashboard
+    count: int = 0
 
     def row(self, title: str) -> None:
-        self._newline()
-        self._place({"type": "row", "title": title, "collapsed": False, "panels": []}, 24, 1)
-        self._newline()
+        self.count += 1
+        self.dashboard.with_row(board.Row(title).id(self.count).collapsed(False))
 
-    def add(self, panel: Json, w: int, h: int) -> None:
-        if self.x + w > 24:
-            self._newline()
-        self._place(panel, w, h)
-
-    def _place(self, panel: Json, w: int, h: int) -> None:
-        panel["id"] = len(self.panels) + 1
-        panel["gridPos"] = {"x": self.x, "y": self.y, "w": w, "h": h}
-        self.panels.append(panel)
-        self.x += w
-        self.line_height = max(self.line_height, h)
-
-    def _newline(self) -> None:
-        self.y += self.line_height
-        self.x = 0
-        self.line_height = 0
+    def add(self, panel: _Panel, w: int, h: int) -> None:
+        self.count += 1
+        self.dashboard.with_panel(panel.id(self.count).span(w).height(h))
 
 
 def _webhook_health(grid: _Grid) -> None:
@@ -196,7 +235,7 @@ def _webhook_health(grid: _Grid) -> None:
             "Per channel, since the newest event the webhook accepted. A channel appears with "
             "its first event.",
             [
-                _target(
+                _query(
                     "time() - max by (channel) "
                     f"(qlara_webhook_last_event_timestamp_seconds{{{CHANNEL}}})",
                     "{{channel}}",
@@ -214,7 +253,7 @@ def _webhook_health(grid: _Grid) -> None:
             "Events/s by channel and status",
             "Unique status events recorded (after deduplication).",
             [
-                _target(
+                _query(
                     "sum by (channel, status) "
                     f"(rate(qlara_events_total{{{CHANNEL}}}[$__rate_interval]))",
                     "{{channel}} {{status}}",
@@ -234,7 +273,7 @@ def _webhook_health(grid: _Grid) -> None:
             "large, wrong type or method) and ours (unavailable: neither Redis nor the spool "
             "could take the event, answered 503).",
             [
-                _target(
+                _query(
                     "sum by (outcome) "
                     f'(rate(qlara_webhook_requests_total{{outcome=~"{_REFUSED}"}}'
                     "[$__rate_interval]))",
@@ -254,12 +293,12 @@ def _webhook_health(grid: _Grid) -> None:
             "Webhook request start to response sent. Qlara waits for the answer: a healthy "
             "webhook answers within 50 ms.",
             [
-                _target(
+                _query(
                     "histogram_quantile(0.99, sum by (le) "
                     "(rate(qlara_webhook_ack_seconds_bucket[$__rate_interval])))",
                     "p99",
                 ),
-                _target(
+                _query(
                     "histogram_quantile(0.5, sum by (le) "
                     "(rate(qlara_webhook_ack_seconds_bucket[$__rate_interval])))",
                     "p50",
@@ -277,8 +316,8 @@ def _webhook_health(grid: _Grid) -> None:
             "Events waiting in each receiver's local spool (Redis was down or slow), "
             "messages on the work queue, and dead letters not yet redriven.",
             [
-                _target("sum by (instance) (qlara_spool_events)", "spool {{instance}}"),
-                _target("max by (queue) (qlara_queue_messages)", "queue {{queue}}"),
+                _query("sum by (instance) (qlara_spool_events)", "spool {{instance}}"),
+                _query("max by (queue) (qlara_queue_messages)", "queue {{queue}}"),
             ],
             unit="short",
             minimum=0,
@@ -292,7 +331,7 @@ def _webhook_health(grid: _Grid) -> None:
             "Pending messages",
             "Messages sent with no final status yet, per channel (from the ledger).",
             [
-                _target(
+                _query(
                     f"max by (channel) (qlara_messages_pending{{{CHANNEL}}})",
                     "{{channel}}",
                 )
@@ -309,7 +348,7 @@ def _webhook_health(grid: _Grid) -> None:
             "Oldest pending message age",
             "Age of the oldest message sent with no final status, per channel.",
             [
-                _target(
+                _query(
                     f"max by (channel) (qlara_messages_pending_oldest_age_seconds{{{CHANNEL}}})",
                     "{{channel}}",
                 )
@@ -327,7 +366,7 @@ def _webhook_health(grid: _Grid) -> None:
             "Receipts written to the dead-letter table in the dashboard's time range, by "
             "reason; the explorer's webhook health page redrives them.",
             [
-                _target(
+                _query(
                     "sum by (reason) (increase(qlara_dead_letters_total[$__range]))",
                     "{{reason}}",
                     instant=True,
@@ -345,12 +384,9 @@ def _webhook_health(grid: _Grid) -> None:
             "Backends readable",
             "Whether each backend (ledger, Redis, spool) could be read at the last scrape: "
             "1 yes, 0 no (its gauges are then missing).",
-            [_target("min by (source) (qlara_scrape_source_up)", "{{source}}", instant=True)],
+            [_query("min by (source) (qlara_scrape_source_up)", "{{source}}", instant=True)],
             unit="short",
-            thresholds={
-                "mode": "absolute",
-                "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
-            },
+            thresholds=_thresholds((1, "green"), base="red"),
         ),
         4,
         6,
@@ -365,7 +401,7 @@ def _delivery(grid: _Grid) -> None:
             "Delivered share per channel (5m)",
             "Delivered among the final outcomes (delivered, error, expired) over 5 minutes, "
             "from the recording rules. The SLO is the hidden variable slo.",
-            [_target(f"1 - {failure_ratio('5m')}{{{CHANNEL}}}", "{{channel}}")],
+            [_query(f"1 - {failure_ratio('5m')}{{{CHANNEL}}}", "{{channel}}")],
             unit="percentunit",
             minimum=0,
             links=[explorer_link("overview", by_channel=True)],
@@ -378,11 +414,11 @@ def _delivery(grid: _Grid) -> None:
             "Failure share per channel (5m)",
             "Error and expired among the final outcomes over 5 minutes, from the recording "
             "rules; red above the error budget (1 - SLO).",
-            [_target(f"{failure_ratio('5m')}{{{CHANNEL}}}", "{{channel}}")],
+            [_query(f"{failure_ratio('5m')}{{{CHANNEL}}}", "{{channel}}")],
             unit="percentunit",
             minimum=0,
             thresholds=_thresholds((budget, "red")),
-            custom={"thresholdsStyle": {"mode": "line"}},
+            threshold_lines=True,
             links=[explorer_link("failures", by_channel=True)],
         ),
         8,
@@ -393,7 +429,7 @@ def _delivery(grid: _Grid) -> None:
             "Failure share per channel (1h, 1d, 3d)",
             "The same share over the windows the error-budget alerts read.",
             [
-                _target(f"{failure_ratio(w)}{{{CHANNEL}}}", f"{{{{channel}}}} {w}", instant=True)
+                _query(f"{failure_ratio(w)}{{{CHANNEL}}}", f"{{{{channel}}}} {w}", instant=True)
                 for w in ("1h", "1d", "3d")
             ],
             unit="percentunit",
@@ -410,7 +446,7 @@ def _delivery(grid: _Grid) -> None:
             "over the error budget (1 - SLO). 1 spends the budget in exactly its period; the "
             "fast-burn alert pages at 14.4 over 1h (and 5m).",
             [
-                _target(
+                _query(
                     f"{failure_ratio(w)}{{{CHANNEL}}} / (1 - $slo)",
                     f"{{{{channel}}}} {w}",
                 )
@@ -419,7 +455,7 @@ def _delivery(grid: _Grid) -> None:
             unit="short",
             minimum=0,
             thresholds=_thresholds((1, "orange"), (14.4, "red")),
-            custom={"thresholdsStyle": {"mode": "line"}},
+            threshold_lines=True,
             links=[explorer_link("failures", by_channel=True)],
         ),
         12,
@@ -430,7 +466,7 @@ def _delivery(grid: _Grid) -> None:
             "Delivery errors/s by class",
             "Error and expired events by error class; the raw texts are in the explorer.",
             [
-                _target(
+                _query(
                     "sum by (reason) "
                     f"(rate(qlara_delivery_errors_total{{{CHANNEL}}}[$__rate_interval]))",
                     "{{reason}}",
@@ -438,7 +474,7 @@ def _delivery(grid: _Grid) -> None:
             ],
             unit="short",
             minimum=0,
-            custom={"stacking": {"mode": "normal"}, "fillOpacity": 30},
+            stacked=True,
             links=[explorer_link("failures", by_channel=False)],
         ),
         12,
@@ -450,7 +486,7 @@ def _delivery(grid: _Grid) -> None:
             "Sent -> delivered latency",
             "From a message's sent event to its delivered event, by event time.",
             [
-                _target(
+                _query(
                     f"histogram_quantile({q}, sum by (le) (rate({delivered}[$__rate_interval])))",
                     f"p{round(q * 100)}",
                 )
@@ -464,27 +500,29 @@ def _delivery(grid: _Grid) -> None:
         8,
     )
     grid.add(
-        _panel(
-            "heatmap",
+        _common(
+            heatmap.Panel(),
             "Sent -> delivered latency distribution",
             "Messages delivered in each latency bucket, per interval.",
             [
-                _target(
+                _query(
                     f"sum by (le) (increase({delivered}[$__rate_interval]))",
                     "{{le}}",
-                    fmt="heatmap",
+                    fmt=PromQueryFormat.HEATMAP,
                 )
             ],
-            unit="short",
-            options={
-                "calculate": False,
-                "cellGap": 1,
-                "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-                "rowsFrame": {"layout": "le"},
-                "yAxis": {"unit": "s"},
-                "tooltip": {"show": True, "yHistogram": True},
-            },
-        ),
+        )
+        .calculate(False)
+        .cell_gap(1)
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(heatmap_model.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .steps(64)
+        )
+        .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
+        .y_axis(heatmap.YAxisConfig().unit("s"))
+        .show_y_histogram(),
         8,
         8,
     )
@@ -493,7 +531,7 @@ def _delivery(grid: _Grid) -> None:
             "Webhook delay p95 per channel",
             "Event time to receipt: how late Qlara reports.",
             [
-                _target(
+                _query(
                     "histogram_quantile(0.95, sum by (channel, le) "
                     f"(rate(qlara_webhook_delay_seconds_bucket{{{CHANNEL}}}[$__rate_interval])))",
                     "{{channel}}",
@@ -507,10 +545,54 @@ def _delivery(grid: _Grid) -> None:
         8,
     )
     grid.add(
+        _timeseries(
+            "Sent -> delivered p95 per channel",
+            "The 95th percentile of the sent -> delivered latency per channel, the figure the "
+            "slow-delivery alert reads per channel.",
+            [
+                _query(
+                    "histogram_quantile(0.95, sum by (channel, le) "
+                    f"(rate({delivered}[$__rate_interval])))",
+                    "{{channel}}",
+                )
+            ],
+            unit="s",
+            minimum=0,
+            links=[explorer_link("overview", by_channel=True)],
+        ),
+        12,
+        7,
+    )
+    by_country = "qlara_delivery_latency_by_country_seconds_count"
+    grid.add(
+        _timeseries(
+            "Failure share by destination country (1h)",
+            "Error and expired among the final outcomes per destination country over the "
+            "last hour, per message with a known send time. The country label names the "
+            "countries COUNTRY_LABELS names (the most frequent by default); the rest are "
+            "other, messages whose phone is not known unknown. Operators and spend are in "
+            "the explorer.",
+            [
+                _query(
+                    f'sum by (country) (increase({by_country}{{outcome=~"error|expired"}}[1h])) '
+                    f"/ sum by (country) (increase({by_country}[1h]))",
+                    "{{country}}",
+                )
+            ],
+            unit="percentunit",
+            minimum=0,
+            thresholds=_thresholds((budget, "red")),
+            threshold_lines=True,
+            links=[explorer_link("failures", by_channel=False)],
+        ),
+        12,
+        7,
+    )
+    grid.add(
         _stat(
             "Events in the last hour per channel",
             "Unique events recorded over the last hour, from the recording rules.",
-            [_target(f"{HOURLY_VOLUME}{{{CHANNEL}}}", "{{channel}}", instant=True)],
+            [_query(f"{HOURLY_VOLUME}{{{CHANNEL}}}", "{{channel}}", instant=True)],
             unit="short",
             links=[explorer_link("overview", by_channel=True)],
         ),
@@ -519,163 +601,221 @@ def _delivery(grid: _Grid) -> None:
     )
 
 
+def _repeats_and_reconciler(grid: _Grid) -> None:
+    grid.row("Duplicates, replies and the reconciler")
+    grid.add(
+        _timeseries(
+            "Duplicate events/s per channel",
+            "Events Qlara sent again that were already recorded (counted once in the ledger).",
+            [
+                _query(
+                    "sum by (channel) "
+                    f"(rate(qlara_duplicate_events_total{{{CHANNEL}}}[$__rate_interval]))",
+                    "{{channel}}",
+                )
+            ],
+            minimum=0,
+            links=[explorer_link("webhook_health", by_channel=True)],
+        ),
+        8,
+        7,
+    )
+    grid.add(
+        _timeseries(
+            "Inbound replies/s",
+            "Replies from recipients recorded (after deduplication), kept apart from statuses.",
+            [_query("sum(rate(qlara_inbound_replies_total[$__rate_interval]))", "replies")],
+            minimum=0,
+        ),
+        8,
+        7,
+    )
+    grid.add(
+        _stat(
+            "Webhook registration",
+            "1 when the webhook URL on file with Qlara is WEBHOOK_PUBLIC_URL; else 0 and why "
+            "(none: no URL on file; replaced: another URL; unknown: the check failed). Absent "
+            "when the reconciler is off.",
+            [_query("max by (reason) (qlara_webhook_registration_ok)", "{{reason}}", instant=True)],
+            thresholds=_thresholds((1, "green"), base="red"),
+        ),
+        8,
+        7,
+    )
+    grid.add(
+        _timeseries(
+            "Reconciler polls/s by result",
+            "Messages the reconciler asked Qlara's status API about, by what it learnt "
+            "(filled: a final status the webhook never delivered).",
+            [
+                _query(
+                    "sum by (result) (rate(qlara_reconcile_polls_total[$__rate_interval]))",
+                    "{{result}}",
+                )
+            ],
+            minimum=0,
+            links=[explorer_link("webhook_health", by_channel=False)],
+        ),
+        8,
+        7,
+    )
+    grid.add(
+        _timeseries(
+            "Statuses filled by polling/s per channel",
+            "Final statuses the webhook never delivered, filled in from Qlara's status API.",
+            [
+                _query(
+                    "sum by (channel) "
+                    f"(rate(qlara_reconcile_filled_total{{{CHANNEL}}}[$__rate_interval]))",
+                    "{{channel}}",
+                )
+            ],
+            minimum=0,
+            links=[explorer_link("webhook_health", by_channel=True)],
+        ),
+        8,
+        7,
+    )
+    grid.add(
+        _timeseries(
+            "Qlara API requests/s by endpoint and code",
+            "Calls to Qlara's API (status, status_batch, webhook) by HTTP status, error for "
+            "no answer; 429s mean the reconciler met Qlara's rate limits.",
+            [
+                _query(
+                    "sum by (endpoint, code) (rate(qlara_api_requests_total[$__rate_interval]))",
+                    "{{endpoint}} {{code}}",
+                )
+            ],
+            unit="reqps",
+            minimum=0,
+        ),
+        8,
+        7,
+    )
+
+
 def _alerts_and_build(grid: _Grid) -> None:
     grid.row("Alerts and build")
     grid.add(
-        _panel(
-            "table",
+        _table(
             "Firing alerts",
             "qlara-sidecar alerts firing now (the Watchdog always fires: its absence means "
             "the rules are not loaded). Each alert's runbook and explorer view are in its "
             "notification.",
             [
-                _target(
+                _query(
                     'ALERTS{service="qlara-sidecar", alertstate="firing"}',
                     instant=True,
-                    fmt="table",
+                    fmt=PromQueryFormat.TABLE,
                 )
             ],
-            options={"showHeader": True, "footer": {"show": False}},
             links=[explorer_link("overview", by_channel=False)],
         ),
         16,
         8,
     )
     grid.add(
-        _panel(
-            "table",
+        _table(
             "Build",
             "Scrape targets by qlara-sidecar version.",
             [
-                _target(
+                _query(
                     "count by (version) (qlara_build_info)",
                     instant=True,
-                    fmt="table",
+                    fmt=PromQueryFormat.TABLE,
                 )
             ],
-            options={"showHeader": True, "footer": {"show": False}},
         ),
         8,
         8,
     )
 
 
-def _variables() -> list[Json]:
-    def fixed(value: str) -> Json:
-        return {"selected": True, "text": value, "value": value}
+def _variables() -> list[Any]:
+    def fixed(value: str) -> model.VariableOption:
+        return model.VariableOption(selected=True, text=value, value=value)
 
-    channels_query = "label_values(qlara_events_total, channel)"
     return [
-        {
-            "name": "datasource",
-            "label": "Prometheus",
-            "type": "datasource",
-            "query": "prometheus",
-            "current": {},
-            "options": [],
-            "refresh": 1,
-            "regex": "",
-            "hide": 0,
-        },
-        {
-            "name": "channel",
-            "label": "Channel",
-            "type": "query",
-            "datasource": DATASOURCE,
-            "definition": channels_query,
-            "query": {"query": channels_query, "refId": "channel"},
-            "refresh": 2,
-            "multi": True,
-            "includeAll": True,
-            "allValue": ".*",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "options": [],
-            "regex": "",
-            "sort": 1,
-            "hide": 0,
-        },
-        {
-            "name": "window",
-            "label": "Explorer window",
-            "description": "The window of the explorer views the links open.",
-            "type": "custom",
-            "query": ",".join(EXPLORER_WINDOWS),
-            "current": fixed(EXPLORER_WINDOW),
-            "options": [
-                {"selected": w == EXPLORER_WINDOW, "text": w, "value": w} for w in EXPLORER_WINDOWS
-            ],
-            "multi": False,
-            "includeAll": False,
-            "hide": 0,
-        },
-        {
-            "name": "explorer",
-            "label": "Explorer URL",
-            "description": "Base URL of the delivery explorer the links open.",
-            "type": "textbox",
-            "query": EXPLORER_URL,
-            "current": fixed(EXPLORER_URL),
-            "options": [fixed(EXPLORER_URL)],
-            "hide": 2,
-        },
-        {
-            "name": "slo",
-            "label": "Delivery SLO",
-            "description": "Share of final outcomes that are delivered; the error budget is "
-            "1 - slo.",
-            "type": "constant",
-            "query": str(SLO),
-            "current": fixed(str(SLO)),
-            "options": [fixed(str(SLO))],
-            "hide": 2,
-        },
+        board.DatasourceVariable("datasource").label("Prometheus").type("prometheus"),
+        board.QueryVariable("channel")
+        .label("Channel")
+        .datasource(DATASOURCE)
+        .query({"query": "label_values(qlara_events_total, channel)", "refId": "channel"})
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(model.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .sort(model.VariableSort.ALPHABETICAL_ASC),
+        board.CustomVariable("window")
+        .label("Explorer window")
+        .description("The window of the explorer views the links open.")
+        .values(",".join(EXPLORER_WINDOWS))
+        .current(fixed(EXPLORER_WINDOW))
+        .options(
+            [
+                model.VariableOption(selected=w == EXPLORER_WINDOW, text=w, value=w)
+                for w in EXPLORER_WINDOWS
+            ]
+        )
+        .multi(False)
+        .include_all(False),
+        board.TextBoxVariable("explorer")
+        .label("Explorer URL")
+        .description("Base URL of the delivery explorer the links open.")
+        .default_value(EXPLORER_URL)
+        .current(fixed(EXPLORER_URL))
+        .options([fixed(EXPLORER_URL)])
+        .hide(model.VariableHide.HIDE_VARIABLE),
+        board.ConstantVariable("slo")
+        .label("Delivery SLO")
+        .description("Share of final outcomes that are delivered; the error budget is 1 - slo.")
+        .value(str(SLO)),
     ]
 
 
-def _dashboard_links() -> list[Json]:
+def _dashboard_links() -> list[cogbuilder.Builder[model.DashboardLink]]:
     return [
-        {
-            "title": f"Explorer: {page.replace('_', ' ')}",
-            "type": "link",
-            "url": f"${{explorer}}/{page}?window=${{window}}",
-            "tooltip": "Opens the delivery explorer over the selected window, every channel.",
-            "icon": "external link",
-            "targetBlank": True,
-            "asDropdown": False,
-            "includeVars": False,
-            "keepTime": False,
-            "tags": [],
-        }
+        board.DashboardLink(f"Explorer: {page.replace('_', ' ')}")
+        .type(model.DashboardLinkType.LINK)
+        .url(f"${{explorer}}/{page}?window=${{window}}")
+        .tooltip("Opens the delivery explorer over the selected window, every channel.")
+        .icon("external link")
+        .target_blank(True)
+        .as_dropdown(False)
+        .include_vars(False)
+        .keep_time(False)
+        .tags([])
         for page in _LINKED_PAGES
     ]
 
 
 def dashboard() -> Json:
     """The whole dashboard, as Grafana imports it."""
-    grid = _Grid()
+    built = (
+        board.Dashboard(TITLE)
+        .uid(UID)
+        .description("Webhook health and delivery outcomes of qlara-sidecar, from Prometheus.")
+        .tags(["qlara-sidecar"])
+        .version(1)
+        .editable()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .live_now(False)
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .fiscal_year_start_month(0)
+        .links(_dashboard_links())
+        .variables(_variables())
+    )
+    grid = _Grid(built)
     _webhook_health(grid)
     _delivery(grid)
+    _repeats_and_reconciler(grid)
     _alerts_and_build(grid)
-    return {
-        "uid": UID,
-        "title": TITLE,
-        "description": "Webhook health and delivery outcomes of qlara-sidecar, from Prometheus.",
-        "tags": ["qlara-sidecar"],
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "liveNow": False,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "timepicker": {},
-        "timezone": "browser",
-        "fiscalYearStartMonth": 0,
-        "annotations": {"list": []},
-        "links": _dashboard_links(),
-        "templating": {"list": _variables()},
-        "panels": grid.panels,
-    }
+    document: Json = json.loads(json.dumps(built.build(), cls=JSONEncoder))
+    return document
 
 
 def render() -> str:

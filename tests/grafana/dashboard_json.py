@@ -120,10 +120,13 @@ def links(dashboard: dict[str, Any]) -> list[str]:
 def concrete(expr: str, dashboard: dict[str, Any], channel: str) -> str:
     """``expr`` as Grafana would send it, with ``channel`` as the channel regex, the
     built-ins as in :data:`CONCRETE_BUILT_INS` and every other variable at its current
-    value. Raises ``KeyError`` for a variable with no such value."""
+    value (a constant's is its query, as Grafana reads it). Raises ``KeyError`` for a
+    variable with no such value."""
     values = dict(CONCRETE_BUILT_INS, channel=channel)
     for name, variable in variables(dashboard).items():
         current = variable.get("current", {}).get("value")
+        if variable.get("type") == "constant":
+            current = variable.get("query")
         if name not in values and isinstance(current, str):
             values[name] = current
 

@@ -75,9 +75,30 @@ def test_overlaps_are_seen() -> None:
     assert overlapping([at(1, 0, 0, 12, 4), at(2, 11, 3, 4, 4)]) == [(1, 2)]
 
 
-def test_the_rows_are_webhook_health_delivery_then_alerts(board: dict[str, Any]) -> None:
+def test_the_rows_are_webhook_health_delivery_repeats_then_alerts(board: dict[str, Any]) -> None:
     rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
-    assert rows == ["Webhook health", "Delivery", "Alerts and build"]
+    assert rows == [
+        "Webhook health",
+        "Delivery",
+        "Duplicates, replies and the reconciler",
+        "Alerts and build",
+    ]
+
+
+def test_the_panels_a_grafana_user_looks_for_are_there(board: dict[str, Any]) -> None:
+    exprs = {
+        panel["title"]: " ".join(t["expr"] for t in panel.get("targets", ()))
+        for panel in panels(board)
+    }
+    assert "qlara_duplicate_events_total" in exprs["Duplicate events/s per channel"]
+    assert "qlara_inbound_replies_total" in exprs["Inbound replies/s"]
+    # the latency alert is per channel: so is a panel
+    assert "sum by (channel, le)" in exprs["Sent -> delivered p95 per channel"]
+    assert "qlara_reconcile_polls_total" in exprs["Reconciler polls/s by result"]
+    assert "qlara_reconcile_filled_total" in exprs["Statuses filled by polling/s per channel"]
+    assert "qlara_api_requests_total" in exprs["Qlara API requests/s by endpoint and code"]
+    assert "qlara_webhook_registration_ok" in exprs["Webhook registration"]
+    assert "by (country)" in exprs["Failure share by destination country (1h)"]
 
 
 @pytest.mark.parametrize(
@@ -168,7 +189,9 @@ def test_panels_linking_a_series_to_its_channel_have_series_by_channel(
 def test_the_explorer_url_and_the_slo_are_the_alerts_defaults(board: dict[str, Any]) -> None:
     defaults = Thresholds()
     assert variables(board)["explorer"]["current"]["value"] == defaults.explorer_url
-    assert float(variables(board)["slo"]["current"]["value"]) == defaults.slo
+    slo = variables(board)["slo"]
+    assert slo["type"] == "constant"  # Grafana reads a constant's value from its query
+    assert float(slo["query"]) == defaults.slo
 
 
 def test_every_recorded_series_the_dashboard_reads_is_recorded_by_the_rules(

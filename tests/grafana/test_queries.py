@@ -8,9 +8,10 @@ second here), ``$__range`` by 1m, the other variables by their current values.
    parse a bare query offline).
 2. A real Prometheus scraping `qlara-sidecar up` every second, with the recording and alert
    rules of alerts/rules/ evaluated every second, while the simulator sends traffic with
-   failures and a few requests are refused: each query returns at least one finite
-   value, and each panel that links a series to its channel's explorer view gets series
-   with a ``channel`` label. The Watchdog alert (always firing) gives ``ALERTS`` a series.
+   failures and a few requests are refused, its reconciler asking a fake Qlara: each query
+   returns at least one finite value, and each panel that links a series to its channel's
+   explorer view gets series with a ``channel`` label. The Watchdog alert (always firing)
+   gives ``ALERTS`` a series.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import yaml
 
 from tests.alerts.pipeline import Service, Simulators, prometheus, query
 from tests.e2e.sidecar_process import Sidecar, wait_for
+from tests.fake_qlara import API_KEY
 from tests.grafana.dashboard_json import Query, concrete, links, load, panels, queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,13 +84,22 @@ def _finite(result: list[dict[str, Any]]) -> bool:
 @pytest.mark.e2e
 def test_every_query_returns_data_from_a_prometheus_scraping_the_sidecar_under_traffic(
     make_sidecar: Any,
+    serve_fake: Any,
     prometheus_binary: str,
     simulators: list[Simulators],
     services: list[Service],
     tmp_path: Path,
 ) -> None:
-    # Given the sidecar, and a Prometheus scraping it every second with alerts/rules/ loaded
-    sidecar: Sidecar = make_sidecar(workers="1").start()
+    # Given the sidecar, its reconciler on (Qlara's API: the fake, which checks the webhook
+    # registration), and a Prometheus scraping it every second with alerts/rules/ loaded
+    fake = serve_fake()
+    sidecar: Sidecar = make_sidecar(
+        workers="1",
+        qlara_api_key=API_KEY,
+        qlara_api_url=fake.api,
+        webhook_public_url="https://hooks.example.com/webhook/grafana-token-0123456789",
+        reconcile_interval="1",
+    ).start()
     server = prometheus(
         prometheus_binary,
         tmp_path / "prometheus",

@@ -12,7 +12,7 @@ import metrics
 from ledger import Ledger
 from metrics import count_recorded
 from qlara import Receipt, Shape, Source
-from tests.ledger.samples import T0, event, receipt
+from tests.ledger.samples import T0, event, receipt, reply
 from tests.metrics.conftest import Samples
 from workers.connection import LedgerConnection
 
@@ -205,3 +205,10 @@ def test_latency_and_outcome_by_country_name_only_the_labelled_countries(
     assert samples.total_delta(name) == 4
     # the label holds only countries and the two catch-alls, never a number
     assert samples.moved_label_values(name, "country") == {"IT", "other", "unknown"}
+
+
+def test_inbound_replies_are_counted_once_each(ledger: Ledger, samples: Samples) -> None:
+    record(ledger, receipt(inbound=(reply("in-1"), reply("in-2"))))
+    record(ledger, receipt(inbound=(reply("in-1"),)))  # sent again: already recorded
+
+    assert samples.delta("qlara_inbound_replies_total") == 2
