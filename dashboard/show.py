@@ -76,6 +76,11 @@ def when(value: datetime | None) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"
 
 
+def short_when(value: datetime) -> str:
+    """A time as ``05 Dec 08:24:43`` (UTC), for tables that must fit the page."""
+    return f"{value:%d %b %H:%M:%S}"
+
+
 def span_caption(view: View, start: datetime, end: datetime) -> str:
     """What the page covers, in one line."""
     channel = view.channel or "every channel"

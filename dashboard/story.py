@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard.show import seconds
 from ledger import EventRecord, MessageDetail
-from qlara import PartState, mask_phones, part_states
+from qlara import PartState, mask_phone, mask_phones, part_states
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,48 @@ class Story:
         if self.read_at is not None:
             told.append(f"Read at {self.read_at:%Y-%m-%d %H:%M:%S} UTC.")
         return told
+
+
+def headline(message: MessageDetail, now: datetime) -> str:
+    """What happened to ``message``, in one sentence a support person can read out: "Delivered
+    to +39******4567 at 10:00:04 UTC, 4 s after it was sent; read at 10:01." Phones masked;
+    the day is named when it is not ``now``'s."""
+    to = f" to {mask_phone(message.phone)}" if message.phone else ""
+
+    def at(moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        day = "" if moment.date() == now.date() else f" on {moment:%d %b %Y}"
+        return f" at {moment:%H:%M:%S} UTC{day}"
+
+    after = (
+        f", {seconds(message.latency_seconds)} after it was sent"
+        if message.latency_seconds is not None
+        else ""
+    )
+    polled = any(e.source == "poll" and e.status == message.status for e in message.events)
+    source = " (learnt by polling Qlara: the webhook never said)" if polled else ""
+    if message.status == "delivered":
+        told = f"Delivered{to}{at(message.final_at)}{after}{source}"
+    elif message.status == "error":
+        why = f": {mask_phones(message.error)}" if message.error else ""
+        told = f"Not delivered{to}{why}; Qlara said so{at(message.final_at)}{after}{source}"
+    elif message.status == "expired":
+        told = (
+            f"Expired{to}{at(message.final_at)}{after}: Qlara could not deliver it in time{source}"
+        )
+    elif message.sent_at is not None:
+        waited = seconds((now - message.sent_at).total_seconds())
+        told = f"Sent{to}{at(message.sent_at)}, {waited} ago; no final status yet"
+        if message.status not in (None, "sent"):
+            told += f" (last: {message.status}{at(message.status_time)})"
+    elif message.status is not None:
+        told = f"Last heard of as {message.status}{at(message.status_time)}; no send is known"
+    else:
+        told = "Only read receipts arrived: the message has no delivery status"
+    if message.read_at is not None:
+        told += f"; read{at(message.read_at)}"
+    return told + "."
 
 
 def tell(message: MessageDetail) -> Story:

@@ -17,7 +17,8 @@ from workers.retention import PeriodicThread
 
 log = structlog.get_logger(__name__)
 
-#: How often the most frequent countries are read again, and how soon after a failed read.
+#: How often the most frequent countries are read again; how soon after a failed read, or
+#: while fewer countries than asked for are known.
 REFRESH_S = 3600.0
 RETRY_S = 60.0
 #: The span they are counted over.
@@ -26,7 +27,8 @@ COUNTED_OVER = timedelta(days=7)
 
 class CountryLabels(PeriodicThread):
     """Names the countries of :func:`qlara.parse_country_labels`'s answer in the metrics: a fixed
-    list once at boot; the most frequent at boot and every :data:`REFRESH_S`. Every worker
+    list once at boot; the most frequent at boot and every :data:`REFRESH_S` (every
+    :data:`RETRY_S` while the ledger knows fewer countries than asked for). Every worker
     process reads the same ledger, so they name the same countries but for the moments
     around a refresh; the counts sum across processes whatever each names."""
 
@@ -57,4 +59,6 @@ class CountryLabels(PeriodicThread):
             log.debug("country labels", countries=sorted(named))
             if isinstance(self._labels, tuple):
                 return
-            wait = max(REFRESH_S - (time.monotonic() - began), 1.0)
+            # A new ledger names no country yet: look again soon until there are enough
+            period = REFRESH_S if len(named) >= self._labels else RETRY_S
+            wait = max(period - (time.monotonic() - began), 1.0)

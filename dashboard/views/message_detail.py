@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.show import cell, seconds, when
-from dashboard.story import tell
+from dashboard.story import headline, tell
 from qlara import mask_phone, mask_phones
 
 view = session.view()
@@ -32,6 +32,7 @@ if message is None:
     st.info(f"The ledger has no message {typed!r}.")
     st.stop()
 
+st.markdown(f"### {headline(message, loads.now())}")
 state_columns = st.columns(4)
 state_columns[0].metric("Status", message.status or "none")
 state_columns[1].metric("Final", "yes" if message.is_final else "not yet")

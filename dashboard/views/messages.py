@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.export import EXPORT_LIMIT, messages_csv
-from dashboard.show import cell, seconds, span_caption, when
+from dashboard.show import cell, seconds, short_when, span_caption
 from metrics.error_classes import ERROR_CLASSES
 from qlara import mask_phone, mask_phones
 
@@ -87,7 +87,8 @@ else:
         f"{SORT_LABELS[sort]}, {'descending' if descending else 'ascending'} "
         "(empty values last)"
     )
-    # One notation for nothing: an empty cell
+    # One notation for nothing: an empty cell. The columns a support person reads fit the
+    # page; the final and update times are on each message's page and in the CSV.
     st.dataframe(
         pd.DataFrame(
             {
@@ -96,15 +97,22 @@ else:
                 "channel": [cell(m.channel) for m in found.items],
                 "phone": [cell(mask_phone(m.phone)) for m in found.items],
                 "status": [cell(m.status) for m in found.items],
-                "sent (UTC)": [cell(m.sent_at, when) for m in found.items],
-                "final (UTC)": [cell(m.final_at, when) for m in found.items],
+                "sent (UTC)": [cell(m.sent_at, short_when) for m in found.items],
                 "sent → final": [cell(m.latency_seconds, seconds) for m in found.items],
                 "error": [cell(mask_phones(m.error)) for m in found.items],
-                "updated (UTC)": [when(m.updated_at) for m in found.items],
             }
         ),
         hide_index=True,
         width="stretch",
+        column_config={
+            "channel": st.column_config.TextColumn(width="small"),
+            "status": st.column_config.TextColumn(width="small"),
+            "sent → final": st.column_config.TextColumn(width="small"),
+        },
+    )
+    st.caption(
+        "Final and update times: on each message's page (Show the details of, below) and in "
+        "the CSV export."
     )
     left, middle, right = st.columns(3)
     if left.button("Previous page", disabled=len(cursors) == 1):

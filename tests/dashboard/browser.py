@@ -111,9 +111,19 @@ class Tab:
         """The page's visible text."""
         return str(self.evaluate("document.body.innerText"))
 
-    def screenshot(self, path: Path) -> None:
-        """Save the whole page as a PNG."""
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    def viewport(self, width: int, height: int) -> None:
+        """Show pages at exactly ``width`` x ``height`` CSS pixels from now on."""
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    def screenshot(self, path: Path, *, whole_page: bool = True) -> None:
+        """Save the whole page, or only what the viewport shows, as a PNG."""
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data["data"]))
 

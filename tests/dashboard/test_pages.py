@@ -450,7 +450,18 @@ def test_the_messages_list_counts_the_matches_and_writes_nothing_as_an_empty_cel
     assert "None" not in shown
     assert ",-," not in shown  # p1 has no final status, no latency, no error: empty cells
     pending = table.set_index("message id").loc["p1"]
-    assert (pending["final (UTC)"], pending["sent → final"], pending["error"]) == ("", "", "")
+    assert (pending["sent → final"], pending["error"]) == ("", "")
+    # the columns a support person reads, all of them fitting the page
+    assert list(table.columns) == [
+        "message id",
+        "customer message id",
+        "channel",
+        "phone",
+        "status",
+        "sent (UTC)",
+        "sent → final",
+        "error",
+    ]
 
 
 def test_a_search_looks_at_the_whole_ledger_and_says_so(explorer: str) -> None:
@@ -512,3 +523,24 @@ def test_the_overview_shows_spend_by_country_and_channel_and_what_failures_cost(
     by_country = frame(app, "country", "spend").set_index("country")
     assert by_country.loc["IT", "mean sent → delivered (s)"] == 10.0
     assert by_country.loc["FR", "spent on failures"] == 0.05
+
+
+def test_the_overview_marks_percentiles_read_from_the_histogram(
+    explorer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import queries
+
+    monkeypatch.setattr(queries, "EXACT_LATENCIES", 1)
+    app = open_page("overview", THIS_HOUR)
+
+    assert metrics(app)["Sent → delivered p50"].startswith("≈ ")
+    assert "from an hourly histogram, within 2.2 %" in texts(app)
+
+
+def test_the_detail_page_says_in_one_sentence_what_happened(explorer: str) -> None:
+    app = open_page("message_detail", {"message": "d3"})
+
+    assert (
+        "Delivered to +49******4567 at 11:22:20 UTC, 20.0 s after it was sent; read at "
+        "11:25:00 UTC." in texts(app)
+    )

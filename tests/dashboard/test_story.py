@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 
 from dashboard import queries
 from dashboard.export import COLUMNS, messages_csv
-from dashboard.story import tell
+from dashboard.story import headline, tell
 from tests.dashboard.seed import NOW, record
 from tests.ledger.samples import event
 
@@ -80,3 +81,46 @@ def test_the_story_of_a_multi_part_sms_names_the_failed_part_and_the_missing_one
     assert "(Not delivered)" in told
     assert "2 of 3 no report yet" in told
     assert "Waiting for part 2." in told
+
+
+@pytest.mark.parametrize(
+    ("message_id", "expected"),
+    [
+        ("d1", "Delivered to +39******4567 at 11:20:10 UTC, 10.0 s after it was sent."),
+        (
+            "d3",
+            "Delivered to +49******4567 at 11:22:20 UTC, 20.0 s after it was sent; read at "
+            "11:25:00 UTC.",
+        ),
+        (
+            "e1",
+            "Not delivered to +33*****0001: Blocked by carrier; Qlara said so at 11:23:05 UTC, "
+            "5.0 s after it was sent.",
+        ),
+        (
+            "x1",
+            "Expired to +33*****0001 at 11:25:00 UTC, 60.0 min after it was sent: Qlara could "
+            "not deliver it in time.",
+        ),
+        ("p1", "Sent to +33*****0001 at 11:29:00 UTC, 31.0 min ago; no final status yet."),
+        ("s3", "Sent to +33*****0001 at 05:00:00 UTC, 7.0 h ago; no final status yet."),
+    ],
+)
+def test_the_headline_says_in_one_sentence_what_happened(
+    seeded: Engine, message_id: str, expected: str
+) -> None:
+    with seeded.connect() as conn:
+        message = queries.message_detail(conn, message_id)
+    assert message is not None
+
+    assert headline(message, NOW) == expected
+
+
+def test_the_headline_names_the_day_when_it_is_not_today(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        message = queries.message_detail(conn, "d1")
+    assert message is not None
+
+    told = headline(message, NOW + timedelta(days=1))
+
+    assert told.startswith("Delivered to +39******4567 at 11:20:10 UTC on 01 Mar 2025,")
