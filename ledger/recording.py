@@ -33,7 +33,7 @@ Results are exactly what recording the receipts one by one, in batch order, woul
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -286,17 +286,15 @@ def _record_events(
         conn, {ev.channel for ev in _new_events(outcomes) if ev.channel is not None}, now
     )
     changed = sorted({key[0] for key in inserted if key[0] not in created} | folded)
-    found = _refresh_messages(conn, changed, stored, owners, inserted, observed, message_extra, now)
+    after: dict[str, Mapping[str, Any]] = {m: fresh[m].row for m in created}
+    found = _refresh_messages(
+        conn, changed, stored, owners, inserted, observed, message_extra, now, before, after
+    )
     found.update((m, fresh[m].latency) for m in created)
     # What this transaction moved in the per-hour counts: the changed and created messages
     # as they are now, against what they were (a folded placeholder is gone)
-    touched = set(changed) | created
     gone = {m for m in merges if m in before}
-    places.record_moves(
-        conn,
-        {m: before[m] for m in touched | gone if m in before},
-        _current_rows(conn, sorted(touched)),
-    )
+    places.record_moves(conn, {m: before[m] for m in after.keys() | gone if m in before}, after)
     for message_id in sorted(found):  # one order, however the batch was split
         latency = found[message_id]
         if latency is not None:
@@ -328,7 +326,7 @@ class _FreshMessage:
         latency = None
         if state.latency_seconds is not None:
             latency = _first_latency(message_id, rows, owners, set(keys))
-        country, operator, price = _destination_and_price(state.phone, rows)
+        where = destination(state.phone)
         row = {
             "message_id": message_id,
             "status": state.status,
@@ -344,25 +342,14 @@ class _FreshMessage:
             "latency_seconds": state.latency_seconds,
             "latency_observed_at": now if latency is not None else None,
             "event_count": len(keys),
-            "country": country,
-            "operator": operator,
-            "price": price,
+            "country": where.country,
+            "operator": where.operator,
+            "price": _price(rows),
             "duplicate_count": 0,
             "first_received_at": first_received,
             "updated_at": now,
         }
         return cls(row, latency)
-
-
-def _current_rows(conn: Connection, message_ids: list[str]) -> dict[str, Any]:
-    """The :data:`ledger.places.COLUMNS` of these messages as they are now, by id."""
-    found: dict[str, Any] = {}
-    for chunk in _id_lists(message_ids):
-        rows = conn.execute(
-            select(messages.c.message_id, *places.COLUMNS).where(messages.c.message_id.in_(chunk))
-        )
-        found.update((row.message_id, row._mapping) for row in rows)
-    return found
 
 
 def _new_events(outcomes: list[_Outcome]) -> Iterator[DeliveryEvent]:
@@ -407,7 +394,12 @@ def _lock_messages(
         )
         for chunk in _id_lists(existing):
             rows = conn.execute(
-                select(messages.c.message_id, messages.c.latency_observed_at, *places.COLUMNS)
+                select(
+                    messages.c.message_id,
+                    messages.c.latency_observed_at,
+                    messages.c.phone,
+                    *places.COLUMNS,
+                )
                 .where(messages.c.message_id.in_(chunk))
                 .order_by(messages.c.message_id)
                 .with_for_update()
@@ -575,10 +567,14 @@ def _refresh_messages(
     observed: dict[str, datetime | None],
     extra: Counter[str],
     now: datetime,
+    before: Mapping[str, Mapping[Any, Any]],
+    after: dict[str, Mapping[str, Any]],
 ) -> dict[str, tuple[_Outcome, LatencyObservation] | None]:
     """Recompute each changed message's state from its ``stored`` events (read before this
     batch's) and those ``inserted`` now; returns, for each, the latency it reports the first
-    time it is known, with the receipt after which it was."""
+    time it is known, with the receipt after which it was. Each new row's
+    :data:`ledger.places.COLUMNS` go into ``after``; ``before`` holds the rows as they were
+    (a destination is looked up again only when the phone changed)."""
     found: dict[str, tuple[_Outcome, LatencyObservation] | None] = {}
     if not changed:
         return found
@@ -595,6 +591,22 @@ def _refresh_messages(
             found[message_id] = _first_latency(message_id, rows, owners, inserted)
             if found[message_id] is not None:
                 observed_at = now
+        was = before.get(message_id)
+        if was is not None and was["phone"] == state.phone:
+            country, operator = was["country"], was["operator"]
+        else:
+            where = destination(state.phone)
+            country, operator = where.country, where.operator
+        price = _price(rows)
+        after[message_id] = {
+            "updated_at": now,
+            "country": country,
+            "operator": operator,
+            "channel": state.channel,
+            "status": state.status,
+            "price": price,
+            "latency_seconds": state.latency_seconds,
+        }
         updates.append(
             (
                 state.status,
@@ -609,7 +621,9 @@ def _refresh_messages(
                 state.error,
                 state.latency_seconds,
                 observed_at,
-                *_destination_and_price(state.phone, rows),
+                country,
+                operator,
+                price,
                 len(rows),
                 extra[message_id],
                 now,
@@ -620,14 +634,11 @@ def _refresh_messages(
     return found
 
 
-def _destination_and_price(
-    phone: str | None, rows: Sequence[_StoredEvent]
-) -> tuple[str | None, str | None, float | None]:
-    """A message's country and operator (:func:`qlara.destination` of its phone) and its
-    price: the sum of its distinct events' prices, ``None`` when none carries one."""
-    where = destination(phone)
+def _price(rows: Sequence[_StoredEvent]) -> float | None:
+    """A message's price: the sum of its distinct events' prices, ``None`` when none carries
+    one."""
     prices = [row.price for row in rows if row.price is not None]
-    return where.country, where.operator, sum(prices) if prices else None
+    return sum(prices) if prices else None
 
 
 def _first_latency(

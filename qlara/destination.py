@@ -8,6 +8,7 @@ ever holds the number itself, so both may serve as labels.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +20,30 @@ from qlara.phone import normalise_phone
 #: What the library calls a region it does not know, and the non-geographic numbers'
 #: (``+800``, ``+882``...): no country either way.
 _NO_COUNTRY = frozenset({phonenumbers.UNKNOWN_REGION, "001"})
+def _country(number: phonenumbers.PhoneNumber) -> str | None:
+    """The number's region, as ``region_code_for_number`` finds it (or its code's main one).
+
+    Only a code several countries share (+1, +39, +44...) needs the number checked against
+    each country's ranges, which costs more than the rest of :func:`destination` together.
+    When every other country of the code is told by its leading digits (+39's Vatican:
+    06698) and none of them matches, the library's own search can only end in the main
+    country, so it is skipped."""
+    code = number.country_code or 0
+    regions = phonenumbers.region_codes_for_country_code(code)
+    if len(regions) == 1:
+        return str(regions[0])
+    national = phonenumbers.national_significant_number(number)
+    leading = [
+        getattr(phonenumbers.PhoneMetadata.metadata_for_region(r), "leading_digits", None)
+        for r in regions[1:]
+    ]
+    if all(leading) and not any(re.match(str(digits), national) for digits in leading):
+        return str(regions[0])
+    return phonenumbers.region_code_for_number(number) or (
+        phonenumbers.region_code_for_country_code(code)
+    )
+
+
 #: Fewest digits, country code included, that can name a country: shorter values are short
 #: codes or junk, with no country.
 _FEWEST_DIGITS = 7
@@ -52,12 +77,11 @@ def destination(phone: str | None) -> Destination:
         number = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
         return NOWHERE
-    country = phonenumbers.region_code_for_number(number) or (
-        phonenumbers.region_code_for_country_code(number.country_code or 0)
-    )
+    country = _country(number)
     if not country or country in _NO_COUNTRY:
         return NOWHERE
-    operator = carrier.name_for_number(number, "en") or None
+    # The range's operator by prefix: the plan lists operators for mobile ranges only
+    operator = carrier.name_for_valid_number(number, "en") or None
     return Destination(country, operator)
 
 
