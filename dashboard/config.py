@@ -34,6 +34,9 @@ class DashboardConfig:
     - ``metrics_url``/``metrics_token``: where the sidecar's ``GET /metrics`` answers, for
       the acknowledgement time, rejections, spool and queue (``None``: not shown);
       ``metrics_verify``: whether its HTTPS certificate is checked;
+    - ``sso``: single sign-on through the OpenID Connect provider Streamlit is configured
+      with (``st.login``); ``sso_allowed``: the e-mail addresses and ``@domains`` it admits
+      (empty: anyone the provider signs in);
     - ``redrive``: the operator's redrive action (``None``: not offered);
     - ``clock``: the current time, timezone-aware.
     """
@@ -48,6 +51,25 @@ class DashboardConfig:
     metrics_verify: bool = True
     redrive: Redrive | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sso: bool = False
+    sso_allowed: tuple[str, ...] = ()
+
+    @property
+    def signs_in(self) -> bool:
+        """Whether a viewer must sign in at all."""
+        return self.password is not None or self.sso
+
+    def sso_admits(self, email: str | None, verified: bool | None) -> bool:
+        """Whether a viewer the provider signed in as ``email`` may see the explorer: a
+        verified address (a provider that says nothing of it is believed), one of
+        ``sso_allowed`` or of a domain there, case aside; anyone when it is empty."""
+        if not self.sso_allowed:
+            return True
+        if not email or verified is False:
+            return False
+        address = email.strip().lower()
+        domain = "@" + address.rpartition("@")[2]
+        return address in self.sso_allowed or domain in self.sso_allowed
 
     def admits(self, user: str, password: str) -> bool:
         """Whether ``user`` may sign in with ``password`` (always, when no password is set)."""

@@ -25,20 +25,47 @@ _CUSTOM = "custom"
 
 
 def signed_in(config: DashboardConfig) -> bool:
-    """Whether the viewer may see the explorer; shows the sign-in form when not yet."""
-    if config.password is None or st.session_state.get(_USER):
+    """Whether the viewer may see the explorer; shows the sign-in page when not yet: single
+    sign-on (when configured) and the password form (when a password is set)."""
+    if not config.signs_in or st.session_state.get(_USER):
         return True
+    if config.sso and st.user.is_logged_in:
+        email = st.user.get("email")
+        if config.sso_admits(
+            str(email) if email else None, _verified(st.user.get("email_verified"))
+        ):
+            st.session_state[_USER] = str(email or st.user.get("sub") or "signed in")
+            return True
+        st.title("Qlara delivery explorer")
+        st.error(
+            f"{email or 'This account'} may not use this explorer "
+            "(QLARA_SIDECAR_DASHBOARD_OIDC_ALLOWED). Sign out, then in with another account."
+        )
+        st.button("Sign out", on_click=st.logout)
+        return False
     st.title("Qlara delivery explorer")
-    with st.form("sign_in"):
-        user = st.text_input("User name")
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Sign in")
-    if submitted:
-        if config.admits(user, password):
-            st.session_state[_USER] = user.strip()
-            st.rerun()
-        st.warning("Wrong user name or password.")
+    if config.sso:
+        st.button("Sign in with single sign-on", type="primary", on_click=st.login)
+    if config.password is not None:
+        with st.form("sign_in"):
+            user = st.text_input("User name")
+            password = st.text_input("Password", type="password")
+            submitted = st.form_submit_button("Sign in")
+        if submitted:
+            if config.admits(user, password):
+                st.session_state[_USER] = user.strip()
+                st.rerun()
+            st.warning("Wrong user name or password.")
     return False
+
+
+def _verified(claim: object) -> bool | None:
+    """The ``email_verified`` claim as a boolean (some providers send a string)."""
+    if claim is None:
+        return None
+    if isinstance(claim, str):
+        return claim.strip().lower() == "true"
+    return bool(claim)
 
 
 def user() -> str | None:

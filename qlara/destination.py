@@ -20,6 +20,8 @@ from qlara.phone import normalise_phone
 #: What the library calls a region it does not know, and the non-geographic numbers'
 #: (``+800``, ``+882``...): no country either way.
 _NO_COUNTRY = frozenset({phonenumbers.UNKNOWN_REGION, "001"})
+
+
 def _country(number: phonenumbers.PhoneNumber) -> str | None:
     """The number's region, as ``region_code_for_number`` finds it (or its code's main one).
 

@@ -8,7 +8,12 @@ headless, no usage statistics, errors shown without details, no file watching.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -16,6 +21,7 @@ import structlog
 import dashboard
 from sidecar import wiring
 from sidecar.children import child_argv
+from sidecar.layout import data_dir
 from sidecar.logging import configure
 from sidecar.settings import Settings, SettingsError, explorer_stuck_after
 from sidecar.supervisor import ChildSpec
@@ -46,6 +52,51 @@ def streamlit_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+#: Where the explorer's single sign-on settings are written for Streamlit (``[auth]``), in
+#: the data directory (mode 0700), the file itself 0600.
+SECRETS_FILE = "explorer/secrets.toml"
+
+
+def sso_secrets(settings: Settings) -> str | None:
+    """Streamlit's ``[auth]`` section for single sign-on (TOML), ``None`` when it is off.
+
+    The cookie that keeps a viewer signed in is signed with a secret derived from the client
+    secret: stable across restarts, and changed with it."""
+    secret = settings.dashboard_oidc_client_secret
+    if settings.dashboard_oidc_metadata_url is None or secret is None:
+        return None
+    public = settings.dashboard_public_url or (
+        f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+    )
+    cookie = hmac.new(
+        secret.get_secret_value().encode(), b"qlara-explorer-cookie", hashlib.sha256
+    ).hexdigest()
+    values = {
+        "redirect_uri": f"{public}/oauth2callback",
+        "cookie_secret": cookie,
+        "client_id": settings.dashboard_oidc_client_id,
+        "client_secret": secret.get_secret_value(),
+        "server_metadata_url": settings.dashboard_oidc_metadata_url,
+    }
+    # JSON strings are TOML basic strings: quotes and backslashes escaped the same way
+    return "[auth]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+
+
+def write_sso_secrets(settings: Settings) -> Path | None:
+    """Write :func:`sso_secrets` where Streamlit reads it (only this user may), or remove a
+    file left from an earlier start with single sign-on; the path written, if any."""
+    path = data_dir(settings) / SECRETS_FILE
+    text = sso_secrets(settings)
+    if text is None:
+        path.unlink(missing_ok=True)
+        return None
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    return path
+
+
 def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
     """The explorer's configuration: the ledger, thresholds, sign-in, where the metrics
     answer, and a redrive through the queue the sidecar uses."""
@@ -74,6 +125,8 @@ def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
         metrics_token=token.get_secret_value() if token is not None else None,
         metrics_verify=VERIFY_OWN_RECEIVER,  # metrics_url is this machine's own
         redrive=redrive,
+        sso=settings.dashboard_oidc_metadata_url is not None,
+        sso_allowed=settings.dashboard_oidc_allowed,
     )
 
 
@@ -81,10 +134,11 @@ def run_dashboard(settings: Settings) -> int:
     """Serve the explorer until SIGTERM/SIGINT (DASHBOARD_PORT set, checked by the caller);
     return the exit status."""
     configure(settings.log_level, settings.log_format, secrets_of(settings))
-    if settings.dashboard_host not in _LOOPBACK and settings.dashboard_password is None:
+    signs_in = settings.dashboard_password is not None or settings.dashboard_oidc_metadata_url
+    if settings.dashboard_host not in _LOOPBACK and not signs_in:
         log.warning(
-            "the explorer listens beyond loopback without a password; "
-            "set QLARA_SIDECAR_DASHBOARD_PASSWORD",
+            "the explorer listens beyond loopback without a sign-in; set "
+            "QLARA_SIDECAR_DASHBOARD_PASSWORD or QLARA_SIDECAR_DASHBOARD_OIDC_METADATA_URL",
             host=settings.dashboard_host,
         )
     config = dashboard_config(settings)
@@ -95,6 +149,9 @@ def run_dashboard(settings: Settings) -> int:
     from streamlit.web import bootstrap
 
     options = streamlit_options(settings)
+    secrets = write_sso_secrets(settings)
+    if secrets is not None:
+        options["secrets.files"] = [str(secrets)]
     flags = {name.replace(".", "_"): value for name, value in options.items()}
     bootstrap.load_config_options(flag_options=flags)
     log.info("serving the explorer", host=settings.dashboard_host, port=settings.dashboard_port)

@@ -54,6 +54,10 @@ _OPTIONAL_STRINGS = (
     "tls_key_file",
     "alert_thresholds",
     "dashboard_stuck_after",
+    "dashboard_oidc_metadata_url",
+    "dashboard_oidc_client_id",
+    "dashboard_oidc_client_secret",
+    "dashboard_public_url",
 )
 
 
@@ -357,6 +361,33 @@ class Settings(BaseSettings):
         description="Comma-separated user names allowed to sign in to the explorer, e.g. "
         "ana,ops. Empty: any name with the password.",
     )
+    dashboard_oidc_metadata_url: str | None = Field(
+        None,
+        description="Single sign-on to the explorer: the OpenID Connect provider's discovery "
+        "URL (https://issuer/.well-known/openid-configuration), set with "
+        "DASHBOARD_OIDC_CLIENT_ID and DASHBOARD_OIDC_CLIENT_SECRET. The sign-in page then "
+        "offers it, beside the password if one is set.",
+    )
+    dashboard_oidc_client_id: str | None = Field(
+        None, description="The explorer's client id at the OpenID Connect provider."
+    )
+    dashboard_oidc_client_secret: SecretStr | None = Field(
+        None,
+        description="The explorer's client secret at the OpenID Connect provider (kept in a "
+        "file only the sidecar's user can read, DATA_DIR/explorer/secrets.toml).",
+    )
+    dashboard_oidc_allowed: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Who may sign in by single sign-on: e-mail addresses (ana@example.com) "
+        "and domains (@example.com), comma-separated, matched against the verified e-mail "
+        "the provider gives. Empty: anyone the provider signs in.",
+    )
+    dashboard_public_url: str | None = Field(
+        None,
+        description="The explorer's address as browsers reach it (https://explorer.example.com"
+        "), where the OpenID Connect provider sends them back (+ /oauth2callback; register "
+        "that). Unset: http://DASHBOARD_HOST:DASHBOARD_PORT.",
+    )
     alert_thresholds: Path | None = Field(
         None,
         description="The YAML file of alert thresholds that `alerts render --thresholds` "
@@ -422,6 +453,27 @@ class Settings(BaseSettings):
                     "203.0.113.0/24,2001:db8::/32"
                 ) from None
         return tuple(networks)
+
+    @field_validator("dashboard_oidc_allowed", mode="before")
+    @classmethod
+    def _parse_allowed(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        for item in value if isinstance(value, list | tuple) else ():
+            _, at, domain = str(item).rpartition("@")
+            if not at or not domain or "." not in domain:
+                raise ValueError(
+                    f"{item!r} is neither an e-mail address nor a domain; use "
+                    "ana@example.com or @example.com"
+                )
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("dashboard_oidc_metadata_url", "dashboard_public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must be an absolute http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("dashboard_users", "allowed_hosts", mode="before")
     @classmethod
@@ -656,6 +708,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         # that already name the variable.
         raise SettingsError(str(exc).splitlines()[0]) from None
     _set_together(settings, "basic_auth_user", "basic_auth_password")
+    _set_together(settings, "dashboard_oidc_metadata_url", "dashboard_oidc_client_id")
+    _set_together(settings, "dashboard_oidc_client_id", "dashboard_oidc_client_secret")
     if settings.webhook_signing_secrets is not None:
         for index, secret in enumerate(settings.signing_secrets(), start=1):
             key = secret.removeprefix("whsec_")

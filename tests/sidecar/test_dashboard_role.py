@@ -111,3 +111,39 @@ def test_the_explorer_child_counts_into_no_metrics_directory() -> None:
     assert spec.argv[-1] == "dashboard"
     assert "PROMETHEUS_MULTIPROC_DIR" not in spec.env
     assert spec.env["QLARA_SIDECAR_PORT"] == "1"
+
+
+def test_single_sign_on_is_written_as_streamlit_s_auth_section_only_when_set(
+    tmp_path: Path,
+) -> None:
+    import stat
+    import tomllib
+
+    from sidecar.dashboard_role import SECRETS_FILE, write_sso_secrets
+    from sidecar.settings import Settings
+
+    secret = 'se"cret\\0123456789'
+    settings = Settings(
+        data_dir=tmp_path,
+        dashboard_port=8600,
+        dashboard_oidc_metadata_url="https://login.example.com/.well-known/openid-configuration",
+        dashboard_oidc_client_id="explorer",
+        dashboard_oidc_client_secret=secret,
+    )
+    path = write_sso_secrets(settings)
+
+    assert path == tmp_path / SECRETS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    auth = tomllib.loads(path.read_text())["auth"]
+    assert auth["client_secret"] == secret  # quoted as TOML wants
+    assert auth["redirect_uri"] == "http://127.0.0.1:8600/oauth2callback"
+    assert auth["server_metadata_url"].startswith("https://login.example.com/")
+    assert len(auth["cookie_secret"]) == 64
+    assert secret not in auth["cookie_secret"]
+    assert dashboard_config(settings).sso
+
+    # Turned off, the file goes
+    off = Settings(data_dir=tmp_path, dashboard_port=8600)
+    assert write_sso_secrets(off) is None
+    assert not path.exists()
+    assert not dashboard_config(off).sso

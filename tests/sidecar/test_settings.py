@@ -117,6 +117,8 @@ def test_a_flag_beats_the_environment_which_beats_the_default(
         ("METRICS_PORT", "-1", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
         ("METRICS_PORT", "ninety", "QLARA_SIDECAR_METRICS_PORT: must be an integer between 0"),
         ("COUNTRY_LABELS", "IT,Italy", "QLARA_SIDECAR_COUNTRY_LABELS: not ISO 3166-1 alpha-2"),
+        ("DASHBOARD_OIDC_ALLOWED", "example", "QLARA_SIDECAR_DASHBOARD_OIDC_ALLOWED: 'example'"),
+        ("DASHBOARD_OIDC_METADATA_URL", "issuer.example.com", "QLARA_SIDECAR_DASHBOARD_OIDC"),
         ("COUNTRY_LABELS", "top:99", "QLARA_SIDECAR_COUNTRY_LABELS: top:N wants N from 0 to"),
     ],
 )
@@ -130,6 +132,24 @@ def test_an_invalid_value_names_its_variable(
 
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+def test_single_sign_on_needs_the_provider_the_client_id_and_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "QLARA_SIDECAR_DASHBOARD_OIDC_METADATA_URL",
+        "https://login.example.com/.well-known/openid-configuration",
+    )
+    with pytest.raises(SettingsError, match="DASHBOARD_OIDC_CLIENT_ID: must be set together"):
+        load_settings()
+    monkeypatch.setenv("QLARA_SIDECAR_DASHBOARD_OIDC_CLIENT_ID", "explorer")
+    with pytest.raises(SettingsError, match="DASHBOARD_OIDC_CLIENT_SECRET: must be set together"):
+        load_settings()
+    monkeypatch.setenv("QLARA_SIDECAR_DASHBOARD_OIDC_CLIENT_SECRET", "s3cret-0123456789")
+    monkeypatch.setenv("QLARA_SIDECAR_DASHBOARD_OIDC_ALLOWED", "@Example.com, ana@elsewhere.org")
+    settings = load_settings()
+    assert settings.dashboard_oidc_allowed == ("@example.com", "ana@elsewhere.org")
 
 
 def test_basic_auth_needs_both_user_and_password(monkeypatch: pytest.MonkeyPatch) -> None:
