@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, select, text
+from sqlalchemy import Connection, Insert, Table, and_, case, delete, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.bulk import execute_rows
@@ -152,11 +152,7 @@ def moved(
             total = sums.setdefault(key, [0, 0.0, 0.0, 0])
             for i, value in enumerate(values):
                 total[i] += sign * value
-    return {
-        key: (int(v[0]), v[1], v[2], int(v[3]))
-        for key, v in sums.items()
-        if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
-    }
+    return {key: (int(v[0]), v[1], v[2], int(v[3])) for key, v in sums.items() if _counts(v)}
 
 
 def record_moves(
@@ -185,63 +181,57 @@ def append(conn: Connection, sums: Mapping[HourKey, Sums]) -> None:
 
 
 def compact(conn: Connection, since: datetime, before: datetime) -> int:
-    """Collapse the rows of each key with an hour in ``[since, before)`` into one row,
-    dropping keys that sum to nothing. Returns how many rows were removed.
+    """Collapse the rows of each key with an hour in ``[since, before)`` into one row, in both
+    tables, dropping keys that sum to nothing. Returns how many rows were removed.
 
     Deletes with ``RETURNING`` and inserts the sum of exactly the rows deleted, in one
     transaction, so a writer appending meanwhile, or another compaction, loses nothing."""
-    in_range = and_(message_hours.c.hour >= since, message_hours.c.hour < before)
+    return _compact(conn, message_hours, _INSERT, _KEYS, 5, since, before) + _compact(
+        conn, latency_hours, _INSERT_LATENCY, _LATENCY_KEYS, 3, since, before
+    )
+
+
+def _compact(
+    conn: Connection,
+    table: Table,
+    insert: Insert,
+    names: list[str],
+    key_size: int,
+    since: datetime,
+    before: datetime,
+) -> int:
+    """:func:`compact` on one table: its ``names`` are the key's ``key_size`` columns, then
+    the summed ones."""
     ids = list(
         conn.execute(
-            select(message_hours.c.id).where(in_range).order_by(message_hours.c.id)
+            select(table.c.id)
+            .where(table.c.hour >= since, table.c.hour < before)
+            .order_by(table.c.id)
         ).scalars()
     )
-    totals: dict[HourKey, list[float]] = {}
+    totals: dict[tuple[Any, ...], list[float]] = {}
     removed = 0
     for start in range(0, len(ids), _DELETE_CHUNK):
         gone = conn.execute(
-            delete(message_hours)
-            .where(message_hours.c.id.in_(ids[start : start + _DELETE_CHUNK]))
-            .returning(*(message_hours.c[name] for name in _KEYS))
+            delete(table)
+            .where(table.c.id.in_(ids[start : start + _DELETE_CHUNK]))
+            .returning(*(table.c[name] for name in names))
         ).all()
         removed += len(gone)
-        for hour, country, operator, channel, status, n, spend, latency, timed in gone:
-            total = totals.setdefault((hour, country, operator, channel, status), [0, 0.0, 0.0, 0])
-            total[0] += n
-            total[1] += spend
-            total[2] += latency
-            total[3] += timed
-    kept = {
-        key: (int(v[0]), v[1], v[2], int(v[3]))
-        for key, v in totals.items()
-        if v[0] or v[3] or abs(v[1]) > 1e-12 or abs(v[2]) > 1e-9
-    }
-    append(conn, kept)
-    return removed - len(kept) + _compact_latencies(conn, since, before)
-
-
-def _compact_latencies(conn: Connection, since: datetime, before: datetime) -> int:
-    in_range = and_(latency_hours.c.hour >= since, latency_hours.c.hour < before)
-    ids = list(
-        conn.execute(
-            select(latency_hours.c.id).where(in_range).order_by(latency_hours.c.id)
-        ).scalars()
-    )
-    totals: Counter[tuple[datetime, str | None, int]] = Counter()
-    removed = 0
-    for start in range(0, len(ids), _DELETE_CHUNK):
-        gone = conn.execute(
-            delete(latency_hours)
-            .where(latency_hours.c.id.in_(ids[start : start + _DELETE_CHUNK]))
-            .returning(*(latency_hours.c[name] for name in _LATENCY_KEYS))
-        ).all()
-        removed += len(gone)
-        for hour, channel, bucket, n in gone:
-            totals[hour, channel, bucket] += n
-    rows = [(*key, n) for key, n in totals.items() if n]
+        for row in gone:
+            total = totals.setdefault(tuple(row[:key_size]), [0] * (len(names) - key_size))
+            for index, value in enumerate(row[key_size:]):
+                total[index] += value
+    rows = [(*key, *values) for key, values in totals.items() if _counts(values)]
     if rows:
-        execute_rows(conn, _INSERT_LATENCY, _LATENCY_KEYS, rows)
+        execute_rows(conn, insert, names, rows)
     return removed - len(rows)
+
+
+def _counts(values: Iterable[float]) -> bool:
+    """Whether summed figures hold anything (a float left by adding and taking away the
+    same prices is nothing)."""
+    return any(abs(value) > 1e-9 for value in values)
 
 
 #: Narrows a read to some channels: given a table's channel column, a clause (``None``: all).

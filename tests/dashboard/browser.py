@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.sidecar.support import wait_until
+from tests.conftest import _free_port, missing_service
+from tests.sidecar.support import environment_without_settings, wait_until
 
 FLAGS = (
     "--headless",
@@ -170,3 +172,49 @@ def _page_socket(port: int) -> str:
         return str(pages[0]["webSocketDebuggerUrl"]) if pages else None
 
     return wait_until(page, "Chromium's DevTools to answer", timeout=30)
+
+
+@contextmanager
+def serve_explorer(
+    data_dir: Path, log_path: Path, port: int | None = None, **settings: str
+) -> Iterator[str]:
+    """`qlara-sidecar dashboard` on ``data_dir`` with ``settings`` (as QLARA_SIDECAR_*
+    variables, nothing else of this process's), on ``port`` (a free one unless given),
+    logging to ``log_path``; its base URL once it answers. Stopped on leaving."""
+    port = port or _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sidecar", "dashboard"],
+            env=environment_without_settings(
+                data_dir=str(data_dir), dashboard_port=str(port), log_format="json", **settings
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(
+                lambda: (
+                    process.poll() is None
+                    and httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
+                ),
+                "the explorer to answer",
+                timeout=60,
+            )
+            yield base
+        finally:
+            stop(process)
+
+
+@contextmanager
+def chromium_tab(width: int | None = None, height: int | None = None) -> Iterator[Tab]:
+    """A tab of a fresh headless Chromium (Debian's ``chromium`` package), its viewport
+    ``width`` x ``height`` when given. Skips, or fails in CI, without Chromium."""
+    binary = chromium()
+    if binary is None:
+        missing_service("chromium is not installed (apt-get install chromium)")
+        raise AssertionError("unreachable")
+    with browser(binary, _free_port()) as opened:
+        if width is not None and height is not None:
+            opened.viewport(width, height)
+        yield opened

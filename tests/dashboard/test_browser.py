@@ -4,22 +4,17 @@ each is kept under tests/artifacts/dashboard/ (CI keeps them as artefacts)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ledger import Ledger, default_sqlite_url
 from ledger.engine import build_engine
-from tests.conftest import _free_port, missing_service
-from tests.dashboard.browser import Tab, browser, chromium, stop
+from tests.dashboard.browser import Tab, chromium_tab, serve_explorer
 from tests.dashboard.seed import delivered, failed, record, seed
 from tests.ledger.samples import event
-from tests.sidecar.support import environment_without_settings, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "dashboard"
 
@@ -66,40 +61,14 @@ def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     _seed_recent(default_sqlite_url(data_dir))
-    port = _free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sidecar", "dashboard"],
-        env=environment_without_settings(
-            data_dir=str(data_dir), dashboard_port=str(port), log_format="json"
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: (
-                process.poll() is None
-                and httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
-            ),
-            "the explorer to answer",
-            timeout=60,
-        )
+    with serve_explorer(data_dir, tmp_path / "dashboard.log") as base:
         yield base
-    finally:
-        stop(process)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def tab() -> Iterator[Tab]:
-    """A headless Chromium tab (Debian's ``chromium`` package), one for the module."""
-    binary = chromium()
-    if binary is None:
-        missing_service("chromium is not installed (apt-get install chromium)")
-        raise AssertionError("unreachable")
-    with browser(binary, _free_port()) as opened:
+    """A headless Chromium tab, one for the module."""
+    with chromium_tab() as opened:
         yield opened
 
 

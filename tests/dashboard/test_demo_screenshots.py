@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing_service
-from tests.dashboard.browser import Tab, browser, chromium, stop
+from tests.dashboard.browser import Tab, chromium_tab, stop
 from tests.e2e.sidecar_process import Sidecar, free_port, sidecar_env, wait_for
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "demo"
@@ -63,12 +62,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
 
 @pytest.fixture(scope="module")
 def tab() -> Iterator[Tab]:
-    binary = chromium()
-    if binary is None:
-        missing_service("chromium is not installed (apt-get install chromium)")
-        raise AssertionError("unreachable")
-    with browser(binary, free_port()) as opened:
-        opened.viewport(1400, 1000)
+    with chromium_tab(1400, 1000) as opened:
         yield opened
 
 

@@ -5,21 +5,18 @@ provider's consent, the callback, the signed-in explorer; and the accounts it re
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from oidc_provider_mock import User, run_server_in_thread
 
 from dashboard.config import DashboardConfig
 from ledger import Ledger, default_sqlite_url
 from sidecar.dashboard_role import SECRETS_FILE
-from tests.conftest import _free_port, missing_service
-from tests.dashboard.browser import Tab, browser, chromium, stop
-from tests.sidecar.support import environment_without_settings, wait_until
+from tests.conftest import _free_port
+from tests.dashboard.browser import Tab, chromium_tab, serve_explorer
+from tests.sidecar.support import wait_until
 
 USERS = [
     User(sub="ana", claims={"email": "ana@example.com", "email_verified": True}),
@@ -45,46 +42,23 @@ def explorer(provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     data_dir.mkdir()
     Ledger.connect(default_sqlite_url(data_dir)).close()
     port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "dashboard.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sidecar", "dashboard"],
-        env=environment_without_settings(
-            data_dir=str(data_dir),
-            dashboard_port=str(port),
-            log_format="json",
-            dashboard_oidc_metadata_url=provider,
-            dashboard_oidc_client_id="qlara-explorer",
-            dashboard_oidc_client_secret=CLIENT_SECRET,
-            dashboard_oidc_allowed="@example.com",
-            dashboard_public_url=base,
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(
-            lambda: (
-                process.poll() is None
-                and httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
-            ),
-            "the explorer to answer",
-            timeout=60,
-        )
+    with serve_explorer(
+        data_dir,
+        tmp_path / "dashboard.log",
+        port,
+        dashboard_oidc_metadata_url=provider,
+        dashboard_oidc_client_id="qlara-explorer",
+        dashboard_oidc_client_secret=CLIENT_SECRET,
+        dashboard_oidc_allowed="@example.com",
+        dashboard_public_url=f"http://127.0.0.1:{port}",
+    ) as base:
         yield base, data_dir
-    finally:
-        stop(process)
-        log.close()
 
 
 @pytest.fixture
 def tab() -> Iterator[Tab]:
     """A fresh headless Chromium (no cookie from an earlier sign-in)."""
-    binary = chromium()
-    if binary is None:
-        missing_service("chromium is not installed (apt-get install chromium)")
-        raise AssertionError("unreachable")
-    with browser(binary, _free_port()) as opened:
+    with chromium_tab() as opened:
         yield opened
 
 
