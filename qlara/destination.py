@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-
-import phonenumbers
-from phonenumbers import carrier
+from typing import TYPE_CHECKING
 
 from qlara.phone import normalise_phone
 
-#: What the library calls a region it does not know, and the non-geographic numbers'
+if TYPE_CHECKING:
+    import phonenumbers
+
+# phonenumbers is imported where it is used: its tables take 12 MiB, which the processes
+# that never look a number up (the supervisor, the receiver) need not carry.
+
+#: What the library calls a region it does not know ("ZZ"), and the non-geographic numbers'
 #: (``+800``, ``+882``...): no country either way.
-_NO_COUNTRY = frozenset({phonenumbers.UNKNOWN_REGION, "001"})
+_NO_COUNTRY = frozenset({"ZZ", "001"})
 
 
 def _country(number: phonenumbers.PhoneNumber) -> str | None:
@@ -30,6 +34,8 @@ def _country(number: phonenumbers.PhoneNumber) -> str | None:
     When every other country of the code is told by its leading digits (+39's Vatican:
     06698) and none of them matches, the library's own search can only end in the main
     country, so it is skipped."""
+    import phonenumbers
+
     code = number.country_code or 0
     regions = phonenumbers.region_codes_for_country_code(code)
     if len(regions) == 1:
@@ -70,6 +76,9 @@ def destination(phone: str | None) -> Destination:
 
     A number the plan does not hold as valid still has the country its country code
     belongs to (``+44 7700 900…`` is ``GB``); nothing that cannot be a number has one."""
+    import phonenumbers
+    from phonenumbers import carrier
+
     if not phone:
         return NOWHERE
     digits = normalise_phone(phone).lstrip("+")
@@ -98,6 +107,8 @@ def parse_country_labels(text: str) -> CountryChoice:
     messages over the last 7 days, N at most :data:`MOST_LABELLED_COUNTRIES`) or
     comma-separated ISO 3166-1 alpha-2 codes (``IT,FR,DE``). Raises ``ValueError`` naming
     what is wrong."""
+    import phonenumbers
+
     value = text.strip()
     if value.lower().startswith("top:"):
         count = value[4:].strip()

@@ -148,6 +148,15 @@ def test_a_worker_process_does_not_import_the_receiver() -> None:
     assert _python(code).strip() == "[]"
 
 
+def test_the_command_line_and_the_receiver_do_not_load_the_numbering_plan() -> None:
+    # phonenumbers' tables take 12 MiB: only the workers and the explorer look numbers up.
+    code = (
+        "import sys, sidecar.cli, sidecar.receiver_role, receiver; "
+        "print(sorted(m for m in ('phonenumbers',) if m in sys.modules))"
+    )
+    assert _python(code).strip() == "[]"
+
+
 #: Run in a fresh interpreter: build the receiver app from the environment, as uvicorn's
 #: factory call does, start it, and print how many objects the collector leaves out.
 _RECEIVER_PROBE = """
