@@ -1,9 +1,10 @@
-# The qlara-sidecar image used by compose.yaml: one image, one role per container.
+# The qlara-sidecar image used by compose.yaml: one image, one role per container. It installs
+# the runtime dependencies alone (requirements-runtime.lock: no test or lint tool).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY requirements.lock ./
-RUN pip install --no-cache-dir -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN pip install --no-cache-dir -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
 COPY qlara ./qlara
 COPY qlara_api ./qlara_api

@@ -4,7 +4,8 @@
     python3 dev.py up      # create .venv from the lock file if needed, then `qlara-sidecar up`
     python3 dev.py test    # the same set-up, then the whole test suite (pytest)
     python3 dev.py setup   # only the set-up
-    python3 dev.py lock    # re-resolve requirements.lock from pyproject.toml (needs the network)
+    python3 dev.py lock    # re-resolve requirements.lock and requirements-runtime.lock from
+                           # pyproject.toml (needs the network)
     python3 dev.py COMMAND # any other qlara-sidecar command, e.g. `simulate --rate 20`
 
 Any further arguments go to the command: `python3 dev.py test -k ledger -x`.
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCK = ROOT / "requirements.lock"
+#: The runtime dependencies alone, at the versions of LOCK: what the image installs.
+RUNTIME_LOCK = ROOT / "requirements-runtime.lock"
 STAMP = VENV / ".qlara-sidecar-installed"
 
 
@@ -78,7 +81,9 @@ def setup() -> None:
 
 
 def lock() -> None:
-    """Resolve pyproject.toml (with the dev extra) into requirements.lock."""
+    """Resolve pyproject.toml (with the dev extra) into requirements.lock, then its runtime
+    dependencies alone, at the same versions, into requirements-runtime.lock (what the
+    image installs)."""
     setup_tool = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "uv"]
     subprocess.run(setup_tool, check=True)  # noqa: S603
     _run(
@@ -94,6 +99,21 @@ def lock() -> None:
         "--no-header",
         "-o",
         LOCK,
+        ROOT / "pyproject.toml",
+    )
+    _run(
+        BIN / "uv",
+        "pip",
+        "compile",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        "3.11",
+        "--no-header",
+        "--constraint",
+        LOCK,
+        "-o",
+        RUNTIME_LOCK,
         ROOT / "pyproject.toml",
     )
 

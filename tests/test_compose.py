@@ -72,3 +72,28 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     assert "qlara_api" in packages
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def _pins(lock: str) -> dict[str, str]:
+    """``name -> version==... ; markers`` of a lock file's requirement lines."""
+    pins = {}
+    for line in (ROOT / lock).read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, _, rest = line.partition("==")
+            pins[f"{name.strip().lower()} {rest.partition(';')[2].strip()}"] = rest.strip()
+    return pins
+
+
+def test_the_image_installs_the_runtime_dependencies_alone_at_the_tested_versions() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "-r requirements-runtime.lock" in dockerfile
+    assert "requirements.lock" not in dockerfile.replace("requirements-runtime.lock", "")
+    runtime, everything = _pins("requirements-runtime.lock"), _pins("requirements.lock")
+    names = {key.split()[0] for key in runtime}
+    # no test, lint or build tool
+    assert not names & {"pytest", "mypy", "hypothesis", "ruff", "schemathesis", "trustme"}
+    assert not names & {"import-linter", "grafana-foundation-sdk", "oidc-provider-mock"}
+    # what runs is what the tests ran: the same version of each
+    assert {"litestar", "dramatiq", "sqlalchemy", "streamlit", "phonenumbers"} <= names
+    for key, pin in runtime.items():
+        assert everything.get(key) == pin, key
