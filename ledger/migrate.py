@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from ledger.engine import WRITE_OPTION
+
+# Alembic (and Mako under it) is imported where a migration runs: the processes that only
+# use a migrated ledger, the receivers' among them, need not carry it.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: Arbitrary, fixed key of the advisory lock that serialises migrations ("qlarmigr").
 MIGRATION_LOCK_KEY = 0x716C61726D696772
@@ -30,6 +33,8 @@ _log = structlog.get_logger()
 
 def alembic_config() -> Config:
     """An Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -43,6 +48,9 @@ def upgrade_to_head(engine: Engine) -> None:
     ("Context impl", "Running upgrade", once per process that checks) are kept below
     warning, so that `up`, whose every process checks, logs a migration once.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     config = alembic_config()
     quiet = logging.getLogger("alembic")
     level = quiet.level

@@ -107,8 +107,6 @@ def parse_country_labels(text: str) -> CountryChoice:
     messages over the last 7 days, N at most :data:`MOST_LABELLED_COUNTRIES`) or
     comma-separated ISO 3166-1 alpha-2 codes (``IT,FR,DE``). Raises ``ValueError`` naming
     what is wrong."""
-    import phonenumbers
-
     value = text.strip()
     if value.lower().startswith("top:"):
         count = value[4:].strip()
@@ -116,6 +114,8 @@ def parse_country_labels(text: str) -> CountryChoice:
             raise ValueError(f"top:N wants N from 0 to {MOST_LABELLED_COUNTRIES}, got {count!r}")
         return int(count)
     codes = tuple(dict.fromkeys(part.strip().upper() for part in value.split(",") if part.strip()))
+    import phonenumbers  # only for a list of codes: top:N is read by every process
+
     unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
         raise ValueError(

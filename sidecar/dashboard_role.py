@@ -19,7 +19,6 @@ from typing import Any
 import structlog
 
 import dashboard
-from sidecar import wiring
 from sidecar.children import child_argv
 from sidecar.layout import data_dir
 from sidecar.logging import configure
@@ -100,6 +99,8 @@ def write_sso_secrets(settings: Settings) -> Path | None:
 def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
     """The explorer's configuration: the ledger, thresholds, sign-in, where the metrics
     answer, and a redrive through the queue the sidecar uses."""
+    from sidecar import wiring  # here: `up`, which only starts the explorer, needs none of it
+
     database = wiring.database_url(settings)
     password = settings.dashboard_password
     token = settings.metrics_token
@@ -141,6 +142,8 @@ def run_dashboard(settings: Settings) -> int:
             "QLARA_SIDECAR_DASHBOARD_PASSWORD or QLARA_SIDECAR_DASHBOARD_OIDC_METADATA_URL",
             host=settings.dashboard_host,
         )
+    from sidecar import wiring
+
     config = dashboard_config(settings)
     # A fresh data directory has no ledger yet; migrating is safe at any time.
     wiring.migrate(config.database_url)

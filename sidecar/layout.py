@@ -21,6 +21,8 @@ from sidecar.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+#: Under DATA_DIR: the SQLite ledger when no DATABASE_URL is set (ledger.default_sqlite_url's).
+LEDGER_FILE = Path("ledger.sqlite3")
 EMBEDDED_URL_FILE = Path("redis") / "url"
 """Under DATA_DIR: the URL of the Redis a running `up` started (for `redrive`)."""
 

@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 
 import structlog
-import uvicorn
 
 from metrics import MULTIPROC_ENV
 from sidecar import metrics_dir
@@ -61,6 +60,8 @@ def run_receiver(
     if processes > 1:
         # uvicorn restarts its own processes; each one's app cleans up after itself.
         os.environ[MULTIPROC_ENV] = str(metrics_dir.role_dir(settings, "receiver"))
+    import uvicorn  # here: `up`, which only starts receiver children, needs none of it
+
     uvicorn.run(
         "sidecar.asgi:create_app",
         factory=True,

@@ -14,6 +14,7 @@ seconds, stragglers killed; exit status 0.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import structlog
 
 from metrics import MULTIPROC_ENV
 from sidecar import embedded_redis, metrics_dir, wiring
-from sidecar.children import child_env
+from sidecar.children import child_argv, child_env
 from sidecar.dashboard_role import dashboard_spec
 from sidecar.layout import EMBEDDED_URL_FILE, SPOOL_DIR, data_dir
 from sidecar.logging import configure
@@ -58,6 +59,21 @@ EXIT_OK = 0
 EXIT_START_FAILED = 1
 
 
+def _migrate(settings: Settings, database: str) -> None:
+    """`qlara-sidecar migrate` in a child process: the ledger's code (SQLAlchemy, Alembic)
+    is loaded there and gone once it is done, not carried by this process for its life."""
+    done = subprocess.run(  # noqa: S603 - our own command, with our own interpreter
+        child_argv("migrate"),
+        env=child_env(settings, database_url=database),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"the ledger could not be migrated: {lines[-1] if lines else done}")
+
+
 def run_up(settings: Settings) -> int:
     """Run the whole sidecar until Ctrl-C or SIGTERM; return the exit status."""
     root = data_dir(settings)
@@ -69,7 +85,7 @@ def run_up(settings: Settings) -> int:
     try:
         redis, redis_note = _start_redis(settings, supervisor, url_file)
         database = wiring.database_url(settings)
-        wiring.migrate(database)
+        _migrate(settings, database)
         tokens = resolve_tokens(settings)
         configure(settings.log_level, settings.log_format, secrets_of(settings, tokens))
         warn_if_open(settings)

@@ -10,11 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ledger import Horizon, Ledger, default_sqlite_url
-from ledger.engine import normalise_url
 from qlara import parse_country_labels
-from qlara_api import Limits, QlaraClient, RateLimiter
-from sidecar.layout import EMBEDDED_URL_FILE, data_dir
+from sidecar.layout import EMBEDDED_URL_FILE, LEDGER_FILE, data_dir
 from sidecar.settings import (
     Settings,
     SettingsError,
@@ -24,18 +21,24 @@ from sidecar.settings import (
     reconcile_after,
 )
 from sidecar.tokens import Tokens
-from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig
-from workers.reconcile import ReconcileConfig
 
+# The ledger, the workers and the API client are imported where they are used: `up`, which
+# only reads where things are and starts children, carries none of them (SQLAlchemy, Alembic,
+# Dramatiq and httpx took some 40 MiB there).
 if TYPE_CHECKING:
+    from ledger import Horizon
+    from qlara_api import QlaraClient
     from receiver import MetricsConfig, ReceiverConfig
+    from workers import WorkerConfig
+    from workers.reconcile import ReconcileConfig
 
 
 def database_url(settings: Settings) -> str:
     """``DATABASE_URL``, else the SQLite ledger under the data directory."""
     if settings.database_url is not None:
         return settings.database_url
-    return default_sqlite_url(data_dir(settings))
+    # ledger.default_sqlite_url's form, without loading the ledger (a test holds them equal)
+    return f"sqlite:///{data_dir(settings) / LEDGER_FILE}"
 
 
 def worker_processes(settings: Settings, database: str) -> int:
@@ -47,7 +50,8 @@ def worker_processes(settings: Settings, database: str) -> int:
     """
     if settings.workers is not None:
         return settings.workers
-    return 1 if normalise_url(database).get_backend_name() == "sqlite" else 2
+    scheme = database.partition(":")[0].partition("+")[0]
+    return 1 if scheme == "sqlite" else 2
 
 
 def redis_url(settings: Settings) -> str:
@@ -70,6 +74,7 @@ def receiver_config(
     """The receiver's configuration."""
     # Imported here: the receiver brings Litestar, which a worker process has no use for.
     from receiver import ReceiverConfig
+    from workers import ACTOR_NAME, QUEUE_NAME
 
     basic_auth = None
     if settings.basic_auth_user is not None and settings.basic_auth_password is not None:
@@ -105,6 +110,7 @@ def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
     """The metrics-only listener's configuration: the values counted into ``directory``,
     plus the state gauges of the ledger and the queue this host is configured with."""
     from receiver import MetricsConfig
+    from workers import QUEUE_NAME
 
     return MetricsConfig(
         metrics_dir=directory,
@@ -121,6 +127,8 @@ def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
 
 def horizon(settings: Settings) -> Horizon:
     """EXPIRY_HORIZON as the ledger reads it: undocumented channels take ``other``'s."""
+    from ledger import Horizon
+
     spans = expiry_horizon(settings)
     default = spans.pop("other")
     return Horizon(by_channel=spans, default=default)
@@ -133,6 +141,8 @@ def _metrics_token(settings: Settings) -> str | None:
 
 def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerConfig:
     """A worker process's configuration."""
+    from workers import WorkerConfig
+
     return WorkerConfig(
         redis_url=redis,
         database_url=database,
@@ -150,6 +160,8 @@ def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerCon
 
 def api_client(settings: Settings) -> QlaraClient:
     """A Qlara API client from the settings (which must hold the API key)."""
+    from qlara_api import Limits, QlaraClient, RateLimiter
+
     if settings.qlara_api_key is None:
         raise SettingsError("QLARA_SIDECAR_QLARA_API_KEY is not set")
     per_second, per_minute = api_limits(settings.qlara_api_limits)
@@ -163,6 +175,10 @@ def api_client(settings: Settings) -> QlaraClient:
 
 def reconcile_config(settings: Settings) -> ReconcileConfig | None:
     """The reconciler's settings, or ``None`` (it does not run) without a Qlara API key."""
+    from ledger import Horizon
+    from qlara_api import Limits
+    from workers.reconcile import ReconcileConfig
+
     if settings.qlara_api_key is None:
         return None
     after = reconcile_after(settings)
@@ -185,4 +201,6 @@ def reconcile_config(settings: Settings) -> ReconcileConfig | None:
 
 def migrate(database: str) -> None:
     """Bring the ledger at ``database`` to the current schema (idempotent)."""
+    from ledger import Ledger
+
     Ledger.connect(database, migrate=True).close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import workers
 from metrics import MULTIPROC_ENV
-from sidecar import metrics_dir, wiring
+from sidecar import metrics_dir
 from sidecar.children import child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
@@ -26,6 +25,9 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     """
     configure(settings.log_level, settings.log_format, secrets_of(settings))
     if processes == 1:
+        import workers  # here: `up`, which only starts worker children, needs none of it
+        from sidecar import wiring
+
         limit_malloc_arenas()  # before the worker's threads start
         return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
     # `qlara-sidecar metrics` on this host serves this directory.

@@ -148,11 +148,32 @@ def test_a_worker_process_does_not_import_the_receiver() -> None:
     assert _python(code).strip() == "[]"
 
 
+def test_up_s_own_process_loads_neither_the_ledger_nor_the_workers() -> None:
+    # `up` only supervises: SQLAlchemy, Alembic and Dramatiq took some 40 MiB there for life
+    code = (
+        "import sys, sidecar.cli, sidecar.up; "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'dramatiq', 'ledger', 'workers', "
+        "'litestar', 'uvicorn', 'streamlit') if m in sys.modules))"
+    )
+    assert _python(code).strip() == "[]"
+
+
+def test_the_default_ledger_url_is_the_ledger_s_own(tmp_path: Path) -> None:
+    from ledger import default_sqlite_url
+    from sidecar import wiring
+    from sidecar.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    assert wiring.database_url(settings) == default_sqlite_url(tmp_path.resolve())
+
+
 def test_the_command_line_and_the_receiver_do_not_load_the_numbering_plan() -> None:
-    # phonenumbers' tables take 12 MiB: only the workers and the explorer look numbers up.
+    # phonenumbers' tables take 12 MiB: only the workers and the explorer look numbers up;
+    # Alembic is for migrating, which a receiver does not do.
     code = (
         "import sys, sidecar.cli, sidecar.receiver_role, receiver; "
-        "print(sorted(m for m in ('phonenumbers',) if m in sys.modules))"
+        "from sidecar.settings import load_settings; load_settings(); "
+        "print(sorted(m for m in ('phonenumbers', 'alembic') if m in sys.modules))"
     )
     assert _python(code).strip() == "[]"
 
