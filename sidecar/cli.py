@@ -232,8 +232,9 @@ def receiver(
     default=None,
     help="Worker processes. [default: WORKERS]",
 )
+@click.option("--skip-migrate", is_flag=True, hidden=True, help="The parent already migrated.")
 @settings_options(*_WORKER)
-def worker(processes: int | None, **flags: Any) -> None:
+def worker(processes: int | None, skip_migrate: bool, **flags: Any) -> None:
     """Run workers only: take events off the queue and record them in the ledger.
 
     Needs QLARA_SIDECAR_REDIS_URL; the ledger is QLARA_SIDECAR_DATABASE_URL (default: SQLite
@@ -264,6 +265,7 @@ def worker(processes: int | None, **flags: Any) -> None:
             processes=processes or wiring.worker_processes(settings, database),
             redis=redis,
             database=database,
+            migrate=not skip_migrate,
         )
     )
 

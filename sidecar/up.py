@@ -100,7 +100,7 @@ def run_up(settings: Settings) -> int:
         if settings.dashboard_port != 0:
             supervisor.add(dashboard_spec(env), stage=0)
         for index in range(1, wiring.worker_processes(settings, database) + 1):
-            supervisor.add(worker_spec(settings, index, env), stage=1)
+            supervisor.add(worker_spec(settings, index, env, migrate=False), stage=1)
         _print_banner(settings, tokens, root, redis_note, database)
         probe = _ReadinessProbe(settings)
         supervisor.run(stop, tick=probe)

@@ -139,8 +139,10 @@ def _metrics_token(settings: Settings) -> str | None:
     return token.get_secret_value() if token is not None else None
 
 
-def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerConfig:
-    """A worker process's configuration."""
+def worker_config(
+    settings: Settings, *, redis: str, database: str, migrate: bool = True
+) -> WorkerConfig:
+    """A worker process's configuration (``migrate`` false: the parent migrated)."""
     from workers import WorkerConfig
 
     return WorkerConfig(
@@ -155,6 +157,7 @@ def worker_config(settings: Settings, *, redis: str, database: str) -> WorkerCon
         shutdown_timeout_s=settings.worker_shutdown_timeout,
         reconcile=reconcile_config(settings),
         country_labels=parse_country_labels(settings.country_labels),
+        migrate=migrate,
     )
 
 

@@ -15,7 +15,9 @@ from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import secrets_of
 
 
-def run_workers(settings: Settings, *, processes: int, redis: str, database: str) -> int:
+def run_workers(
+    settings: Settings, *, processes: int, redis: str, database: str, migrate: bool = True
+) -> int:
     """Run ``processes`` worker processes until SIGTERM/SIGINT; return the exit status.
 
     One process runs in this process; more are children of this one, each restarted on its
@@ -29,7 +31,9 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
         from sidecar import wiring
 
         limit_malloc_arenas()  # before the worker's threads start
-        return workers.run_worker(wiring.worker_config(settings, redis=redis, database=database))
+        return workers.run_worker(
+            wiring.worker_config(settings, redis=redis, database=database, migrate=migrate)
+        )
     # `qlara-sidecar metrics` on this host serves this directory.
     counted = metrics_dir.role_dir(settings, WORKER_METRICS)
     supervisor = Supervisor(on_exit=metrics_dir.on_child_exit(counted))
@@ -38,19 +42,23 @@ def run_workers(settings: Settings, *, processes: int, redis: str, database: str
     env[MULTIPROC_ENV] = str(counted)
     try:
         for index in range(1, processes + 1):
-            supervisor.add(worker_spec(settings, index, env), stage=0)
+            supervisor.add(worker_spec(settings, index, env, migrate=migrate), stage=0)
         supervisor.run(stop)
     finally:
         supervisor.shutdown()
     return 0
 
 
-def worker_spec(settings: Settings, index: int, env: Mapping[str, str]) -> ChildSpec:
+def worker_spec(
+    settings: Settings, index: int, env: Mapping[str, str], *, migrate: bool = True
+) -> ChildSpec:
     """The child running worker number ``index``, started with glibc's per-thread malloc
-    caches off (so it need not execute itself again, see :mod:`sidecar.memory`)."""
+    caches off (so it need not execute itself again, see :mod:`sidecar.memory`); with
+    ``migrate`` false it opens the ledger as it is (its parent migrated)."""
+    skip = () if migrate else ("--skip-migrate",)
     return ChildSpec(
         name=f"worker-{index}",
-        argv=child_argv("worker", "--processes", "1"),
+        argv=child_argv("worker", "--processes", "1", *skip),
         env=without_thread_caches(env) or env,
         stop_timeout=settings.worker_shutdown_timeout + 0.5,
     )

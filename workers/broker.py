@@ -15,7 +15,7 @@ import metrics
 from ledger import LedgerUnavailable
 from qlara import Receipt
 from workers.config import ACTOR_NAME, QUEUE_NAME, WorkerConfig
-from workers.connection import LedgerConnection
+from workers.connection import LedgerConnection, connect_migrated
 from workers.countries import CountryLabels
 from workers.dead_letters import DeadLetters
 from workers.delivery_limit import DeliveryLimit
@@ -61,7 +61,9 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
     list order and ``after_`` hooks in reverse, so DeliveryLimit counts a delivery before
     anything else and DeadLetters reads the verdict of Retries.
     """
-    connection = LedgerConnection(config.database_url)
+    connection = LedgerConnection(
+        config.database_url, **({} if config.migrate else {"connect": connect_migrated})
+    )
     middleware = [
         DeliveryLimit(
             connection, max_deliveries=config.max_deliveries, park_ms=config.max_backoff_ms

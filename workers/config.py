@@ -44,6 +44,8 @@ class WorkerConfig:
     shutdown_timeout_s: float = 8.0
     #: The reconciler's settings; ``None``: it does not run (no Qlara API key).
     reconcile: ReconcileConfig | None = None
+    #: Whether opening the ledger migrates it first; false when the parent did (`up`).
+    migrate: bool = True
     #: Which destination countries the metrics name (:mod:`workers.countries`): ISO codes,
     #: or how many of the most frequent.
     country_labels: tuple[str, ...] | int = 10

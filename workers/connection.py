@@ -18,6 +18,11 @@ def _connect(database_url: str) -> Ledger:
     return Ledger.connect(database_url, migrate=True)
 
 
+def connect_migrated(database_url: str) -> Ledger:
+    """Open a ledger another process has migrated: Alembic is not even loaded."""
+    return Ledger.connect(database_url, migrate=False)
+
+
 class LedgerConnection(Middleware):
     """Holds the Ledger shared by every worker thread of this process (its engine is
     thread-safe): opened at worker boot, closed at worker shutdown.

@@ -158,6 +158,27 @@ def test_up_s_own_process_loads_neither_the_ledger_nor_the_workers() -> None:
     assert _python(code).strip() == "[]"
 
 
+def test_a_worker_up_started_opens_the_migrated_ledger_without_alembic(tmp_path: Path) -> None:
+    from ledger import Ledger
+    from sidecar.settings import Settings
+    from sidecar.worker_role import worker_spec
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    Ledger.connect(url).close()  # `up` migrates before starting its workers
+    # `up`'s workers are told so
+    assert "--skip-migrate" in worker_spec(Settings(), 1, {}, migrate=False).argv
+    assert "--skip-migrate" not in worker_spec(Settings(), 1, {}).argv
+    code = (
+        "import sys; from workers import WorkerConfig, build_broker; "
+        "from workers.connection import LedgerConnection; "
+        f"config = WorkerConfig(redis_url='redis://127.0.0.1:6379/15', database_url={url!r}, "
+        "migrate=False); broker = build_broker(config); "
+        "[c] = [m for m in broker.middleware if isinstance(m, LedgerConnection)]; "
+        "c.open(); print('alembic' in sys.modules)"
+    )
+    assert _python(code).strip() == "False"
+
+
 def test_the_default_ledger_url_is_the_ledger_s_own(tmp_path: Path) -> None:
     from ledger import default_sqlite_url
     from sidecar import wiring
