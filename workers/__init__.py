@@ -6,16 +6,56 @@ registration). Library code here takes a :class:`WorkerConfig`; nothing reads th
 environment.
 """
 
-from workers.broker import build_broker, enqueue_receipt
-from workers.config import ACTOR_NAME, DEFAULT_NAMESPACE, QUEUE_NAME, WorkerConfig
-from workers.connection import LedgerConnection
-from workers.dead_letters import DeadLetters
-from workers.delivery_limit import DeliveryLimit
-from workers.errors import PermanentFailure, RejectedByLedger, UndecodableReceipt
-from workers.recorder import RecordedHook
-from workers.redrive import RedriveResult, redrive
-from workers.retention import Retention
-from workers.runner import EXIT_BOOT_FAILED, EXIT_OK, run_worker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workers.broker import build_broker, enqueue_receipt
+    from workers.config import ACTOR_NAME, DEFAULT_NAMESPACE, QUEUE_NAME, WorkerConfig
+    from workers.connection import LedgerConnection
+    from workers.dead_letters import DeadLetters
+    from workers.delivery_limit import DeliveryLimit
+    from workers.errors import PermanentFailure, RejectedByLedger, UndecodableReceipt
+    from workers.recorder import RecordedHook
+    from workers.redriving import RedriveResult, redrive
+    from workers.retention import Retention
+    from workers.runner import EXIT_BOOT_FAILED, EXIT_OK, run_worker
+
+#: Where each name lives; imported on first use (PEP 562), so that `workers.config`'s
+#: names (the queue's, read by the receiver and `up`) come without Dramatiq, the ledger and
+#: the rest of this package (21 MiB).
+_WHERE = {
+    "ACTOR_NAME": "workers.config",
+    "DEFAULT_NAMESPACE": "workers.config",
+    "DeadLetters": "workers.dead_letters",
+    "DeliveryLimit": "workers.delivery_limit",
+    "EXIT_BOOT_FAILED": "workers.runner",
+    "EXIT_OK": "workers.runner",
+    "LedgerConnection": "workers.connection",
+    "PermanentFailure": "workers.errors",
+    "QUEUE_NAME": "workers.config",
+    "RecordedHook": "workers.recorder",
+    "RedriveResult": "workers.redriving",
+    "RejectedByLedger": "workers.errors",
+    "Retention": "workers.retention",
+    "UndecodableReceipt": "workers.errors",
+    "WorkerConfig": "workers.config",
+    "build_broker": "workers.broker",
+    "enqueue_receipt": "workers.broker",
+    "redrive": "workers.redriving",
+    "run_worker": "workers.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'workers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ACTOR_NAME",

@@ -179,6 +179,17 @@ def test_a_worker_up_started_opens_the_migrated_ledger_without_alembic(tmp_path:
     assert _python(code).strip() == "False"
 
 
+def test_the_queue_s_names_come_without_the_workers_package() -> None:
+    # The receiver and `up` read them; the rest of workers/ (Dramatiq's broker, the ledger,
+    # the API client) took 21 MiB more, and comes when a name of it is asked for.
+    code = (
+        "import sys; from workers import ACTOR_NAME, QUEUE_NAME; "
+        "print(sorted(m for m in ('workers.broker', 'ledger', 'qlara_api') if m in sys.modules)); "
+        "from workers import redrive; print(callable(redrive))"
+    )
+    assert _python(code).split() == ["[]", "True"]
+
+
 def test_the_default_ledger_url_is_the_ledger_s_own(tmp_path: Path) -> None:
     from ledger import default_sqlite_url
     from sidecar import wiring
