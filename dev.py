@@ -86,36 +86,10 @@ def lock() -> None:
     image installs)."""
     setup_tool = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "uv"]
     subprocess.run(setup_tool, check=True)  # noqa: S603
-    _run(
-        BIN / "uv",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        "3.11",
-        "--extra",
-        "dev",
-        "--no-header",
-        "-o",
-        LOCK,
-        ROOT / "pyproject.toml",
-    )
-    _run(
-        BIN / "uv",
-        "pip",
-        "compile",
-        "--quiet",
-        "--universal",
-        "--python-version",
-        "3.11",
-        "--no-header",
-        "--constraint",
-        LOCK,
-        "-o",
-        RUNTIME_LOCK,
-        ROOT / "pyproject.toml",
-    )
+    compile_lock = (BIN / "uv", "pip", "compile", "--quiet", "--universal")
+    common = ("--python-version", "3.11", "--no-header", ROOT / "pyproject.toml")
+    _run(*compile_lock, "--extra", "dev", "-o", LOCK, *common)
+    _run(*compile_lock, "--constraint", LOCK, "-o", RUNTIME_LOCK, *common)
 
 
 def main(argv: list[str]) -> int:
