@@ -55,6 +55,8 @@ DASHBOARD_FILE = Path(__file__).parent / "dashboards" / "qlara-sidecar.json"
 UID = "qlara-sidecar"
 TITLE = "qlara-sidecar"
 SCHEMA_VERSION = 41
+#: The Grafana whose schema the SDK's builders write, and which compose.yaml runs.
+GRAFANA_VERSION = "11.6.0"
 #: The explorer's base URL by default (``QLARA_SIDECAR_DASHBOARD_PORT`` on loopback); the
 #: same default as the alerts' ``explorer_url`` threshold.
 EXPLORER_URL = "http://127.0.0.1:8501"

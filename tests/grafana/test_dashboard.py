@@ -48,6 +48,15 @@ def test_the_dashboard_has_a_fixed_uid_its_title_and_a_current_schema(
     assert 36 <= board["schemaVersion"] <= 41
 
 
+def test_compose_runs_the_grafana_the_dashboard_is_built_for() -> None:
+    import yaml
+
+    from metrics.grafana.dashboard import GRAFANA_VERSION
+
+    compose = yaml.safe_load((DASHBOARD_FILE.parents[3] / "compose.yaml").read_text())
+    assert compose["services"]["grafana"]["image"] == f"grafana/grafana:{GRAFANA_VERSION}"
+
+
 def test_panel_ids_are_unique(board: dict[str, Any]) -> None:
     ids = [panel["id"] for panel in panels(board)]
     assert len(ids) == len(set(ids))
