@@ -80,6 +80,33 @@ def test_composes_prometheus_scrapes_the_sidecar_and_loads_the_alert_rules(
     assert compose["worker-metrics"]["environment"]["QLARA_SIDECAR_METRICS_HOST"] != "127.0.0.1"
 
 
+def test_composes_prometheus_sends_its_alerts_to_composes_alertmanager(
+    compose: dict[str, Any],
+) -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    (static,) = alertmanagers["static_configs"]
+    host, _, port = static["targets"][0].partition(":")
+    alertmanager = compose[host]
+    assert alertmanager["image"].startswith("prom/alertmanager:")
+    assert port == "9093"  # Alertmanager's own
+    # with the example configuration the alerts' tests check
+    config_file = mounts(alertmanager)[ROOT / "alerts" / "alertmanager" / "alertmanager.yml"]
+    assert f"--config.file={config_file}" in alertmanager["command"]
+    assert host in compose["prometheus"]["depends_on"]
+
+
+def test_compose_serves_the_explorer_behind_a_password(compose: dict[str, Any]) -> None:
+    explorer = compose["explorer"]
+    assert explorer["command"] == ["dashboard"]
+    assert explorer["environment"]["QLARA_SIDECAR_DASHBOARD_PASSWORD"].startswith(
+        "${QLARA_SIDECAR_DASHBOARD_PASSWORD:?"
+    )
+    port = explorer["environment"]["QLARA_SIDECAR_DASHBOARD_PORT"]
+    assert explorer["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f":{port}/_stcore/health" in " ".join(explorer["healthcheck"]["test"])
+
+
 def test_the_prometheus_config_is_valid(promtool: str) -> None:
     result = subprocess.run(
         [promtool, "check", "config", str(PROMETHEUS_CONFIG)],
