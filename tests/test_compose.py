@@ -46,10 +46,56 @@ def test_dependencies_name_defined_services(compose: dict[str, Any]) -> None:
             assert dependency in services, f"{name} depends on unknown {dependency}"
 
 
-def test_only_loopback_ports_are_published(compose: dict[str, Any]) -> None:
-    for name, service in compose["services"].items():
-        for mapping in service.get("ports", []):
-            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping}"
+def test_only_the_tls_proxy_is_reachable_from_outside(compose: dict[str, Any]) -> None:
+    published = {
+        name: [str(mapping) for mapping in service["ports"]]
+        for name, service in compose["services"].items()
+        if service.get("ports")
+    }
+    assert published == {"caddy": ["80:80", "443:443"], "grafana": ["127.0.0.1:3000:3000"]}
+
+
+def test_the_tls_proxy_balances_every_receiver_and_fronts_the_explorer(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    caddy = services["caddy"]
+    (mount,) = [v for v in caddy["volumes"] if v.startswith("./")]
+    source, target, *_ = mount.split(":")
+    assert target == "/etc/caddy/Caddyfile"
+    caddyfile = (ROOT / source).read_text()
+    receivers = sorted(n for n, s in services.items() if s.get("command") == ["receiver"])
+    assert len(receivers) == 2  # one restarts while the other takes the webhook
+    for name in receivers:
+        port = services[name]["environment"]["QLARA_SIDECAR_PORT"]
+        assert f"{name}:{port}" in caddyfile
+        assert name in caddy["depends_on"]
+    assert "health_uri /readyz" in caddyfile
+    assert "reverse_proxy explorer:8501" in caddyfile
+
+
+def test_the_caddyfile_is_valid() -> None:
+    import shutil
+    import subprocess
+
+    from tests.conftest import missing_service
+
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        missing_service("caddy is not installed (apt-get install caddy)")
+        raise AssertionError("unreachable")
+    result = subprocess.run(
+        [caddy, "validate", "--adapter", "caddyfile", "--config", str(ROOT / "receiver/Caddyfile")],
+        env={
+            "QLARA_PUBLIC_HOST": "hooks.example.com",
+            "ACME_EMAIL": "ops@example.com",
+            "HOME": "/tmp",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_the_queue_keeps_what_it_acknowledged(compose: dict[str, Any]) -> None:
