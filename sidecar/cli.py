@@ -63,11 +63,12 @@ _RECEIVER = (
 )  # fmt: skip
 _WORKER = (
     *_LEDGER, *_QUEUE, "workers", "worker_threads", "retention_days", "max_retries",
-    "max_deliveries", "broker_heartbeat_timeout", "worker_shutdown_timeout", *_LOGS,
+    "max_deliveries", "broker_heartbeat_timeout", "worker_shutdown_timeout", "country_labels",
+    "metrics_host", "metrics_port", *_LOGS,
 )  # fmt: skip
 _METRICS = (*_LEDGER, *_QUEUE, "metrics_host", "metrics_port", "redis_timeout", *_LOGS)
 _DASHBOARD = (
-    *_WORKER, "host", "port", "metrics_host", "metrics_port", "dashboard_host",
+    *_WORKER, "host", "port", "dashboard_host",
     "dashboard_port", "dashboard_users", "dashboard_stuck_after", "dashboard_gap_threshold",
     "alert_thresholds", "tls_cert_file",
 )  # fmt: skip
@@ -233,17 +234,28 @@ def receiver(
     help="Worker processes. [default: WORKERS]",
 )
 @click.option("--skip-migrate", is_flag=True, hidden=True, help="The parent already migrated.")
+@click.option(
+    "--no-metrics-listener",
+    is_flag=True,
+    hidden=True,
+    help="The parent runs the metrics listener.",
+)
 @settings_options(*_WORKER)
-def worker(processes: int | None, skip_migrate: bool, **flags: Any) -> None:
+def worker(
+    processes: int | None, skip_migrate: bool, no_metrics_listener: bool, **flags: Any
+) -> None:
     """Run workers only: take events off the queue and record them in the ledger.
 
     Needs QLARA_SIDECAR_REDIS_URL; the ledger is QLARA_SIDECAR_DATABASE_URL (default: SQLite
     under the data directory). With --processes N, N worker processes are started and each
-    is restarted on its own if it dies.
+    is restarted on its own if it dies. With --metrics-port, a listener beside them serves
+    GET /metrics with what they count (as `qlara-sidecar metrics` would): a worker host or
+    container then needs nothing else to be scraped.
 
     \b
     Example:
         QLARA_SIDECAR_REDIS_URL=redis://10.0.0.5:6379/0 qlara-sidecar worker --processes 4
+        qlara-sidecar worker --processes 2 --metrics-host 0.0.0.0 --metrics-port 9100
     """
     from sidecar.memory import restart_without_thread_caches
 
@@ -266,6 +278,7 @@ def worker(processes: int | None, skip_migrate: bool, **flags: Any) -> None:
             redis=redis,
             database=database,
             migrate=not skip_migrate,
+            metrics_listener=not no_metrics_listener,
         )
     )
 

@@ -10,13 +10,20 @@ from sidecar.children import child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
 from sidecar.memory import limit_malloc_arenas, without_thread_caches
+from sidecar.metrics_role import metrics_spec
 from sidecar.settings import Settings
 from sidecar.supervisor import ChildSpec, Supervisor, stop_on_signals
 from sidecar.tokens import secrets_of
 
 
 def run_workers(
-    settings: Settings, *, processes: int, redis: str, database: str, migrate: bool = True
+    settings: Settings,
+    *,
+    processes: int,
+    redis: str,
+    database: str,
+    migrate: bool = True,
+    metrics_listener: bool = True,
 ) -> int:
     """Run ``processes`` worker processes until SIGTERM/SIGINT; return the exit status.
 
@@ -26,7 +33,10 @@ def run_workers(
     (:func:`sidecar.memory.restart_without_thread_caches`), and the children start with them off.
     """
     configure(settings.log_level, settings.log_format, secrets_of(settings))
-    if processes == 1:
+    # With METRICS_PORT, this host's workers serve what they count themselves: a metrics
+    # listener beside them, over their own directory (a container needs no other).
+    serve_metrics = metrics_listener and settings.metrics_port != 0
+    if processes == 1 and not serve_metrics:
         import workers  # here: `up`, which only starts worker children, needs none of it
         from sidecar import wiring
 
@@ -43,6 +53,8 @@ def run_workers(
     try:
         for index in range(1, processes + 1):
             supervisor.add(worker_spec(settings, index, env, migrate=migrate), stage=0)
+        if serve_metrics:
+            supervisor.add(metrics_spec(env), stage=0)
         supervisor.run(stop)
     finally:
         supervisor.shutdown()
@@ -54,11 +66,12 @@ def worker_spec(
 ) -> ChildSpec:
     """The child running worker number ``index``, started with glibc's per-thread malloc
     caches off (so it need not execute itself again, see :mod:`sidecar.memory`); with
-    ``migrate`` false it opens the ledger as it is (its parent migrated)."""
+    ``migrate`` false it opens the ledger as it is (its parent migrated). Its parent serves
+    its metrics, if anyone does."""
     skip = () if migrate else ("--skip-migrate",)
     return ChildSpec(
         name=f"worker-{index}",
-        argv=child_argv("worker", "--processes", "1", *skip),
+        argv=child_argv("worker", "--processes", "1", "--no-metrics-listener", *skip),
         env=without_thread_caches(env) or env,
         stop_timeout=settings.worker_shutdown_timeout + 0.5,
     )

@@ -143,3 +143,30 @@ def test_the_image_installs_the_runtime_dependencies_alone_at_the_tested_version
     assert {"litestar", "dramatiq", "sqlalchemy", "streamlit", "phonenumbers"} <= names
     for key, pin in runtime.items():
         assert everything.get(key) == pin, key
+
+
+def test_no_two_containers_count_into_one_directory(compose: dict[str, Any]) -> None:
+    # A metrics file is named by PID, and containers reuse PIDs: a directory written by two
+    # containers mixes their counts. Each sidecar service counts into a tmpfs of its own.
+    data_dir = "/var/lib/qlara"
+    shared: dict[str, list[str]] = {}
+    for name, service in compose["services"].items():
+        if service.get("image") != "qlara-sidecar:local":
+            continue
+        tmpfs = [mount.split(":")[0] for mount in service.get("tmpfs", [])]
+        assert data_dir in tmpfs or f"{data_dir}/metrics" in tmpfs, name
+        for volume in service.get("volumes", []):
+            source, target, *_ = volume.split(":")
+            shared.setdefault(source, []).append(name)
+            assert not target.startswith(f"{data_dir}/metrics"), name
+    assert {source: names for source, names in shared.items() if len(names) > 1} == {}
+    # owned by the image's user, whom nobody else may read
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    uid = dockerfile.split("--uid ")[1].split()[0]
+    for name, service in compose["services"].items():
+        for mount in service.get("tmpfs", []):
+            assert f"uid={uid}" in mount, name
+            assert "mode=0700" in mount, name
+    # and a worker replica serves what it counts itself
+    worker = compose["services"]["worker"]["environment"]
+    assert worker["QLARA_SIDECAR_METRICS_PORT"] != "0"

@@ -74,16 +74,19 @@ def test_composes_prometheus_scrapes_the_sidecar_and_loads_the_alert_rules(
     (static,) = job["static_configs"]
     receivers = sorted(n for n, s in compose.items() if s.get("command") == ["receiver"])
     ports = {compose[r]["environment"]["QLARA_SIDECAR_PORT"] for r in receivers}
-    worker_metrics = compose["worker-metrics"]["command"]
-    metrics_port = worker_metrics[worker_metrics.index("--metrics-port") + 1]
     # every receiver on its own, so that none is missed in the sums
     assert len(receivers) == 2
-    assert static["targets"] == [
-        *(f"{r}:{p}" for r in receivers for p in ports),
-        f"worker-metrics:{metrics_port}",
-    ]
+    assert static["targets"] == [f"{r}:{p}" for r in receivers for p in ports]
+    # and every replica of the worker service, each serving its own processes' counts
+    worker = compose["worker"]["environment"]
+    (dns,) = job["dns_sd_configs"]
+    assert dns == {
+        "names": ["worker"],
+        "type": "A",
+        "port": int(worker["QLARA_SIDECAR_METRICS_PORT"]),
+    }
     # Reachable from Prometheus's container, not on its own loopback only
-    assert compose["worker-metrics"]["environment"]["QLARA_SIDECAR_METRICS_HOST"] != "127.0.0.1"
+    assert worker["QLARA_SIDECAR_METRICS_HOST"] != "127.0.0.1"
 
 
 def test_composes_prometheus_sends_its_alerts_to_composes_alertmanager(
