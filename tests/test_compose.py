@@ -170,3 +170,24 @@ def test_no_two_containers_count_into_one_directory(compose: dict[str, Any]) -> 
     # and a worker replica serves what it counts itself
     worker = compose["services"]["worker"]["environment"]
     assert worker["QLARA_SIDECAR_METRICS_PORT"] != "0"
+
+
+def test_every_secret_comes_from_the_environment_and_redis_asks_for_one(
+    compose: dict[str, Any],
+) -> None:
+    import re
+
+    secretive = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH", re.IGNORECASE)
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if secretive.search(key):
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), f"{name}: {key}"
+        for key, value in (service.get("environment") or {}).items():
+            # a password inside a URL is interpolated too
+            if "://" in str(value) and "@" in str(value):
+                assert re.search(r":\$\{[A-Z_]+:\?[^}]+\}@", str(value)), f"{name}: {key}"
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    # and nothing secret is baked into the image
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert not secretive.search(dockerfile.replace("PIP_DISABLE", ""))
