@@ -2,9 +2,12 @@
 
     .venv/bin/python bench/footprint.py
 
-For each configuration in CONFIGS (default "explorer bare": `up` with its explorer on a
-free port, then with DASHBOARD_PORT=0), a fresh data directory and `qlara-sidecar up` on
-embedded defaults (SQLite, the Redis `up` starts). Idle: SETTLE seconds (default 15) after
+For each configuration in CONFIGS (default "explorer bare compose": `up` with its explorer
+on a free port, then with DASHBOARD_PORT=0, each on a fresh data directory and embedded
+defaults (SQLite, the Redis `up` starts); then compose.yaml's services as it runs them, each
+its own process tree: `receiver --processes 2`, `worker --processes 2` with its metrics
+listener, `dashboard`, over a throwaway PostgreSQL database (POSTGRES_URL) and the machine's
+Redis (REDIS_URL, a namespace of its own)). Idle: SETTLE seconds (default 15) after
 /readyz answers. Loaded: the simulator posts RATE events a second (default 200) for LOAD
 seconds (default 20), and, with the explorer, headless Chromium (Debian's `chromium`, when
 installed) opens every page once; then the figures are read again.
@@ -38,7 +41,9 @@ from common import (
     wait_http,
 )
 
-CONFIGS = env_str("CONFIGS", "explorer bare").split()
+CONFIGS = env_str("CONFIGS", "explorer bare compose").split()
+POSTGRES_URL = env_str("POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 SETTLE = env_int("SETTLE", 15)
 RATE = env_int("RATE", 200)
 LOAD = env_int("LOAD", 20)
@@ -170,6 +175,83 @@ def run(config: str, procs: Procs) -> dict[str, Any]:
         rmtree(data)
 
 
+#: The services of compose.yaml this measures, with their command lines there.
+SERVICES = {
+    "receiver": ["receiver", "--processes", "2"],
+    "worker": ["worker", "--processes", "2"],
+    "explorer": ["dashboard"],
+}
+
+
+def run_services(procs: Procs) -> dict[str, Any]:
+    """The ``compose`` configuration: each service as compose runs it, a process tree (a
+    container) of its own, over PostgreSQL (a throwaway database) and the machine's Redis."""
+    import psycopg
+
+    name = f"footprint_{os.getpid()}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    data = tmpdir("footprint-compose-")
+    port, dashboard, metrics_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QLARA_SIDECAR_")}
+    env.update(
+        QLARA_SIDECAR_DATA_DIR=str(data),
+        QLARA_SIDECAR_REDIS_URL=REDIS_URL,
+        QLARA_SIDECAR_NAMESPACE=name,
+        QLARA_SIDECAR_DATABASE_URL=POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}",
+        QLARA_SIDECAR_PORT=str(port),
+        QLARA_SIDECAR_DASHBOARD_PORT=str(dashboard),
+        QLARA_SIDECAR_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+        QLARA_SIDECAR_READ_TOKEN=WEBHOOK_TOKEN + "-read",
+        QLARA_SIDECAR_LOG_LEVEL="warning",
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    started: dict[str, Any] = {}
+    try:
+        subprocess.run([str(SIDECAR), "migrate"], check=True, env=env, stdout=subprocess.DEVNULL)
+        for service, argv in SERVICES.items():
+            own = dict(env)
+            if service == "worker":  # compose's worker serves its own metrics
+                own["QLARA_SIDECAR_METRICS_PORT"] = str(metrics_port)
+            started[service] = procs.start(
+                [SIDECAR, *argv], log_path=OUT / f"compose-{service}.log", env=own
+            )
+        wait_http(f"http://127.0.0.1:{port}/readyz", ok=[200], timeout=120)
+        wait_http(f"http://127.0.0.1:{metrics_port}/metrics", ok=[200], timeout=120)
+        wait_http(f"http://127.0.0.1:{dashboard}/_stcore/health", ok=[200], timeout=120)
+        time.sleep(SETTLE)
+
+        def by_service() -> dict[str, dict[str, float]]:
+            found = {}
+            for service, process in started.items():
+                rows = measure(process.pid).values()
+                found[service] = {
+                    "processes": sum(r["processes"] for r in rows),
+                    "rss_mib": sum(r["rss_mib"] for r in rows),
+                    "pss_mib": sum(r["pss_mib"] for r in rows),
+                }
+            return found
+
+        idle = by_service()
+        subprocess.run(
+            [
+                str(SIDECAR), "simulate",
+                "--url", f"http://127.0.0.1:{port}/webhook/{WEBHOOK_TOKEN}",
+                "--rate", str(RATE), "--duration", str(LOAD),
+            ],
+            check=True, stdout=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        opened = _open_pages(f"http://127.0.0.1:{dashboard}")
+        loaded = by_service()
+        return {"config": "compose", "idle": idle, "loaded": loaded, "pages": opened}
+    finally:
+        for process in started.values():
+            procs.stop(process)
+        rmtree(data)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| `up` | role | processes | idle RSS MiB | idle PSS MiB | loaded RSS MiB "
@@ -198,7 +280,9 @@ def table(results: list[dict[str, Any]]) -> str:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     procs = Procs()
-    results = [run(config, procs) for config in CONFIGS]
+    results = [
+        run_services(procs) if config == "compose" else run(config, procs) for config in CONFIGS
+    ]
     (OUT / "footprint.json").write_text(json.dumps(results, indent=2))
     print(table(results))
     for result in results:
