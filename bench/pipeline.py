@@ -112,6 +112,37 @@ def spy(worker: subprocess.Popen[bytes], out: Path, log_path: Path) -> None:
         )
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine (the bench's database
+    is the only busy one while it runs)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if not stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def postgres_commits(admin_url: str, database: str | None) -> int:
+    """Transactions committed so far in ``database`` (0 without one)."""
+    if database is None:
+        return 0
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def psql(admin_url: str, sql: str) -> None:
     subprocess.run(
         ["psql", admin_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
@@ -189,6 +220,7 @@ def one_run(
             red0 = tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
             rcv0 = tree_cpu_s(receiver.pid)
             wk0 = tree_cpu_s(worker.pid)
+            pg0, commits0 = postgres_cpu_s(), postgres_commits(s.pg_admin, pg_db)
         t_post0 = time.time()
         send_out = s.out / f"{tag}.send.json"
         rc, gen_cpu = run_measured(
@@ -220,6 +252,7 @@ def one_run(
             rcv0 = tree_cpu_s(receiver.pid)
             gen_cpu = 0.0
             wk0 = 0.0
+            pg0, commits0 = postgres_cpu_s(), postgres_commits(s.pg_admin, pg_db)
             t0 = time.time()
             worker = procs.start(worker_cmd, log_path=work / "worker.log", env=env, cwd=ROOT)
         else:
@@ -244,6 +277,7 @@ def one_run(
         red1 = tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
         rcv1 = tree_cpu_s(receiver.pid)
         wrk1 = tree_cpu_s(worker.pid)
+        pg1, commits1 = postgres_cpu_s(), postgres_commits(s.pg_admin, pg_db)
         elapsed = t1 - t0
         time.sleep(0.5)
         final = get_json(stats_url, READ_TOKEN)
@@ -283,6 +317,8 @@ def one_run(
             worker_cpu_ms_per_event=round((wrk1 - wk0) / s.n * 1e3, 3),
             receiver_cpu_ms_per_event=round((rcv1 - rcv0) / s.n * 1e3, 3),
             redis_cpu_ms_per_event=round((red1 - red0) / s.n * 1e3, 3),
+            postgres_cpu_ms_per_event=round((pg1 - pg0) / s.n * 1e3, 3) if pg_db else None,
+            postgres_commits_per_s=round((commits1 - commits0) / elapsed) if pg_db else None,
             cores_busy=round(busy / elapsed, 2),
             busy_pct=round(100 * busy / (tot1 - tot0), 1) if tot1 > tot0 else None,
             verdict="OK" if ok else ("TIMEOUT" if timed_out else "CHECK"),
@@ -312,8 +348,8 @@ def summarize(rows: list[dict[str, Any]], s: Settings) -> str:
         "",
         "| mode | db | events/s per round | events/s median | seconds | startup s | POST req/s "
         "| lag after last POST s | CPU ms/event, machine | worker ms/event | receiver ms/event "
-        "| redis ms/event | cores busy | verdict |",
-        "|" + "---|" * 14,
+        "| redis ms/event | postgres ms/event | postgres commits/s | cores busy | verdict |",
+        "|" + "---|" * 16,
     ]
     for mode in s.modes:
         for db in s.dbs:
@@ -332,6 +368,8 @@ def summarize(rows: list[dict[str, Any]], s: Settings) -> str:
                 f"{f(median(r['worker_cpu_ms_per_event'] for r in rs), 3)} | "
                 f"{f(median(r['receiver_cpu_ms_per_event'] for r in rs), 3)} | "
                 f"{f(median(r['redis_cpu_ms_per_event'] for r in rs), 3)} | "
+                f"{f(median(r.get('postgres_cpu_ms_per_event') for r in rs), 3)} | "
+                f"{f(median(r.get('postgres_commits_per_s') for r in rs))} | "
                 f"{f(median(r['cores_busy'] for r in rs), 2)} | "
                 f"{', '.join(sorted({r['verdict'] for r in rs}))} |"
             )
