@@ -82,17 +82,20 @@ class Tab:
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page. A page that is navigating has
         no context to evaluate in until the next one exists (Chromium answers "Inspected
-        target navigated or closed", as its first blank page can at start): asked again."""
-        for _ in range(100):
+        target navigated or closed", as its first blank page can at start): asked again
+        until it has one."""
+
+        def attempt() -> tuple[Any] | None:
             try:
                 result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
             except RuntimeError as exc:
-                if "navigated or closed" not in str(exc):
-                    raise
-                time.sleep(0.1)
-                continue
-            return result["result"].get("value")
-        raise RuntimeError(f"the page kept navigating while evaluating {expression!r}")
+                if "navigated or closed" in str(exc):
+                    return None
+                raise
+            return (result["result"].get("value"),)
+
+        (value,) = wait_until(attempt, f"a page to evaluate {expression!r} in", timeout=10)
+        return value
 
     def open(self, url: str, timeout: float = 60.0) -> None:
         """Navigate to ``url`` and wait until Streamlit has run the page (and a little more,

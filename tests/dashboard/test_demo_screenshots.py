@@ -8,12 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sidecar.simulate import DEMO_REPORT_EVERY_S
 from tests.dashboard.browser import Tab, chromium_tab, stop
 from tests.e2e.sidecar_process import Sidecar, free_port, sidecar_env, wait_for
 
@@ -26,7 +26,8 @@ PAGES = {
     "failures": "Failures",
     "stuck_messages": "Stuck messages",
 }
-DEMO_SECONDS = 60
+#: Report lines of the demo before the pages are looked at: its first minute.
+DEMO_REPORTS = round(60 / DEMO_REPORT_EVERY_S)
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +48,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        began = time.monotonic()
         wait_for(
             lambda: sidecar.read("/v1/stats/webhook")["eventsTotal"] > 0,
             timeout=180,
             what="the demo's first recorded events",
         )
-        # A minute of traffic, as a new user would give it before looking
-        time.sleep(max(DEMO_SECONDS - (time.monotonic() - began), 0))
+        # A minute of traffic, as a new user would give it before looking, as the demo's own
+        # report lines count it
+        wait_for(
+            lambda: sidecar.log().count("demo: posted") >= DEMO_REPORTS,
+            timeout=300,
+            what=f"the demo's {DEMO_REPORTS} report lines",
+        )
         yield sidecar
     finally:
         stop(sidecar.process)
