@@ -166,14 +166,40 @@ def tree_pids(root_pid: int) -> set[int]:
     return found
 
 
-def tree_cpu_s(root_pid: int) -> float:
-    """CPU seconds (user + system) of a process tree (see :func:`tree_pids`), live ones only."""
+def parent_pid(pid: int) -> int | None:
+    """The parent of ``pid``, ``None`` once it is gone."""
+    f = _stat_fields(pid)
+    return int(f[1]) if f is not None else None
+
+
+def cpu_s(pids: Iterable[int]) -> float:
+    """CPU seconds (user + system) of ``pids``, live ones only."""
     total = 0.0
-    for pid in tree_pids(root_pid):
+    for pid in pids:
         f = _stat_fields(pid)
         if f is not None:
             total += (int(f[11]) + int(f[12])) / CLK_TCK
     return total
+
+
+def pids_named(prefix: str) -> list[int]:
+    """Every process whose command name starts with ``prefix``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith(prefix):
+            found.append(int(entry))
+    return found
+
+
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds (user + system) of a process tree (see :func:`tree_pids`), live ones only."""
+    return cpu_s(tree_pids(root_pid))
 
 
 def machine_cpu() -> tuple[float, float]:

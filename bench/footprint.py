@@ -35,6 +35,7 @@ from common import (
     env_str,
     free_port,
     log,
+    parent_pid,
     rmtree,
     tmpdir,
     tree_pids,
@@ -88,14 +89,6 @@ def _memory_kib(pid: int) -> tuple[int, int] | None:
     return found.get("Rss", 0), found.get("Pss", 0)
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
 def _role_of(pid: int, root: int) -> str | None:
     """The role of ``pid``, or of its nearest ancestor below ``root`` that has one: a
     receiver's or worker's child processes (multiprocessing's spawn) count as theirs."""
@@ -106,7 +99,7 @@ def _role_of(pid: int, root: int) -> str | None:
             return role
         if current == root:
             return None
-        current = _parent(current)
+        current = parent_pid(current)
     return None
 
 
@@ -137,6 +130,18 @@ def _open_pages(explorer: str) -> str:
     return f"{len(PAGES)} pages opened"
 
 
+def _load(port: int, env: dict[str, str]) -> None:
+    """The simulator posting RATE events a second for LOAD seconds to the receiver at ``port``."""
+    subprocess.run(
+        [
+            str(SIDECAR), "simulate",
+            "--url", f"http://127.0.0.1:{port}/webhook/{WEBHOOK_TOKEN}",
+            "--rate", str(RATE), "--duration", str(LOAD),
+        ],
+        check=True, stdout=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+
+
 def run(config: str, procs: Procs) -> dict[str, Any]:
     data = tmpdir(f"footprint-{config}-")
     port = free_port()
@@ -158,14 +163,7 @@ def run(config: str, procs: Procs) -> dict[str, Any]:
         time.sleep(SETTLE)
         idle = measure(up.pid)
         log(f"{config}: idle {sum(r['pss_mib'] for r in idle.values()):.0f} MiB PSS")
-        subprocess.run(
-            [
-                str(SIDECAR), "simulate",
-                "--url", f"http://127.0.0.1:{port}/webhook/{WEBHOOK_TOKEN}",
-                "--rate", str(RATE), "--duration", str(LOAD),
-            ],
-            check=True, stdout=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
+        _load(port, env)
         opened = _open_pages(f"http://127.0.0.1:{dashboard}") if dashboard else "no explorer"
         loaded = measure(up.pid)
         log(f"{config}: loaded {sum(r['pss_mib'] for r in loaded.values()):.0f} MiB PSS")
@@ -233,14 +231,7 @@ def run_services(procs: Procs) -> dict[str, Any]:
             return found
 
         idle = by_service()
-        subprocess.run(
-            [
-                str(SIDECAR), "simulate",
-                "--url", f"http://127.0.0.1:{port}/webhook/{WEBHOOK_TOKEN}",
-                "--rate", str(RATE), "--duration", str(LOAD),
-            ],
-            check=True, stdout=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
+        _load(port, env)
         opened = _open_pages(f"http://127.0.0.1:{dashboard}")
         loaded = by_service()
         return {"config": "compose", "idle": idle, "loaded": loaded, "pages": opened}

@@ -38,6 +38,7 @@ from common import (
     ROOT,
     Procs,
     RedisServer,
+    cpu_s,
     env_int,
     env_str,
     free_port,
@@ -46,6 +47,7 @@ from common import (
     machine_cpu,
     machine_facts,
     median,
+    pids_named,
     rmtree,
     run_measured,
     tmpdir,
@@ -115,19 +117,7 @@ def spy(worker: subprocess.Popen[bytes], out: Path, log_path: Path) -> None:
 def postgres_cpu_s() -> float:
     """CPU seconds of every PostgreSQL server process on this machine (the bench's database
     is the only busy one while it runs)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if not stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return cpu_s(pids_named("postgres"))
 
 
 def postgres_commits(admin_url: str, database: str | None) -> int:

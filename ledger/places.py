@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, and_, case, delete, func, select, text
+from sqlalchemy import Connection, Insert, Select, Table, and_, case, delete, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.bulk import execute_rows
@@ -139,20 +139,30 @@ def _contribution(row: Mapping[Any, Any]) -> tuple[HourKey, Sums]:
     )
 
 
+def _add(sums: dict[Any, list[float]], key: Any, values: Iterable[float], sign: int = 1) -> None:
+    """Add ``values`` (times ``sign``) to ``key``'s running sums (messages, spend, latency
+    seconds, latencies)."""
+    total = sums.setdefault(key, [0, 0.0, 0.0, 0])
+    for index, value in enumerate(values):
+        total[index] += sign * (value or 0)
+
+
+def _sums(sums: Mapping[Any, list[float]]) -> dict[Any, Sums]:
+    """Running sums as :data:`Sums`, keys that hold nothing left out."""
+    return {key: (int(v[0]), v[1], v[2], int(v[3])) for key, v in sums.items() if _counts(v)}
+
+
 def moved(
     before: Mapping[str, Mapping[Any, Any]], after: Mapping[str, Mapping[Any, Any]]
 ) -> dict[HourKey, Sums]:
     """What changed between the rows of the same messages ``before`` and ``after`` a
     transaction (by message id, each with :data:`COLUMNS`; a message absent from one side
     did not exist then): each message's old contribution taken away, its new one added."""
-    sums: dict[HourKey, list[float]] = {}
+    sums: dict[Any, list[float]] = {}
     for sign, rows in ((-1, before), (1, after)):
         for row in rows.values():
-            key, values = _contribution(row)
-            total = sums.setdefault(key, [0, 0.0, 0.0, 0])
-            for i, value in enumerate(values):
-                total[i] += sign * value
-    return {key: (int(v[0]), v[1], v[2], int(v[3])) for key, v in sums.items() if _counts(v)}
+            _add(sums, *_contribution(row), sign=sign)
+    return _sums(sums)
 
 
 def record_moves(
@@ -238,30 +248,47 @@ def _counts(values: Iterable[float]) -> bool:
 Narrow = Callable[[Any], ColumnElement[bool] | None]
 
 
+def _spans(
+    start: datetime, end: datetime
+) -> tuple[list[tuple[datetime, datetime]], tuple[datetime, datetime] | None]:
+    """``[start, end)`` as the partial hours at its edges (read from ``messages``) and the
+    whole hours between them (read from the per-hour tables; ``None`` when there is none)."""
+    first, last = hour_of(start), hour_of(end)
+    if first < start:
+        first += HOUR
+    if first >= last:
+        return [(start, end)], None
+    edges = [(low, high) for low, high in ((start, first), (last, end)) if low < high]
+    return edges, (first, last)
+
+
+def _narrowed(query: Select[Any], narrow: Narrow, column: Any) -> Select[Any]:
+    clause = narrow(column)
+    return query if clause is None else query.where(clause)
+
+
 def read(
     conn: Connection, start: datetime, end: datetime, narrow: Narrow
 ) -> dict[tuple[str | None, str | None, str | None, str | None], Sums]:
     """The messages changed in ``[start, end)`` by (country, operator, channel, status):
     whole hours summed from ``message_hours``, the partial hours at either edge grouped from
     ``messages``; ``narrow`` applies to both tables' channel column."""
-    first, last = hour_of(start), hour_of(end)
-    if first < start:
-        first += HOUR
-    sums: dict[tuple[str | None, str | None, str | None, str | None], list[float]] = {}
-
-    def add(rows: Iterable[Any]) -> None:
-        for country, operator, stored_channel, status, n, spend, latency, timed in rows:
-            total = sums.setdefault((country, operator, stored_channel, status), [0, 0.0, 0.0, 0])
-            total[0] += n
-            total[1] += spend or 0.0
-            total[2] += latency or 0.0
-            total[3] += timed or 0
-
-    if first >= last:
-        add(_exact(conn, start, end, narrow))
-    else:
-        add(_exact(conn, start, first, narrow))
-        add(_exact(conn, last, end, narrow))
+    edges, whole = _spans(start, end)
+    sums: dict[Any, list[float]] = {}
+    c = messages.c
+    timed = and_(c.status == "delivered", c.latency_seconds.is_not(None))
+    for low, high in edges:
+        key = (c.country, c.operator, c.channel, c.status)
+        query = select(
+            *key,
+            func.count(),
+            func.sum(c.price),
+            func.sum(case((timed, c.latency_seconds), else_=0.0)),
+            func.count(case((timed, 1))),
+        ).where(c.updated_at >= low, c.updated_at < high)
+        for row in conn.execute(_narrowed(query, narrow, c.channel).group_by(*key)):
+            _add(sums, tuple(row[:4]), row[4:])
+    if whole is not None:
         h = message_hours.c
         key = (h.country, h.operator, h.channel, h.status)
         query = select(
@@ -270,31 +297,10 @@ def read(
             func.sum(h.spend),
             func.sum(h.latency_total),
             func.sum(h.latency_count),
-        ).where(h.hour >= first, h.hour < last)
-        clause = narrow(h.channel)
-        if clause is not None:
-            query = query.where(clause)
-        add(conn.execute(query.group_by(*key)))
-    return {key: (int(v[0]), v[1], v[2], int(v[3])) for key, v in sums.items() if v[0]}
-
-
-def _exact(conn: Connection, start: datetime, end: datetime, narrow: Narrow) -> Iterable[Any]:
-    if start >= end:
-        return []
-    c = messages.c
-    key = (c.country, c.operator, c.channel, c.status)
-    timed = and_(c.status == "delivered", c.latency_seconds.is_not(None))
-    query = select(
-        *key,
-        func.count(),
-        func.sum(c.price),
-        func.sum(case((timed, c.latency_seconds), else_=0.0)),
-        func.count(case((timed, 1))),
-    ).where(c.updated_at >= start, c.updated_at < end)
-    clause = narrow(c.channel)
-    if clause is not None:
-        query = query.where(clause)
-    return conn.execute(query.group_by(*key)).all()
+        ).where(h.hour >= whole[0], h.hour < whole[1])
+        for row in conn.execute(_narrowed(query, narrow, h.channel).group_by(*key)):
+            _add(sums, tuple(row[:4]), row[4:])
+    return _sums(sums)
 
 
 def read_latencies(
@@ -303,31 +309,21 @@ def read_latencies(
     """The sent -> delivered latencies of the delivered messages changed in ``[start, end)``,
     counted by bucket (:func:`latency_bucket`): whole hours from ``latency_hours``, the
     partial hours at either edge from ``messages``."""
-    first, last = hour_of(start), hour_of(end)
-    if first < start:
-        first += HOUR
+    edges, whole = _spans(start, end)
     found: Counter[int] = Counter()
-    edges = [(start, end)] if first >= last else [(start, first), (last, end)]
     c = messages.c
     for low, high in edges:
-        if low >= high:
-            continue
         query = select(c.latency_seconds).where(
             c.status == "delivered",
             c.updated_at >= low,
             c.updated_at < high,
             c.latency_seconds.is_not(None),
         )
-        clause = narrow(c.channel)
-        if clause is not None:
-            query = query.where(clause)
-        found.update(latency_bucket(seconds) for seconds in conn.execute(query).scalars())
-    if first < last:
+        latencies = conn.execute(_narrowed(query, narrow, c.channel)).scalars()
+        found.update(latency_bucket(seconds) for seconds in latencies)
+    if whole is not None:
         h = latency_hours.c
-        query = select(h.bucket, func.sum(h.messages)).where(h.hour >= first, h.hour < last)
-        clause = narrow(h.channel)
-        if clause is not None:
-            query = query.where(clause)
-        for bucket, n in conn.execute(query.group_by(h.bucket)):
+        query = select(h.bucket, func.sum(h.messages)).where(h.hour >= whole[0], h.hour < whole[1])
+        for bucket, n in conn.execute(_narrowed(query, narrow, h.channel).group_by(h.bucket)):
             found[int(bucket)] += int(n)
     return +found

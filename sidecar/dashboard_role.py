@@ -134,17 +134,16 @@ def dashboard_config(settings: Settings) -> dashboard.DashboardConfig:
 def run_dashboard(settings: Settings) -> int:
     """Serve the explorer until SIGTERM/SIGINT (DASHBOARD_PORT set, checked by the caller);
     return the exit status."""
+    from sidecar import wiring
+
     configure(settings.log_level, settings.log_format, secrets_of(settings))
-    signs_in = settings.dashboard_password is not None or settings.dashboard_oidc_metadata_url
-    if settings.dashboard_host not in _LOOPBACK and not signs_in:
+    config = dashboard_config(settings)
+    if settings.dashboard_host not in _LOOPBACK and not config.signs_in:
         log.warning(
             "the explorer listens beyond loopback without a sign-in; set "
             "QLARA_SIDECAR_DASHBOARD_PASSWORD or QLARA_SIDECAR_DASHBOARD_OIDC_METADATA_URL",
             host=settings.dashboard_host,
         )
-    from sidecar import wiring
-
-    config = dashboard_config(settings)
     # A fresh data directory has no ledger yet; migrating is safe at any time.
     wiring.migrate(config.database_url)
     dashboard.configure(config)

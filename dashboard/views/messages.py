@@ -63,19 +63,10 @@ if state.get(_CURSORS, (None, [None]))[0] != filters:
     state[_CURSORS] = (filters, [None])
 cursors: list[str | None] = state[_CURSORS][1]
 
-found = loads.find_messages(
-    start,
-    end,
-    view.channel,
-    view.status,
-    chosen_class,
-    view.search,
-    PAGE_SIZE,
-    cursors[-1],
-    sort,
-    descending,
-)
-matching = loads.count_messages(start, end, view.channel, view.status, chosen_class, view.search)
+# What every read of the list filters by, in the loads' argument order
+matches = (start, end, view.channel, view.status, chosen_class, view.search)
+found = loads.find_messages(*matches, PAGE_SIZE, cursors[-1], sort, descending)
+matching = loads.count_messages(*matches)
 if not found.items:
     where = "in the ledger" if view.search else "in this window"
     st.info(f"No message matches these filters {where}.")
@@ -136,17 +127,7 @@ else:
 
 st.subheader("Export")
 if st.button(f"Prepare a CSV of every matching message (at most {EXPORT_LIMIT:,})"):
-    rows = loads.all_messages(
-        start,
-        end,
-        view.channel,
-        view.status,
-        chosen_class,
-        view.search,
-        EXPORT_LIMIT,
-        sort,
-        descending,
-    )
+    rows = loads.all_messages(*matches, EXPORT_LIMIT, sort, descending)
     st.download_button(
         f"Download {len(rows):,} messages (CSV, phones masked)",
         messages_csv(rows),
