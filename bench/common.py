@@ -334,7 +334,21 @@ def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def require_peers_dir(peers_dir: Path, needed_for: str) -> Path:
+    """``peers_dir``, or exit with one line saying how to point at the peers."""
+    if not peers_dir.is_dir():
+        raise SystemExit(
+            f"peers directory {peers_dir} is missing ({needed_for}): "
+            "set PEERS_DIR to where ../shared/peers is checked out"
+        )
+    return peers_dir
+
+
 def versions(python: Path, packages: Sequence[str]) -> dict[str, str]:
+    """The installed versions of ``packages`` in the interpreter ``python`` (none when it is
+    not there: a run without the peers)."""
+    if not python.exists():
+        return {}
     code = (
         "import importlib.metadata as m, sys\n"
         "for p in sys.argv[1:]:\n"

@@ -48,6 +48,7 @@ from common import (
     machine_facts,
     median,
     pids_named,
+    require_peers_dir,
     rmtree,
     run_measured,
     tmpdir,
@@ -93,6 +94,7 @@ class Settings:
 
 def workload(s: Settings) -> tuple[list[bytes], dict[str, int]]:
     """The pipeline peers' job list, as JSON request bodies."""
+    require_peers_dir(s.peers_dir, "the workload is the pipeline peers' own")
     sys.path.insert(0, str(s.peers_dir / "pipeline"))
     try:
         from prefill import jobs  # type: ignore[import-not-found]

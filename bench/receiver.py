@@ -38,6 +38,7 @@ from common import (
     machine_cpu,
     machine_facts,
     median,
+    require_peers_dir,
     rmtree,
     run_measured,
     tmpdir,
@@ -50,7 +51,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 #: ours_sends is ours_everysec serving POST /v1/sends (the application's sends) instead of
 #: the webhook: same Redis settings, its own body (bench/post.lua, WRK_KIND=sends).
-OURS = ("ours_always", "ours_everysec", "ours_sends")
+#: ours_granian is ours_everysec's app served by granian (a Rust HTTP server) instead of
+#: uvicorn with sidecar/http_protocol.py: the same factory, settings and process count.
+OURS = ("ours_always", "ours_everysec", "ours_sends", "ours_granian")
 PEER_DIRS = {"flask_rq": "flask_rq", "celery": "celery_peer", "raw_limit": "raw"}
 PEER_KEYS = {"flask_rq": "rq:queue:webhooks", "celery": "celery", "raw_limit": "webhooks"}
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789abcdef"  # noqa: S105 - a throwaway local token
@@ -151,7 +154,14 @@ class Target:
             if migrate.wait(120) != 0:
                 raise RuntimeError(f"migrate failed: {logf.read_text()[-2000:]}")
             self.procs.stop(migrate)
-            cmd = [SIDECAR, "receiver", "--processes", str(self.s.processes)]
+            if self.name == "ours_granian":
+                cmd = granian_cmd(self.s.processes, self.port)
+                if self.s.processes > 1:
+                    counted = self.work / "metrics"
+                    counted.mkdir()
+                    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(counted)}
+            else:
+                cmd = [SIDECAR, "receiver", "--processes", str(self.s.processes)]
             self.proc = self.procs.start(cmd, log_path=logf, env=env, cwd=ROOT)
             wait_http(f"http://127.0.0.1:{self.port}/readyz", ok={200}, timeout=60)
         else:
@@ -206,6 +216,32 @@ class Target:
 
 
 WRK_RESULT = re.compile(r"^RESULT (.*)$", re.M)
+
+
+def granian_cmd(processes: int, port: int) -> list[Any]:
+    """The receiver's ASGI factory under granian, set as uvicorn is set for us: uvloop,
+    HTTP/1.1 only, no websockets, no access log."""
+    return [
+        VENV / "bin" / "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--loop",
+        "uvloop",
+        "--http",
+        "1",
+        "--no-ws",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(processes),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "sidecar.asgi:create_app",
+    ]
 
 
 def wrk_cmd(s: Settings, conns: int, seconds: int, url: str) -> list[str]:
@@ -520,7 +556,10 @@ def main() -> int:
     s.out.mkdir(parents=True, exist_ok=True)
     if not SIDECAR.exists():
         raise SystemExit(f"{SIDECAR} is missing: run `python3 dev.py setup` first")
-    if not (s.peers_venv / "bin" / "gunicorn").exists() and any(t in PEER_DIRS for t in s.targets):
+    peers = [t for t in s.targets if t in PEER_DIRS]
+    if peers:
+        require_peers_dir(s.peers_dir, f"targets {' '.join(peers)}")
+    if peers and not (s.peers_venv / "bin" / "gunicorn").exists():
         raise SystemExit(
             f"peers venv {s.peers_venv} is missing: python3 -m venv {s.peers_venv} && "
             f"{s.peers_venv}/bin/pip install -r {s.peers_dir}/requirements.txt"
