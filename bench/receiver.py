@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,6 +32,7 @@ from common import (
     ROOT,
     Procs,
     RedisServer,
+    cpu_s,
     env_float,
     env_int,
     env_str,
@@ -43,6 +46,7 @@ from common import (
     run_measured,
     tmpdir,
     tree_cpu_s,
+    tree_pids,
     versions,
     wait_http,
     wait_quiet,
@@ -218,6 +222,45 @@ class Target:
 WRK_RESULT = re.compile(r"^RESULT (.*)$", re.M)
 
 
+def serving_pids(root_pid: int, port: int) -> list[int]:
+    """The processes of the tree at ``root_pid`` that hold a socket of ``port`` (the ones that
+    answer requests), from ``ss``; the root alone when ``ss`` tells nothing."""
+    tree = set(tree_pids(root_pid))
+    found = sorted({pid for pid in _socket_owners(f"sport = :{port}", listening=True)} & tree)
+    return found or [root_pid]
+
+
+def _socket_owners(where: str, *, listening: bool) -> list[int]:
+    state = ["-l"] if listening else ["state", "established"]
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", *state, where], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return []
+    return [int(pid) for pid in re.findall(r"pid=(\d+)", out)]
+
+
+class ConnectionSplit:
+    """How the load generator's connections are spread over the server processes, read once
+    ``after_s`` into the run (a thread): the count each of ``pids`` holds, in that order."""
+
+    def __init__(self, port: int, pids: list[int], *, after_s: float) -> None:
+        self._port, self._pids = port, pids
+        self._counts: list[int] = []
+        self._thread = threading.Thread(target=self._read, args=(after_s,), daemon=True)
+        self._thread.start()
+
+    def _read(self, after_s: float) -> None:
+        time.sleep(after_s)
+        owners = _socket_owners(f"sport = :{self._port}", listening=False)
+        self._counts = [owners.count(pid) for pid in self._pids]
+
+    def result(self) -> list[int]:
+        self._thread.join()
+        return self._counts
+
+
 def granian_cmd(processes: int, port: int) -> list[Any]:
     """The receiver's ASGI factory under granian, set as uvicorn is set for us: uvloop,
     HTTP/1.1 only, no websockets, no access log."""
@@ -356,10 +399,14 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
         srv0, red0 = tree_cpu_s(t.proc.pid), tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
         b0, tot0 = machine_cpu()
         out = s.out / f"{tag}.txt"
+        servers = serving_pids(t.proc.pid, t.port)  # type: ignore[union-attr]
+        per0 = [cpu_s([pid]) for pid in servers]
         if kind == "wrk":
+            split = ConnectionSplit(t.port, servers, after_s=min(2.0, s.duration / 2))
             rc, gen_cpu = run_measured(
                 wrk_cmd(s, conns, s.duration, base), out, env=env, timeout=s.duration + 30
             )
+            row["conns_per_process"] = split.result()
             res = parse_wrk(out.read_text())
             dur = res["duration_us"] / 1e6
             requests = res["requests"]
@@ -413,6 +460,9 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
                 row.update(server_ack(acks0, ack_buckets(t)))
         b1, tot1 = machine_cpu()
         srv1, red1 = tree_cpu_s(t.proc.pid), tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
+        row["cpu_s_per_process"] = [
+            round(cpu_s([pid]) - before, 2) for pid, before in zip(servers, per0, strict=True)
+        ]
         busy, total = b1 - b0, tot1 - tot0
         time.sleep(1.0)  # in-flight requests finish
         t.stop()
