@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from metrics import ERROR_CLASSES, classify_error, delivery_error_class
 from metrics.error_classes import DOCUMENTED_TEXTS
-from qlara.simulation import ERROR_TEXTS as SIMULATED_TEXTS
-from qlara.traffic import ERROR_TEXTS
+from simulator.live import ERROR_TEXTS as SIMULATED_TEXTS
+from simulator.plan import ERROR_TEXTS
 
 
 def test_there_are_at_most_sixteen_classes_and_other_is_one_of_them() -> None:
