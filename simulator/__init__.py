@@ -15,8 +15,6 @@ sits beside them, imported only by the command line (and the tests and benchmark
 """
 
 from simulator.live import (
-    SHAPES,
-    SIM_CHANNELS,
     ErrorBurst,
     EventKey,
     SimEvent,
@@ -27,6 +25,7 @@ from simulator.live import (
     live_traffic,
     parse_bursts,
 )
+from simulator.payloads import SHAPES, SIM_CHANNELS
 from simulator.plan import PlannedMessage, TrafficPlan, plan_traffic
 
 __all__ = [

@@ -38,11 +38,18 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-SHAPES: tuple[str, ...] = ("A", "B", "C")
-"""The documented payload shapes: A the Webhooks guide, B the platform, C SMS Universal."""
-
-SIM_CHANNELS: tuple[str, ...] = ("sms", "rcs", "whatsapp")
-"""The channels the simulation sends on (as the parser names them, lower-case)."""
+from simulator.payloads import (
+    ERROR_TEXTS,
+    EXPIRED_TEXT,
+    SHAPES,
+    SIM_CHANNELS,
+    Message,
+    delivered_or_error,
+    qlara_time,
+    shape_a,
+    shape_b,
+    shape_c,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +75,9 @@ VALIDITY_S = 900.0
 #: Delay from delivery to the read receipt, in Qlara's real seconds.
 READ_DELAY = ChannelDelay(median_s=40.0, sigma=1.2)
 
-#: Error texts per channel, of the kind operators see in failure reports.
-ERROR_TEXTS: dict[str, tuple[str, ...]] = {
-    "sms": (
-        "Invalid destination number",
-        "Number not reachable",
-        "Subscriber absent",
-        "Blocked by carrier",
-        "Rejected by operator",
-        "Handset memory full",
-    ),
-    "rcs": (
-        "RCS not supported by the recipient's device",
-        "RCS agent not launched on the recipient's carrier",
-        "Recipient not reachable",
-    ),
-    "whatsapp": (
-        "Recipient is not a WhatsApp user",
-        "Message outside the 24-hour customer service window",
-        "Message undeliverable",
-        "Template paused for low quality",
-    ),
-}
-
 #: The usual mix of final outcomes outside an error burst: delivered, error, expired.
 OUTCOME_WEIGHTS: tuple[float, float, float] = (90.0, 7.0, 3.0)
 
-_EXPIRED_TEXT = "Validity period expired"
 _PARTS = (1, 1, 1, 2, 3)
 #: Qlara posts a resent request a few real seconds to a minute after the first.
 _RESEND_DELAY_S = (2.0, 60.0)
@@ -216,15 +199,6 @@ class _Pending:
     target: Target = "webhook"
 
 
-@dataclass(slots=True)
-class _Message:
-    message_id: str
-    shape: str
-    channel: str
-    phone: str
-    reference: str
-
-
 class _Heap:
     """Entries ordered by posting time, ties by insertion order (so output is reproducible)."""
 
@@ -334,7 +308,7 @@ class _Traffic:
         rnd, scale = self.rnd, self.o.time_scale
         shape = rnd.choice(self.shapes)
         channel = "sms" if shape == "C" else rnd.choice(list(self.o.channels))
-        message = _Message(
+        message = Message(
             message_id=f"sim-{self.o.seed:x}-{self.started:07d}",
             shape=shape,
             channel=channel,
@@ -359,15 +333,12 @@ class _Traffic:
         if outcome == "delivered":
             error = None
         elif outcome == "expired":
-            error = _EXPIRED_TEXT
+            error = EXPIRED_TEXT
         timed: list[tuple[float, _Pending]] = []
         if shape == "A":
             sent_at = t + rnd.uniform(0.05, 0.3) * scale
             timed.append((sent_at, self._shape_a(message, "sent", sent_at, None)))
-            text = (
-                error if outcome == "error" else (_EXPIRED_TEXT if outcome == "expired" else None)
-            )
-            timed.append((final_at, self._shape_a(message, outcome, final_at, text)))
+            timed.append((final_at, self._shape_a(message, outcome, final_at, error)))
         elif shape == "B":
             timed.append((final_at, self._shape_b(message, outcome, final_at, error)))
             if outcome == "delivered" and channel != "sms" and rnd.random() < 0.5:
@@ -425,67 +396,26 @@ class _Traffic:
         start = self.o.start.astimezone(UTC)
         start = start.replace(microsecond=start.microsecond // 1000 * 1000)
         when = start + timedelta(milliseconds=round(t * 1000))
-        return when, when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return when, qlara_time(when, "milliseconds")
 
-    def _event(self, m: _Message, status: str, when: datetime, part: int = 1) -> SimEvent:
+    def _event(self, m: Message, status: str, when: datetime, part: int = 1) -> SimEvent:
         return SimEvent(EventKey(m.message_id, status, when, part), m.channel, m.shape)
 
-    def _shape_a(self, m: _Message, status: str, t: float, error: str | None) -> _Pending:
+    def _shape_a(self, m: Message, status: str, t: float, error: str | None) -> _Pending:
         when, stamp = self._stamp(t)
-        item = {
-            "messageId": m.message_id,
-            "customerMessageId": m.reference,
-            "phoneNumber": m.phone,
-            "status": status.upper(),
-            "timestamp": stamp,
-            "channel": m.channel,
-            "error": error,
-        }
-        return _Pending(item, self._event(m, status, when))
+        return _Pending(shape_a(m, status, stamp, error), self._event(m, status, when))
 
-    def _shape_b(self, m: _Message, status: str, t: float, error: str | None) -> _Pending:
+    def _shape_b(self, m: Message, status: str, t: float, error: str | None) -> _Pending:
         when, stamp = self._stamp(t)
-        if status == "read":
-            item: dict[str, Any] = {
-                "eventType": "READ",
-                "messageId": m.message_id,
-                "destination": m.phone,
-                "channel": m.channel.upper(),
-                "timestamp": stamp,
-            }
-            return _Pending(item, self._event(m, "read", when))
-        # The platform shape has codes 3 (delivered) and 6 (failed) only: an expiry is a
-        # failure whose description says so.
-        delivered = status == "delivered"
-        item = {
-            "eventType": "DELIVERY",
-            "messageId": m.message_id,
-            "customerMessageId": m.reference,
-            "destination": m.phone,
-            "statusCode": 3 if delivered else 6,
-            "description": error or "Message delivered",
-            "channel": m.channel.upper(),
-            "timestamp": stamp,
-        }
-        return _Pending(item, self._event(m, "delivered" if delivered else "error", when))
+        read_as = "read" if status == "read" else delivered_or_error(status)
+        return _Pending(shape_b(m, status, stamp, error), self._event(m, read_as, when))
 
     def _shape_c(
-        self, m: _Message, status: str, t: float, part: int, parts: int, error: str | None
+        self, m: Message, status: str, t: float, part: int, parts: int, error: str | None
     ) -> _Pending:
         when, stamp = self._stamp(t)
-        delivered = status == "delivered"
-        item = {
-            "channel": "SMS",
-            "eventType": "DELIVERY",
-            "messageId": m.message_id,
-            "statusCode": 3 if delivered else 6,
-            "statusDescription": error or "Delivered",
-            "price": 0.035,
-            "numPart": part,
-            "totalParts": parts,
-            "timestamp": stamp,
-        }
-        return _Pending(item, self._event(m, "delivered" if delivered else "error", when, part))
+        item = shape_c(m, status, stamp, part, parts, error)
+        return _Pending(item, self._event(m, delivered_or_error(status), when, part))
 
 
 @dataclass(slots=True)
