@@ -14,6 +14,7 @@ COPY alerts ./alerts
 COPY receiver ./receiver
 COPY workers ./workers
 COPY dashboard ./dashboard
+COPY simulator ./simulator
 COPY sidecar ./sidecar
 RUN pip install --no-cache-dir --no-deps . && useradd --system --uid 10001 qlara \
     && mkdir -p /var/lib/qlara && chown qlara /var/lib/qlara

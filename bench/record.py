@@ -4,7 +4,7 @@ for batches of 1, 8, 32 and 128 receipts.
     .venv/bin/python bench/record.py                       # SQLite in a temporary directory
     .venv/bin/python bench/record.py postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-The receipts are single-event webhook requests from `qlara.traffic.plan_traffic` (about 12,600,
+The receipts are single-event webhook requests from `simulator.plan_traffic` (about 12,600,
 5% of them resent), parsed as the receiver parses them. Batch 1 records the first 2,000 only.
 Prints wall and CPU microseconds per event for each batch size.
 """
@@ -21,7 +21,7 @@ from sqlalchemy import text
 from ledger import Ledger
 from qlara import Receipt
 from qlara.parse import parse_body
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 
 TABLES = ("events", "messages", "receipts", "inbound", "channels", "event_minutes")
 

@@ -825,9 +825,9 @@ def simulate(
     import random
     from datetime import UTC, datetime
 
-    from qlara.simulation import TrafficOptions, parse_bursts
     from sidecar.simulate import SendOptions, local_webhook_url, run_simulate
     from sidecar.tokens import TokenFileError
+    from simulator import TrafficOptions, parse_bursts
 
     settings = _settings(flags)
     verify = url is not None  # this machine's own sidecar: see VERIFY_OWN_RECEIVER

@@ -1,7 +1,7 @@
 """`qlara-sidecar simulate` and `qlara-sidecar demo`: post realistic Qlara traffic to a sidecar.
 
 The traffic itself (what is posted, when, and the exact count of it) is
-:mod:`qlara.simulation`'s; this module posts it: an :class:`httpx.AsyncClient` with at most
+:mod:`simulator`'s; this module posts it: an :class:`httpx.AsyncClient` with at most
 ``concurrency`` requests in flight, paced by the traffic's own timing and capped at ``rate``
 events a second. A request answered other than 200 is retried like Qlara retries (a few
 times, with backoff, honouring ``Retry-After``); only what got a 200 is counted in the summary.
@@ -40,10 +40,10 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from qlara.simulation import TimedRequest, TrafficOptions, TrafficSummary, live_traffic
 from sidecar.settings import Settings, env_name
 from sidecar.tokens import TokenFileError, resolve_tokens
 from sidecar.urls import VERIFY_OWN_RECEIVER, metrics_url, receiver_url
+from simulator import TimedRequest, TrafficOptions, TrafficSummary, live_traffic
 
 ProgressMode = Literal["bar", "lines", "none"]
 

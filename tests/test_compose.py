@@ -116,6 +116,10 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     )
     assert "metrics" in packages
     assert "qlara_api" in packages
+    # and a new top-level package is installed, not left out of the wheel (the tests alone
+    # are not shipped)
+    every = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    assert every - set(packages) == {"tests"}
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
 

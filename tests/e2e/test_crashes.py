@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from qlara import parse_body
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 
 pytestmark = pytest.mark.e2e

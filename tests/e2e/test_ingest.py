@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qlara.traffic import TrafficPlan, plan_traffic
+from simulator import TrafficPlan, plan_traffic
 from tests.e2e.sidecar_process import Sidecar, post_all, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 from tests.conftest import OwnRedis
 from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 from tests.faults.conftest import TcpProxy, assert_all_recorded_without_restarts

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 from tests.conftest import OwnRedis, missing_service
 from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 from tests.e2e.test_sends import metric

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 from tests.e2e.sidecar_process import READ_TOKEN, Sidecar, post_all, wait_for
 from tests.e2e.test_sends import metric
 from tests.faults.conftest import TcpProxy, assert_all_recorded_without_restarts

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from qlara import parse_body
-from qlara.traffic import plan_traffic
+from simulator import plan_traffic
 from tests.conftest import OwnRedis
 from tests.e2e.sidecar_process import PostResult, Sidecar, post_all, wait_for
 from tests.e2e.test_sends import metric

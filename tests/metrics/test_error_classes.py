@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from metrics import ERROR_CLASSES, classify_error, delivery_error_class
 from metrics.error_classes import DOCUMENTED_TEXTS
-from qlara.simulation import ERROR_TEXTS as SIMULATED_TEXTS
-from qlara.traffic import ERROR_TEXTS
+from simulator.payloads import ERROR_TEXTS as SIMULATED_TEXTS
 
 
 def test_there_are_at_most_sixteen_classes_and_other_is_one_of_them() -> None:
@@ -52,7 +51,6 @@ def test_error_texts_map_to_their_class(text: str, expected: str) -> None:
 
 def test_every_error_text_the_simulators_and_qlaras_documentation_produce_has_a_class() -> None:
     texts = [
-        *ERROR_TEXTS,
         *(text for texts in SIMULATED_TEXTS.values() for text in texts),
         *DOCUMENTED_TEXTS,
     ]

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis
 
-from qlara.traffic import plan_traffic
 from receiver.scrape import work_queue_size
+from simulator import plan_traffic
 from tests.e2e.sidecar_process import (
     READ_TOKEN,
     WEBHOOK_TOKEN,

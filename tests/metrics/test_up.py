@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qlara.traffic import TrafficPlan, plan_traffic
+from simulator import TrafficPlan, plan_traffic
 from tests.e2e.sidecar_process import Sidecar, post_all, wait_for
 from tests.metrics.conftest import promtool_check
 

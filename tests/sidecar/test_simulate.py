@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from qlara import parse_body
-from qlara.simulation import TrafficOptions, TrafficSummary, live_traffic
 from sidecar.simulate import Sender, SendOptions, WebhookRefused
+from simulator import TrafficOptions, TrafficSummary, live_traffic
 from tests.e2e.sidecar_process import Sidecar, children_of, free_port, sidecar_env, wait_for
 from tests.e2e.test_sends import metric
 from tests.sidecar.support import environment_without_settings

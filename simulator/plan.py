@@ -18,15 +18,21 @@ from typing import Any
 
 import msgspec
 
-#: Error texts of the kind operators see in failure reports.
-ERROR_TEXTS: tuple[str, ...] = (
-    "Invalid destination number",
-    "Number not reachable",
-    "Blocked by carrier",
-    "Subscriber absent",
-    "Rejected by operator",
-    "Handset memory full",
+from simulator import payloads
+from simulator.payloads import (
+    EXPIRED_TEXT,
+    SHAPES,
+    SIM_CHANNELS,
+    Message,
+    qlara_time,
+    shape_a,
+    shape_b,
+    shape_c,
 )
+
+#: The SMS error texts in the order the plan draws from: the order decides which text a seed
+#: gives, so it stays the plan's own while the texts themselves are the simulator's.
+_ERROR_TEXTS = tuple(payloads.ERROR_TEXTS["sms"][i] for i in (0, 1, 3, 2, 4, 5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,64 +61,12 @@ class TrafficPlan:
     reordered_messages: int = 0
 
 
-def _shape_a(
-    mid: str, status: str, at: datetime, ch: str, phone: str, cid: str, error: str | None
-) -> dict[str, Any]:
-    return {
-        "messageId": mid,
-        "customerMessageId": cid,
-        "phoneNumber": phone,
-        "status": status.upper(),
-        "timestamp": at.isoformat().replace("+00:00", "Z"),
-        "channel": ch,
-        "error": error,
-    }
-
-
-def _shape_b(
-    mid: str, status: str, at: datetime, ch: str, phone: str, cid: str, error: str | None
-) -> dict[str, Any]:
-    stamp = at.isoformat().replace("+00:00", "Z")
-    if status == "read":
-        return {
-            "eventType": "READ",
-            "messageId": mid,
-            "destination": phone,
-            "channel": ch.upper(),
-            "timestamp": stamp,
-        }
-    return {
-        "eventType": "DELIVERY",
-        "messageId": mid,
-        "customerMessageId": cid,
-        "destination": phone,
-        "statusCode": 3 if status == "delivered" else 6,
-        "description": error or "Message delivered",
-        "channel": ch.upper(),
-        "timestamp": stamp,
-    }
-
-
-def _shape_c(mid: str, part: int, parts: int, at: datetime) -> dict[str, Any]:
-    return {
-        "channel": "SMS",
-        "eventType": "DELIVERY",
-        "messageId": mid,
-        "statusCode": 3,
-        "statusDescription": "Delivered",
-        "price": 0.035,
-        "numPart": part,
-        "totalParts": parts,
-        "timestamp": at.isoformat().replace("+00:00", "Z"),
-    }
-
-
 def plan_traffic(
     *,
     events: int,
     seed: int = 0,
-    shapes: Sequence[str] = ("A", "B", "C"),
-    channels: Sequence[str] = ("sms", "rcs", "whatsapp"),
+    shapes: Sequence[str] = SHAPES,
+    channels: Sequence[str] = SIM_CHANNELS,
     duplicates: float = 0.05,
     reorder: float = 0.05,
     batch_share: float = 0.1,
@@ -137,42 +91,31 @@ def plan_traffic(
         channel = "sms" if shape == "C" else rnd.choice(list(channels))
         mid = f"m-{seed}-{n:06d}"
         phone = f"+39{rnd.randrange(3_000_000_000, 3_999_999_999)}"
-        cid = f"order-{seed}-{n}"
+        message = Message(mid, shape, channel, phone, reference=f"order-{seed}-{n}")
         sent_at = base + timedelta(seconds=n)
         final_at = sent_at + timedelta(seconds=rnd.lognormvariate(2.0, 1.0))
         outcome = rnd.choices(["delivered", "error", "expired"], weights=[85, 10, 5])[0]
-        error = rnd.choice(ERROR_TEXTS) if outcome == "error" else None
+        error = rnd.choice(_ERROR_TEXTS) if outcome == "error" else None
         items: list[dict[str, Any]] = []
         read = False
         if shape == "A":
-            items.append(_shape_a(mid, "sent", sent_at, channel, phone, cid, None))
-            items.append(
-                _shape_a(
-                    mid,
-                    outcome,
-                    final_at,
-                    channel,
-                    phone,
-                    cid,
-                    error or ("Validity period expired" if outcome == "expired" else None),
-                )
-            )
+            items.append(shape_a(message, "sent", qlara_time(sent_at), None))
+            text = error or (EXPIRED_TEXT if outcome == "expired" else None)
+            items.append(shape_a(message, outcome, qlara_time(final_at), text))
         elif shape == "B":
             outcome = "error" if outcome == "expired" else outcome
-            error = error or (None if outcome == "delivered" else ERROR_TEXTS[0])
-            items.append(_shape_b(mid, outcome, final_at, channel, phone, cid, error))
+            error = error or (None if outcome == "delivered" else _ERROR_TEXTS[0])
+            items.append(shape_b(message, outcome, qlara_time(final_at), error))
             if outcome == "delivered" and channel in ("rcs", "whatsapp") and rnd.random() < 0.5:
                 read = True
-                items.append(
-                    _shape_b(
-                        mid, "read", final_at + timedelta(seconds=30), channel, phone, cid, None
-                    )
-                )
+                read_at = final_at + timedelta(seconds=30)
+                items.append(shape_b(message, "read", qlara_time(read_at), None))
         else:
             outcome = "delivered"
             parts = rnd.choice([1, 1, 2, 3])
             for part in range(1, parts + 1):
-                items.append(_shape_c(mid, part, parts, final_at + timedelta(seconds=part)))
+                part_at = final_at + timedelta(seconds=part)
+                items.append(shape_c(message, "delivered", qlara_time(part_at), part, parts))
         if rnd.random() < inbound_share:
             plan.inbound += 1
             per_message.append(

@@ -1,4 +1,4 @@
-"""Live Qlara webhook traffic: timed requests paced like Qlara's, and an exact count of them.
+"""Live Qlara webhook traffic: timed requests paced like Qlara's.
 
 :func:`live_traffic` yields :class:`TimedRequest` values in posting order, each with the
 second (after the start) at which Qlara would post it. Messages start at a pace that makes
@@ -18,9 +18,7 @@ duplicates (a request posted again a little later, unchanged), reordering (a mes
 event posted after its last one, as when Qlara's retry of it lands late), JSON arrays of
 several events, and error bursts (a window in which most finals are errors).
 
-:class:`TrafficSummary` counts what was acknowledged exactly as the sidecar will count it:
-unique events by their key ``(message_id, status, event_time, part)``, duplicates (events
-that arrive again), per channel and status as the parser reads them (lower-case).
+What was acknowledged of it is counted by :class:`simulator.summary.TrafficSummary`.
 
 Same options, same seed and same ``start``: the same requests, byte for byte.
 """
@@ -38,11 +36,18 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-SHAPES: tuple[str, ...] = ("A", "B", "C")
-"""The documented payload shapes: A the Webhooks guide, B the platform, C SMS Universal."""
-
-SIM_CHANNELS: tuple[str, ...] = ("sms", "rcs", "whatsapp")
-"""The channels the simulation sends on (as the parser names them, lower-case)."""
+from simulator.payloads import (
+    ERROR_TEXTS,
+    EXPIRED_TEXT,
+    SHAPES,
+    SIM_CHANNELS,
+    Message,
+    delivered_or_error,
+    qlara_time,
+    shape_a,
+    shape_b,
+    shape_c,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +73,9 @@ VALIDITY_S = 900.0
 #: Delay from delivery to the read receipt, in Qlara's real seconds.
 READ_DELAY = ChannelDelay(median_s=40.0, sigma=1.2)
 
-#: Error texts per channel, of the kind operators see in failure reports.
-ERROR_TEXTS: dict[str, tuple[str, ...]] = {
-    "sms": (
-        "Invalid destination number",
-        "Number not reachable",
-        "Subscriber absent",
-        "Blocked by carrier",
-        "Rejected by operator",
-        "Handset memory full",
-    ),
-    "rcs": (
-        "RCS not supported by the recipient's device",
-        "RCS agent not launched on the recipient's carrier",
-        "Recipient not reachable",
-    ),
-    "whatsapp": (
-        "Recipient is not a WhatsApp user",
-        "Message outside the 24-hour customer service window",
-        "Message undeliverable",
-        "Template paused for low quality",
-    ),
-}
-
 #: The usual mix of final outcomes outside an error burst: delivered, error, expired.
 OUTCOME_WEIGHTS: tuple[float, float, float] = (90.0, 7.0, 3.0)
 
-_EXPIRED_TEXT = "Validity period expired"
 _PARTS = (1, 1, 1, 2, 3)
 #: Qlara posts a resent request a few real seconds to a minute after the first.
 _RESEND_DELAY_S = (2.0, 60.0)
@@ -216,15 +197,6 @@ class _Pending:
     target: Target = "webhook"
 
 
-@dataclass(slots=True)
-class _Message:
-    message_id: str
-    shape: str
-    channel: str
-    phone: str
-    reference: str
-
-
 class _Heap:
     """Entries ordered by posting time, ties by insertion order (so output is reproducible)."""
 
@@ -334,7 +306,7 @@ class _Traffic:
         rnd, scale = self.rnd, self.o.time_scale
         shape = rnd.choice(self.shapes)
         channel = "sms" if shape == "C" else rnd.choice(list(self.o.channels))
-        message = _Message(
+        message = Message(
             message_id=f"sim-{self.o.seed:x}-{self.started:07d}",
             shape=shape,
             channel=channel,
@@ -359,15 +331,12 @@ class _Traffic:
         if outcome == "delivered":
             error = None
         elif outcome == "expired":
-            error = _EXPIRED_TEXT
+            error = EXPIRED_TEXT
         timed: list[tuple[float, _Pending]] = []
         if shape == "A":
             sent_at = t + rnd.uniform(0.05, 0.3) * scale
             timed.append((sent_at, self._shape_a(message, "sent", sent_at, None)))
-            text = (
-                error if outcome == "error" else (_EXPIRED_TEXT if outcome == "expired" else None)
-            )
-            timed.append((final_at, self._shape_a(message, outcome, final_at, text)))
+            timed.append((final_at, self._shape_a(message, outcome, final_at, error)))
         elif shape == "B":
             timed.append((final_at, self._shape_b(message, outcome, final_at, error)))
             if outcome == "delivered" and channel != "sms" and rnd.random() < 0.5:
@@ -425,147 +394,26 @@ class _Traffic:
         start = self.o.start.astimezone(UTC)
         start = start.replace(microsecond=start.microsecond // 1000 * 1000)
         when = start + timedelta(milliseconds=round(t * 1000))
-        return when, when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return when, qlara_time(when, "milliseconds")
 
-    def _event(self, m: _Message, status: str, when: datetime, part: int = 1) -> SimEvent:
+    def _event(self, m: Message, status: str, when: datetime, part: int = 1) -> SimEvent:
         return SimEvent(EventKey(m.message_id, status, when, part), m.channel, m.shape)
 
-    def _shape_a(self, m: _Message, status: str, t: float, error: str | None) -> _Pending:
+    def _shape_a(self, m: Message, status: str, t: float, error: str | None) -> _Pending:
         when, stamp = self._stamp(t)
-        item = {
-            "messageId": m.message_id,
-            "customerMessageId": m.reference,
-            "phoneNumber": m.phone,
-            "status": status.upper(),
-            "timestamp": stamp,
-            "channel": m.channel,
-            "error": error,
-        }
-        return _Pending(item, self._event(m, status, when))
+        return _Pending(shape_a(m, status, stamp, error), self._event(m, status, when))
 
-    def _shape_b(self, m: _Message, status: str, t: float, error: str | None) -> _Pending:
+    def _shape_b(self, m: Message, status: str, t: float, error: str | None) -> _Pending:
         when, stamp = self._stamp(t)
-        if status == "read":
-            item: dict[str, Any] = {
-                "eventType": "READ",
-                "messageId": m.message_id,
-                "destination": m.phone,
-                "channel": m.channel.upper(),
-                "timestamp": stamp,
-            }
-            return _Pending(item, self._event(m, "read", when))
-        # The platform shape has codes 3 (delivered) and 6 (failed) only: an expiry is a
-        # failure whose description says so.
-        delivered = status == "delivered"
-        item = {
-            "eventType": "DELIVERY",
-            "messageId": m.message_id,
-            "customerMessageId": m.reference,
-            "destination": m.phone,
-            "statusCode": 3 if delivered else 6,
-            "description": error or "Message delivered",
-            "channel": m.channel.upper(),
-            "timestamp": stamp,
-        }
-        return _Pending(item, self._event(m, "delivered" if delivered else "error", when))
+        read_as = "read" if status == "read" else delivered_or_error(status)
+        return _Pending(shape_b(m, status, stamp, error), self._event(m, read_as, when))
 
     def _shape_c(
-        self, m: _Message, status: str, t: float, part: int, parts: int, error: str | None
+        self, m: Message, status: str, t: float, part: int, parts: int, error: str | None
     ) -> _Pending:
         when, stamp = self._stamp(t)
-        delivered = status == "delivered"
-        item = {
-            "channel": "SMS",
-            "eventType": "DELIVERY",
-            "messageId": m.message_id,
-            "statusCode": 3 if delivered else 6,
-            "statusDescription": error or "Delivered",
-            "price": 0.035,
-            "numPart": part,
-            "totalParts": parts,
-            "timestamp": stamp,
-        }
-        return _Pending(item, self._event(m, "delivered" if delivered else "error", when, part))
-
-
-@dataclass(slots=True)
-class TrafficSummary:
-    """An exact running count of the events acknowledged, as the sidecar counts them.
-
-    Feed it every request that got a 200 through :meth:`acknowledged`; the sender counts
-    ``requests`` (HTTP attempts, retries included), ``non_200`` (attempts answered otherwise
-    or not at all) and ``given_up`` (requests never acknowledged) itself. Every event key
-    seen is kept, to tell a duplicate from a new event: memory grows with the run.
-    """
-
-    seed: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    requests: int = 0
-    non_200: int = 0
-    given_up: int = 0
-    acknowledged_requests: int = 0
-    unique_events: int = 0
-    duplicates: int = 0
-    #: Sends acknowledged by ``/v1/sends`` (unique: a resent one is a duplicate).
-    sends: int = 0
-    #: Messages whose final status Qlara never posted, told to the fake Qlara.
-    dropped: int = 0
-    events: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_shape: dict[str, dict[str, int]] = field(default_factory=dict)
-    _seen: set[EventKey] = field(default_factory=set)
-    _messages: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def messages(self) -> int:
-        """Messages with at least one acknowledged event."""
-        return len(self._messages)
-
-    def acknowledged(self, request: TimedRequest) -> None:
-        """Count the events of a request the sidecar answered 200 (a ``qlara`` request: the
-        message whose final status was dropped, now known to the fake Qlara)."""
-        if request.target == "qlara":
-            self.dropped += 1
-            return
-        self.acknowledged_requests += 1
-        for event in request.events:
-            if event.key in self._seen:
-                self.duplicates += 1
-                continue
-            self._seen.add(event.key)
-            self.unique_events += 1
-            if request.target == "sends":
-                self.sends += 1
-            per_channel = self.events.setdefault(event.channel, {})
-            per_channel[event.key.status] = per_channel.get(event.key.status, 0) + 1
-            shape = self.by_shape.setdefault(event.shape, {"messages": 0, "events": 0})
-            shape["events"] += 1
-            if event.key.message_id not in self._messages:
-                self._messages[event.key.message_id] = event.shape
-                shape["messages"] += 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready values (times in ISO 8601, UTC)."""
-
-        def iso(value: datetime | None) -> str | None:
-            return None if value is None else value.astimezone(UTC).isoformat()
-
-        return {
-            "messages": self.messages,
-            "events": {ch: dict(sorted(st.items())) for ch, st in sorted(self.events.items())},
-            "unique_events": self.unique_events,
-            "duplicates": self.duplicates,
-            "sends": self.sends,
-            "dropped": self.dropped,
-            "by_shape": {shape: dict(v) for shape, v in sorted(self.by_shape.items())},
-            "requests": self.requests,
-            "acknowledged_requests": self.acknowledged_requests,
-            "non_200": self.non_200,
-            "given_up": self.given_up,
-            "seed": self.seed,
-            "started_at": iso(self.started_at),
-            "ended_at": iso(self.ended_at),
-        }
+        item = shape_c(m, status, stamp, part, parts, error)
+        return _Pending(item, self._event(m, delivered_or_error(status), when, part))
 
 
 def parse_bursts(specs: Sequence[str]) -> tuple[ErrorBurst, ...]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from qlara import parse_body
-from qlara.simulation import (
+from simulator import (
     ErrorBurst,
     TimedRequest,
     TrafficOptions,
