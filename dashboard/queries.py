@@ -56,11 +56,13 @@ from ledger import MessageDetail, MessageSummary
 from ledger import places as ledger_places
 from ledger.dead_letter_store import list_dead_letters
 from ledger.reading import (
+    NEWEST_FIRST,
     SUMMARY_COLUMNS,
+    after_key,
     decode_cursor,
     encode_cursor,
     get_message,
-    summary_fields,
+    summary_of,
 )
 from ledger.rollup import minute_of
 from ledger.schema import (
@@ -552,7 +554,7 @@ def _message_rows(
         rows = conn.execute(ordered.offset(position).limit(_BATCH)).all()
         for row in rows:
             position += 1
-            item = MessageSummary(**summary_fields(row._mapping))
+            item = summary_of(row)
             if error_class is None or _error_class(item) == error_class:
                 yield item, f"{_POSITION}{position}"
         if len(rows) < _BATCH:
@@ -572,20 +574,15 @@ def _rows_by_key(
     conn: Connection, base: Select[Any], error_class: str | None, cursor: str | None
 ) -> Iterator[tuple[MessageSummary, str]]:
     """Newest update first, continued after the (updated_at, message_id) of a cursor."""
-    base = base.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+    base = base.order_by(*NEWEST_FIRST)
     after = decode_cursor(cursor) if cursor is not None else None
     while True:
         query = base
         if after is not None:
-            query = query.where(
-                or_(
-                    messages.c.updated_at < after[0],
-                    and_(messages.c.updated_at == after[0], messages.c.message_id < after[1]),
-                )
-            )
+            query = query.where(after_key(*after))
         rows = conn.execute(query.limit(_BATCH)).all()
         for row in rows:
-            item = MessageSummary(**summary_fields(row._mapping))
+            item = summary_of(row)
             if error_class is None or _error_class(item) == error_class:
                 yield item, encode_cursor(item.updated_at, item.message_id)
         if len(rows) < _BATCH:
@@ -803,7 +800,7 @@ def stuck_messages(
             .order_by(messages.c.sent_at)
             .limit(limit)
         )
-        items.extend(MessageSummary(**summary_fields(row._mapping)) for row in rows)
+        items.extend(summary_of(row) for row in rows)
     items.sort(key=lambda m: (m.sent_at or now, m.message_id))
     return Stuck(counts=counts, items=items[:limit])
 

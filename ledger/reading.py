@@ -17,7 +17,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Row, Select, and_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.results import EventRecord, MessageDetail, MessagePage, MessageSummary
 from ledger.schema import events, messages
@@ -47,6 +48,10 @@ SUMMARY_COLUMNS = (
     messages.c.first_received_at,
     messages.c.updated_at,
 )
+
+#: The lists' order, newest update first: a total order (``message_id`` breaks ties), which
+#: :func:`after_key` continues and ``ix_messages_updated_at_message_id`` serves without a sort.
+NEWEST_FIRST = (messages.c.updated_at.desc(), messages.c.message_id.desc())
 
 
 def get_message(conn: Connection, message_id: str) -> MessageDetail | None:
@@ -103,21 +108,25 @@ def list_messages(
     if until is not None:
         query = query.where(messages.c.updated_at < require_aware(until, "until"))
     if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                messages.c.updated_at < after_time,
-                and_(messages.c.updated_at == after_time, messages.c.message_id < after_id),
-            )
-        )
-    query = query.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+        query = query.where(after_key(*decode_cursor(cursor)))
+    query = query.order_by(*NEWEST_FIRST)
     rows = conn.execute(query.limit(limit + 1)).all()
-    items = [MessageSummary(**summary_fields(r._mapping)) for r in rows[:limit]]
+    items = [summary_of(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor(last.updated_at, last.message_id)
     return MessagePage(items=items, next_cursor=next_cursor)
+
+
+def after_key(updated_at: datetime, message_id: str) -> ColumnElement[bool]:
+    """The messages that follow the one with this key in :data:`NEWEST_FIRST` order: the read
+    API's pages and the explorer's list continue after their cursor with this one clause, so
+    both keep to what ``ix_messages_updated_at_message_id`` serves."""
+    return or_(
+        messages.c.updated_at < updated_at,
+        and_(messages.c.updated_at == updated_at, messages.c.message_id < message_id),
+    )
 
 
 def encode_cursor(updated_at: datetime, message_id: str) -> str:
@@ -136,6 +145,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return require_aware(datetime.fromisoformat(when), "cursor time"), message_id
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ValueError("invalid cursor") from exc
+
+
+def summary_of(row: Row[Any]) -> MessageSummary:
+    """The :class:`ledger.MessageSummary` of a row of :data:`SUMMARY_COLUMNS`."""
+    return MessageSummary(**summary_fields(row._mapping))
 
 
 def summary_fields(row: Any) -> dict[str, Any]:
