@@ -54,7 +54,7 @@ from dashboard.figures import (
 from dashboard.view import CHANNELS
 from ledger import MessageDetail, MessageSummary
 from ledger import places as ledger_places
-from ledger.dead_letter_store import list_dead_letters
+from ledger.dead_letter_store import count_waiting, list_dead_letters
 from ledger.reading import (
     NEWEST_FIRST,
     SUMMARY_COLUMNS,
@@ -68,7 +68,6 @@ from ledger.rollup import minute_of
 from ledger.schema import (
     PHONE_TAIL,
     PHONE_TAIL_DIGITS,
-    dead_letters,
     event_minutes,
     events,
     messages,
@@ -807,8 +806,5 @@ def stuck_messages(
 
 def waiting_dead_letters(conn: Connection, limit: int = 50) -> DeadLetters:
     """Dead letters not redriven: their number and the ``limit`` oldest."""
-    waiting = conn.execute(
-        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
-    ).scalar_one()
     oldest = list_dead_letters(conn, include_redriven=False, limit=limit)
-    return DeadLetters(waiting=int(waiting), oldest=oldest)
+    return DeadLetters(waiting=count_waiting(conn), oldest=oldest)
