@@ -53,18 +53,23 @@ from dashboard.figures import (
 )
 from dashboard.view import CHANNELS
 from ledger import MessageDetail, MessageSummary
-from ledger import places as ledger_places
-from ledger.dead_letter_store import count_waiting, list_dead_letters
 from ledger.reading import (
     NEWEST_FIRST,
     SUMMARY_COLUMNS,
     after_key,
+    bucket_middle,
+    count_waiting,
     decode_cursor,
     encode_cursor,
+    from_webhook,
     get_message,
+    last_event_at,
+    list_dead_letters,
+    minute_of,
+    read_latencies,
+    read_places,
     summary_of,
 )
-from ledger.rollup import minute_of
 from ledger.schema import (
     PHONE_TAIL,
     PHONE_TAIL_DIGITS,
@@ -73,7 +78,6 @@ from ledger.schema import (
     messages,
     pending_predicate,
 )
-from ledger.stats import from_webhook, last_event_at
 from metrics.error_classes import delivery_error_class
 from qlara import OTHER_CHANNEL, Source, normalise_phone
 
@@ -157,9 +161,7 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
         if count:
             by_status[status] = int(count)
     if by_status.get("delivered", 0) > EXACT_LATENCIES:
-        counts = ledger_places.read_latencies(
-            conn, start, end, lambda column: _channel_is(column, channel)
-        )
+        counts = read_latencies(conn, start, end, lambda column: _channel_is(column, channel))
         p50, p95 = bucket_percentile(counts, 0.50), bucket_percentile(counts, 0.95)
         exact = False
     else:
@@ -222,7 +224,7 @@ def bucket_percentile(counts: Mapping[int, int], share: float) -> float | None:
     for bucket in sorted(counts):
         seen += counts[bucket]
         if seen >= rank:
-            return ledger_places.bucket_middle(bucket)
+            return bucket_middle(bucket)
     return None  # pragma: no cover - the ranks add up to the total
 
 
@@ -738,7 +740,7 @@ def places(conn: Connection, start: datetime, end: datetime, channel: str | None
     (:class:`dashboard.figures.Place`), most messages first: whole hours from the per-hour
     counts, the partial hours at the edges from the messages (:func:`ledger.places.read`)."""
     found: dict[tuple[str | None, str | None, str], list[float]] = {}
-    counted = ledger_places.read(conn, start, end, lambda column: _channel_is(column, channel))
+    counted = read_places(conn, start, end, lambda column: _channel_is(column, channel))
     for (country, operator, stored_channel, status), sums in counted.items():
         n, spent, latency, timed = sums
         # messages, delivered, failed, expired, spend, failed spend, latency total, count

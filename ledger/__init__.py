@@ -6,7 +6,7 @@ default) or PostgreSQL, through SQLAlchemy Core; the schema is managed by the Al
 migrations shipped in ``ledger/migrations``.
 """
 
-from ledger.engine import default_sqlite_url
+from ledger.engine import build_engine, default_sqlite_url
 from ledger.errors import LedgerError, LedgerRefused, LedgerUnavailable
 from ledger.ledger import Ledger
 from ledger.polling import DuePoll
@@ -43,5 +43,6 @@ __all__ = [
     "PurgeResult",
     "RecordResult",
     "WebhookStats",
+    "build_engine",
     "default_sqlite_url",
 ]

@@ -1,4 +1,12 @@
-"""Reading messages back: one with its events, or a filtered, keyset-paginated list.
+"""The ledger's read interface: what a reader outside the ledger calls with its own connection.
+
+The read API reaches these through :class:`ledger.Ledger`; the explorer, which reads through
+its own engine, calls them directly. Besides this module's own reads (a message with its
+events, a filtered, keyset-paginated list) it names the read halves of the modules that own
+the rollups and the dead-letter record (:mod:`ledger.places`, :mod:`ledger.rollup`,
+:mod:`ledger.stats`, :mod:`ledger.dead_letter_store`), so that readers depend on this one
+module and the tables of :mod:`ledger.schema`, and the writing halves beside them stay the
+ledger's own (the import contract in ``pyproject.toml`` holds every other reader to that).
 
 Lists are ordered newest update first: by ``updated_at`` (when a new event last changed the
 message), then ``message_id``, both descending. ``updated_at`` is always set, unlike
@@ -20,11 +28,37 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from ledger.dead_letter_store import count_waiting, list_dead_letters
+from ledger.places import bucket_middle, read_latencies
+from ledger.places import read as read_places
 from ledger.results import EventRecord, MessageDetail, MessagePage, MessageSummary
+from ledger.rollup import minute_of
 from ledger.schema import events, messages
+from ledger.stats import from_webhook, last_event_at
 from ledger.timestamps import require_aware
 from qlara import Shape, normalise_phone
 from qlara.status import PRECEDENCE
+
+__all__ = [
+    "MAX_PAGE",
+    "NEWEST_FIRST",
+    "SUMMARY_COLUMNS",
+    "after_key",
+    "bucket_middle",
+    "count_waiting",
+    "decode_cursor",
+    "encode_cursor",
+    "from_webhook",
+    "get_message",
+    "last_event_at",
+    "list_dead_letters",
+    "list_messages",
+    "minute_of",
+    "read_latencies",
+    "read_places",
+    "summary_fields",
+    "summary_of",
+]
 
 #: The most items one page may hold.
 MAX_PAGE = 500
