@@ -25,8 +25,7 @@ from dashboard.figures import (
     RatePoint,
     Stuck,
 )
-from ledger import MessageDetail, MessageSummary
-from ledger.engine import build_engine
+from ledger import MessageDetail, MessageSummary, build_engine
 
 #: How long a query's answer is reused.
 CACHE_SECONDS = 5

@@ -53,26 +53,31 @@ from dashboard.figures import (
 )
 from dashboard.view import CHANNELS
 from ledger import MessageDetail, MessageSummary
-from ledger import places as ledger_places
-from ledger.dead_letter_store import list_dead_letters
 from ledger.reading import (
+    NEWEST_FIRST,
     SUMMARY_COLUMNS,
+    after_key,
+    bucket_middle,
+    count_waiting,
     decode_cursor,
     encode_cursor,
+    from_webhook,
     get_message,
-    summary_fields,
+    last_event_at,
+    list_dead_letters,
+    minute_of,
+    read_latencies,
+    read_places,
+    summary_of,
 )
-from ledger.rollup import minute_of
 from ledger.schema import (
     PHONE_TAIL,
     PHONE_TAIL_DIGITS,
-    dead_letters,
     event_minutes,
     events,
     messages,
     pending_predicate,
 )
-from ledger.stats import from_webhook, last_event_at
 from metrics.error_classes import delivery_error_class
 from qlara import OTHER_CHANNEL, Source, normalise_phone
 
@@ -156,9 +161,7 @@ def outcomes(conn: Connection, start: datetime, end: datetime, channel: str | No
         if count:
             by_status[status] = int(count)
     if by_status.get("delivered", 0) > EXACT_LATENCIES:
-        counts = ledger_places.read_latencies(
-            conn, start, end, lambda column: _channel_is(column, channel)
-        )
+        counts = read_latencies(conn, start, end, lambda column: _channel_is(column, channel))
         p50, p95 = bucket_percentile(counts, 0.50), bucket_percentile(counts, 0.95)
         exact = False
     else:
@@ -221,7 +224,7 @@ def bucket_percentile(counts: Mapping[int, int], share: float) -> float | None:
     for bucket in sorted(counts):
         seen += counts[bucket]
         if seen >= rank:
-            return ledger_places.bucket_middle(bucket)
+            return bucket_middle(bucket)
     return None  # pragma: no cover - the ranks add up to the total
 
 
@@ -552,7 +555,7 @@ def _message_rows(
         rows = conn.execute(ordered.offset(position).limit(_BATCH)).all()
         for row in rows:
             position += 1
-            item = MessageSummary(**summary_fields(row._mapping))
+            item = summary_of(row)
             if error_class is None or _error_class(item) == error_class:
                 yield item, f"{_POSITION}{position}"
         if len(rows) < _BATCH:
@@ -572,20 +575,15 @@ def _rows_by_key(
     conn: Connection, base: Select[Any], error_class: str | None, cursor: str | None
 ) -> Iterator[tuple[MessageSummary, str]]:
     """Newest update first, continued after the (updated_at, message_id) of a cursor."""
-    base = base.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+    base = base.order_by(*NEWEST_FIRST)
     after = decode_cursor(cursor) if cursor is not None else None
     while True:
         query = base
         if after is not None:
-            query = query.where(
-                or_(
-                    messages.c.updated_at < after[0],
-                    and_(messages.c.updated_at == after[0], messages.c.message_id < after[1]),
-                )
-            )
+            query = query.where(after_key(*after))
         rows = conn.execute(query.limit(_BATCH)).all()
         for row in rows:
-            item = MessageSummary(**summary_fields(row._mapping))
+            item = summary_of(row)
             if error_class is None or _error_class(item) == error_class:
                 yield item, encode_cursor(item.updated_at, item.message_id)
         if len(rows) < _BATCH:
@@ -742,7 +740,7 @@ def places(conn: Connection, start: datetime, end: datetime, channel: str | None
     (:class:`dashboard.figures.Place`), most messages first: whole hours from the per-hour
     counts, the partial hours at the edges from the messages (:func:`ledger.places.read`)."""
     found: dict[tuple[str | None, str | None, str], list[float]] = {}
-    counted = ledger_places.read(conn, start, end, lambda column: _channel_is(column, channel))
+    counted = read_places(conn, start, end, lambda column: _channel_is(column, channel))
     for (country, operator, stored_channel, status), sums in counted.items():
         n, spent, latency, timed = sums
         # messages, delivered, failed, expired, spend, failed spend, latency total, count
@@ -803,15 +801,12 @@ def stuck_messages(
             .order_by(messages.c.sent_at)
             .limit(limit)
         )
-        items.extend(MessageSummary(**summary_fields(row._mapping)) for row in rows)
+        items.extend(summary_of(row) for row in rows)
     items.sort(key=lambda m: (m.sent_at or now, m.message_id))
     return Stuck(counts=counts, items=items[:limit])
 
 
 def waiting_dead_letters(conn: Connection, limit: int = 50) -> DeadLetters:
     """Dead letters not redriven: their number and the ``limit`` oldest."""
-    waiting = conn.execute(
-        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
-    ).scalar_one()
     oldest = list_dead_letters(conn, include_redriven=False, limit=limit)
-    return DeadLetters(waiting=int(waiting), oldest=oldest)
+    return DeadLetters(waiting=count_waiting(conn), oldest=oldest)

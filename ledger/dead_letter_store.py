@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from ledger.results import DeadLetter
 from ledger.schema import dead_letters
@@ -37,6 +37,15 @@ def add_dead_letter(
         .returning(dead_letters.c.id)
     )
     return int(result.scalar_one())
+
+
+def count_waiting(conn: Connection) -> int:
+    """How many dead letters wait for a redrive: the metrics' backlog and the explorer's
+    dead-letter page show this one count, read through ``ix_dead_letters_redriven_at_id``."""
+    waiting = conn.execute(
+        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
+    ).scalar_one()
+    return int(waiting)
 
 
 def list_dead_letters(conn: Connection, *, include_redriven: bool, limit: int) -> list[DeadLetter]:

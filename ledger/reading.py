@@ -1,4 +1,12 @@
-"""Reading messages back: one with its events, or a filtered, keyset-paginated list.
+"""The ledger's read interface: what a reader outside the ledger calls with its own connection.
+
+The read API reaches these through :class:`ledger.Ledger`; the explorer, which reads through
+its own engine, calls them directly. Besides this module's own reads (a message with its
+events, a filtered, keyset-paginated list) it names the read halves of the modules that own
+the rollups and the dead-letter record (:mod:`ledger.places`, :mod:`ledger.rollup`,
+:mod:`ledger.stats`, :mod:`ledger.dead_letter_store`), so that readers depend on this one
+module and the tables of :mod:`ledger.schema`, and the writing halves beside them stay the
+ledger's own (the import contract in ``pyproject.toml`` holds every other reader to that).
 
 Lists are ordered newest update first: by ``updated_at`` (when a new event last changed the
 message), then ``message_id``, both descending. ``updated_at`` is always set, unlike
@@ -17,13 +25,40 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Row, Select, and_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
+from ledger.dead_letter_store import count_waiting, list_dead_letters
+from ledger.places import bucket_middle, read_latencies
+from ledger.places import read as read_places
 from ledger.results import EventRecord, MessageDetail, MessagePage, MessageSummary
+from ledger.rollup import minute_of
 from ledger.schema import events, messages
+from ledger.stats import from_webhook, last_event_at
 from ledger.timestamps import require_aware
 from qlara import Shape, normalise_phone
 from qlara.status import PRECEDENCE
+
+__all__ = [
+    "MAX_PAGE",
+    "NEWEST_FIRST",
+    "SUMMARY_COLUMNS",
+    "after_key",
+    "bucket_middle",
+    "count_waiting",
+    "decode_cursor",
+    "encode_cursor",
+    "from_webhook",
+    "get_message",
+    "last_event_at",
+    "list_dead_letters",
+    "list_messages",
+    "minute_of",
+    "read_latencies",
+    "read_places",
+    "summary_fields",
+    "summary_of",
+]
 
 #: The most items one page may hold.
 MAX_PAGE = 500
@@ -47,6 +82,10 @@ SUMMARY_COLUMNS = (
     messages.c.first_received_at,
     messages.c.updated_at,
 )
+
+#: The lists' order, newest update first: a total order (``message_id`` breaks ties), which
+#: :func:`after_key` continues and ``ix_messages_updated_at_message_id`` serves without a sort.
+NEWEST_FIRST = (messages.c.updated_at.desc(), messages.c.message_id.desc())
 
 
 def get_message(conn: Connection, message_id: str) -> MessageDetail | None:
@@ -103,21 +142,25 @@ def list_messages(
     if until is not None:
         query = query.where(messages.c.updated_at < require_aware(until, "until"))
     if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                messages.c.updated_at < after_time,
-                and_(messages.c.updated_at == after_time, messages.c.message_id < after_id),
-            )
-        )
-    query = query.order_by(messages.c.updated_at.desc(), messages.c.message_id.desc())
+        query = query.where(after_key(*decode_cursor(cursor)))
+    query = query.order_by(*NEWEST_FIRST)
     rows = conn.execute(query.limit(limit + 1)).all()
-    items = [MessageSummary(**summary_fields(r._mapping)) for r in rows[:limit]]
+    items = [summary_of(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
         next_cursor = encode_cursor(last.updated_at, last.message_id)
     return MessagePage(items=items, next_cursor=next_cursor)
+
+
+def after_key(updated_at: datetime, message_id: str) -> ColumnElement[bool]:
+    """The messages that follow the one with this key in :data:`NEWEST_FIRST` order: the read
+    API's pages and the explorer's list continue after their cursor with this one clause, so
+    both keep to what ``ix_messages_updated_at_message_id`` serves."""
+    return or_(
+        messages.c.updated_at < updated_at,
+        and_(messages.c.updated_at == updated_at, messages.c.message_id < message_id),
+    )
 
 
 def encode_cursor(updated_at: datetime, message_id: str) -> str:
@@ -136,6 +179,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return require_aware(datetime.fromisoformat(when), "cursor time"), message_id
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ValueError("invalid cursor") from exc
+
+
+def summary_of(row: Row[Any]) -> MessageSummary:
+    """The :class:`ledger.MessageSummary` of a row of :data:`SUMMARY_COLUMNS`."""
+    return MessageSummary(**summary_fields(row._mapping))
 
 
 def summary_fields(row: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, case, func, literal, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from ledger.dead_letter_store import count_waiting
 from ledger.places import hour_of
 from ledger.results import Backlog, LedgerCounts, WebhookStats
 from ledger.schema import (
@@ -132,10 +133,7 @@ def backlog(
             pending[name or None] = (int(count), oldest)
         else:
             unresolved[name or None] = int(count)
-    letters = conn.execute(
-        select(func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
-    ).scalar_one()
-    return Backlog(pending=pending, dead_letters=int(letters), unresolved=unresolved)
+    return Backlog(pending=pending, dead_letters=count_waiting(conn), unresolved=unresolved)
 
 
 def from_webhook() -> ColumnElement[bool]:
