@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 
 from ledger import places, rollup
-from ledger.bulk import execute_rows
+from ledger.bulk import execute_mappings
 from ledger.errors import LedgerUnavailable
 from ledger.joining import fold_placeholder, join_customer_ids
 from ledger.results import LatencyObservation, RecordResult
@@ -413,7 +413,8 @@ def _lock_messages(
     raise LedgerUnavailable("a message row kept being deleted while recording; retry")
 
 
-#: The events insert: every column but the id, in table order.
+#: The events insert sets every column but the id: a row that does not name them all, as
+#: after a migration adds a column, is refused (:func:`ledger.bulk.execute_mappings`).
 _EVENT_KEYS = [column.key for column in events.c if column.key != "id"]
 _INSERT_EVENT = events.insert().inline()
 
@@ -421,31 +422,8 @@ _INSERT_EVENT = events.insert().inline()
 def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]]) -> None:
     """Insert each event: all of distinct keys that no stored event has (their messages are
     locked, so none can have been stored meanwhile)."""
-    rows = [
-        (
-            ev.message_id,
-            ev.status,
-            ev.event_time,
-            ev.part,
-            ev.total_parts,
-            ev.status_code,
-            ev.channel,
-            ev.customer_message_id,
-            ev.phone,
-            ev.error,
-            ev.shape.value,
-            ev.price,
-            ev.naive_time,
-            ev.raw,
-            outcome.received_at,
-            outcome.receipt.receipt_id,
-            0,
-            ev.time_from_receipt,
-            ev.source.value,
-        )
-        for outcome, ev in firsts
-    ]
-    execute_rows(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
+    rows = [_event_row(outcome, ev) for outcome, ev in firsts]
+    execute_mappings(conn, _INSERT_EVENT, _EVENT_KEYS, rows)
     # The per-minute counts chart what Qlara's webhook reported: the application's sends
     # and the reconciler's polls are not in them.
     rollup.append(
@@ -456,6 +434,31 @@ def _insert_events(conn: Connection, firsts: list[tuple[_Outcome, DeliveryEvent]
             if ev.source is Source.WEBHOOK
         ),
     )
+
+
+def _event_row(outcome: _Outcome, ev: DeliveryEvent) -> dict[str, Any]:
+    """The events row of ``ev``, stored by ``outcome``'s receipt: :data:`_EVENT_KEYS`."""
+    return {
+        "message_id": ev.message_id,
+        "status": ev.status,
+        "event_time": ev.event_time,
+        "part": ev.part,
+        "total_parts": ev.total_parts,
+        "status_code": ev.status_code,
+        "channel": ev.channel,
+        "customer_message_id": ev.customer_message_id,
+        "phone": ev.phone,
+        "error": ev.error,
+        "shape": ev.shape.value,
+        "price": ev.price,
+        "naive_time": ev.naive_time,
+        "raw": ev.raw,
+        "received_at": outcome.received_at,
+        "receipt_id": outcome.receipt.receipt_id,
+        "duplicates": 0,
+        "time_from_receipt": ev.time_from_receipt,
+        "source": ev.source.value,
+    }
 
 
 def _add_event_duplicates(conn: Connection, extra: Counter[_EventKey]) -> None:
@@ -528,7 +531,8 @@ def _stored_events(conn: Connection, message_ids: list[str]) -> dict[str, list[_
 
 
 def _message_update() -> tuple[Update, list[str]]:
-    """The UPDATE that sets a message's recomputed state, and its parameters in bind order."""
+    """The UPDATE that sets a message's recomputed state, and the parameters each of its rows
+    names."""
     c = messages.c
     state = [
         "status",
@@ -582,7 +586,7 @@ def _refresh_messages(
     for key in inserted:
         if key[0] in rows_of:
             rows_of[key[0]].append(_StoredEvent.of(owners[key].copies[key][0]))
-    updates: list[tuple[Any, ...]] = []
+    updates: list[dict[str, Any]] = []
     for message_id in changed:
         rows = rows_of[message_id]
         state = reduce_state(rows)
@@ -608,29 +612,29 @@ def _refresh_messages(
             "latency_seconds": state.latency_seconds,
         }
         updates.append(
-            (
-                state.status,
-                state.status_time,
-                state.is_final,
-                state.sent_at,
-                state.final_at,
-                state.read_at,
-                state.channel,
-                state.customer_message_id,
-                state.phone,
-                state.error,
-                state.latency_seconds,
-                observed_at,
-                country,
-                operator,
-                price,
-                len(rows),
-                extra[message_id],
-                now,
-                message_id,
-            )
+            {
+                "k_status": state.status,
+                "k_status_time": state.status_time,
+                "k_is_final": state.is_final,
+                "k_sent_at": state.sent_at,
+                "k_final_at": state.final_at,
+                "k_read_at": state.read_at,
+                "k_channel": state.channel,
+                "k_customer_message_id": state.customer_message_id,
+                "k_phone": state.phone,
+                "k_error": state.error,
+                "k_latency_seconds": state.latency_seconds,
+                "k_latency_observed_at": observed_at,
+                "k_country": country,
+                "k_operator": operator,
+                "k_price": price,
+                "k_event_count": len(rows),
+                "k_extra": extra[message_id],
+                "k_updated_at": now,
+                "k_message_id": message_id,
+            }
         )
-    execute_rows(conn, _UPDATE_MESSAGE, _UPDATE_MESSAGE_KEYS, updates)
+    execute_mappings(conn, _UPDATE_MESSAGE, _UPDATE_MESSAGE_KEYS, updates)
     return found
 
 

@@ -1,14 +1,16 @@
-"""`execute_rows` writes exactly what `Connection.execute` with parameter dicts writes."""
+"""`execute_rows` and `execute_mappings` write exactly what `Connection.execute` with parameter
+dicts writes; `execute_mappings` refuses rows that do not name exactly its keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from ledger import Ledger
-from ledger.bulk import execute_rows
+from ledger.bulk import execute_mappings, execute_rows
 from ledger.schema import channels, events
 
 _KEYS = [c.key for c in events.c if c.key != "id"]
@@ -54,6 +56,49 @@ def test_rows_as_tuples_store_what_dicts_store(ledger: Ledger) -> None:
     assert stored["m-tuple"] == {**stored["m-dict"], "message_id": "m-tuple"}
     assert stored["m-tuple"]["event_time"] == when
     assert stored["m-tuple"]["raw"] == b"\x00{}"
+
+
+def test_mappings_store_what_dicts_store_whatever_the_keys_order(ledger: Ledger) -> None:
+    when = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
+    via_dicts, via_mappings = _row("m-dict", when), _row("m-mapping", when)
+    with ledger._writer.begin() as conn:
+        conn.execute(events.insert(), [via_dicts])
+        # Keys in another order than the statement binds them: values still go by name
+        execute_mappings(conn, _INSERT, _KEYS[::-1], [dict(reversed(via_mappings.items()))])
+    with ledger._writer.begin() as conn:
+        stored = {
+            row.message_id: row._asdict()
+            for row in conn.execute(select(*[events.c[k] for k in _KEYS]))
+        }
+    assert stored["m-mapping"] == {**stored["m-dict"], "message_id": "m-mapping"}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda row: row.pop("price"), r"lacks \['price'\] and has \[\]"),
+        (lambda row: row.update(carrier="tim"), r"lacks \[\] and has \['carrier'\]"),
+    ],
+    ids=["lacking a key", "naming another"],
+)
+def test_a_row_that_does_not_name_exactly_the_keys_is_refused(
+    ledger: Ledger, change: Callable[[dict[str, object]], object], named: str
+) -> None:
+    # Given rows of which the last lacks a key or has one more
+    rows = [_row("m-1", datetime.now(UTC)), _row("m-2", datetime.now(UTC))]
+    change(rows[-1])
+
+    # Then they are refused, naming what is wrong, and nothing is written
+    with ledger._writer.begin() as conn, pytest.raises(ValueError, match=named):
+        execute_mappings(conn, _INSERT, _KEYS, rows)
+    with ledger._writer.begin() as conn:
+        assert conn.execute(select(events.c.id)).all() == []
+
+
+def test_a_key_the_statement_does_not_bind_is_refused(ledger: Ledger) -> None:
+    row = {**_row("m-1", datetime.now(UTC)), "carrier": "tim"}
+    with ledger._writer.begin() as conn, pytest.raises(ValueError, match="binds"):
+        execute_mappings(conn, _INSERT, [*_KEYS, "carrier"], [row])
 
 
 def test_parameters_out_of_the_statements_order_are_refused(ledger: Ledger) -> None:
