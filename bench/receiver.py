@@ -48,6 +48,8 @@ from common import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from qlara.wire import QUEUE_NAME, decode_argument
+
 #: ours_sends is ours_everysec serving POST /v1/sends (the application's sends) instead of
 #: the webhook: same Redis settings, its own body (bench/post.lua, WRK_KIND=sends).
 OURS = ("ours_always", "ours_everysec", "ours_sends")
@@ -100,8 +102,7 @@ def queued_requests(redis_srv: RedisServer, t: Target) -> int:
         for data in client.hmget(f"{t.key}.msgs", ids[start : start + 1000]):
             if data is None:
                 continue
-            arg = json.loads(data)["args"][0]
-            total += len(json.loads(arg)) if arg.startswith("[") else 1
+            total += len(decode_argument(json.loads(data)["args"][0]))
     return total
 
 
@@ -116,10 +117,10 @@ class Target:
         self.data = work / "data"
         if name == "ours_sends":
             self.path = "/v1/sends"
-            self.key = f"{s.namespace}:qlara-events"
+            self.key = f"{s.namespace}:{QUEUE_NAME}"
         elif name in OURS:
             self.path = f"/webhook/{WEBHOOK_TOKEN}"
-            self.key = f"{s.namespace}:qlara-events"
+            self.key = f"{s.namespace}:{QUEUE_NAME}"
         elif name in PEER_DIRS:
             self.path = "/webhook"
             self.key = PEER_KEYS[name]

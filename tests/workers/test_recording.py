@@ -13,6 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from ledger import Ledger, RecordResult
 from qlara import Receipt
+from qlara.wire import join_argument
 from tests.workers.support import join, make_receipt, queued_messages
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker, enqueue_receipt
 from workers.broker import receipt_message
@@ -132,7 +133,7 @@ def test_a_failing_hook_does_not_fail_the_message(config: WorkerConfig, ledger: 
 
 
 def _batch(*receipts: Receipt) -> str:
-    return "[" + ",".join(r.encode().decode() for r in receipts) + "]"
+    return join_argument([r.encode() for r in receipts])
 
 
 def test_a_batch_message_records_each_of_its_receipts_once(
