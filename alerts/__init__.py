@@ -5,7 +5,8 @@ rule files shipped in ``alerts/rules/`` (``qlara-sidecar alerts render``). Besid
 this directory holds what Prometheus and Alertmanager read: the rendered rules, their
 promtool unit tests (``alerts/tests/``), an example Alertmanager configuration
 (``alerts/alertmanager/``) and a runbook per alert (``alerts/runbooks/``). Imports nothing of
-the sidecar but the metric definitions' closed label sets.
+the sidecar but the metric definitions' closed label sets and the duration spelling
+(:mod:`qlara.durations`).
 """
 
 from alerts.links import PAGES, dashboard_url, runbook_url

@@ -11,13 +11,13 @@ below. To tune a threshold, write only the keys that change in a YAML file::
         sms: 30m
 
 and render with ``qlara-sidecar alerts render --thresholds that.yaml``: every key left out
-keeps its default. Durations are Prometheus durations (``90s``, ``15m``, ``1h30m``, ``3d``).
+keeps its default. Durations are Prometheus durations (``90s``, ``15m``, ``1h30m``, ``3d``;
+see :mod:`qlara.durations`).
 An unknown key or an invalid value raises :class:`ThresholdsError` naming the key.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,47 +26,18 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlara import CHANNEL_BUCKETS
-
-_DURATION = re.compile(
-    r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?"
-    r"(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?$"
-)
-_UNIT_SECONDS = {
-    "y": 365 * 86400,
-    "w": 7 * 86400,
-    "d": 86400,
-    "h": 3600,
-    "m": 60,
-    "s": 1,
-    "ms": 0.001,
-}
+from qlara.durations import format_prometheus, prometheus_seconds
 
 
 class ThresholdsError(ValueError):
     """A thresholds file that cannot be used; the message names the key and the problem."""
 
 
-def seconds(duration: str) -> float:
-    """The length of a Prometheus duration (``1h30m`` -> 5400.0); ``ValueError`` if invalid."""
-    match = _DURATION.match(duration)
-    if not duration or match is None:
-        raise ValueError(f"{duration!r} is not a Prometheus duration such as 90s, 15m, 1h or 3d")
-    return float(sum(int(v) * _UNIT_SECONDS[unit] for unit, v in match.groupdict().items() if v))
-
-
-def format_duration(total: float) -> str:
-    """``seconds`` the other way round, in the largest units that divide it (``5400`` ->
-    ``1h30m``, ``0`` -> ``0s``). Milliseconds are dropped."""
-    rest = int(total)
-    if rest <= 0:
-        return "0s"
-    parts = []
-    for unit in ("w", "d", "h", "m", "s"):
-        size = int(_UNIT_SECONDS[unit])
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts)
+#: The length of a Prometheus duration in seconds (``1h30m`` -> 5400.0); ``ValueError`` if
+#: invalid. The grammar is :mod:`qlara.durations`', shared with the explorer.
+seconds = prometheus_seconds
+#: ``seconds`` the other way round (``5400`` -> ``1h30m``, ``0`` -> ``0s``).
+format_duration = format_prometheus
 
 
 def _duration(value: str) -> str:

@@ -58,6 +58,8 @@ from common import (
     wait_quiet,
 )
 
+from qlara.wire import QUEUE_NAME
+
 VENV = ROOT / ".venv"
 SIDECAR = VENV / "bin" / "qlara-sidecar"
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789abcdef"  # noqa: S105 - a throwaway local token
@@ -238,7 +240,7 @@ def one_run(
             post_p99_ms=sent["p99_ms"],
         )
         if mode == "drain":
-            row["queued_before_workers"] = redis_srv.llen("qlara:qlara-events")
+            row["queued_before_workers"] = redis_srv.llen(f"qlara:{QUEUE_NAME}")
             b0, tot0 = machine_cpu()
             red0 = tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
             rcv0 = tree_cpu_s(receiver.pid)
@@ -273,7 +275,7 @@ def one_run(
         elapsed = t1 - t0
         time.sleep(0.5)
         final = get_json(stats_url, READ_TOKEN)
-        left = redis_srv.llen("qlara:qlara-events")
+        left = redis_srv.llen(f"qlara:{QUEUE_NAME}")
         # Each queue message a worker takes is counted once (DeliveryLimit: INCR in a script;
         # INCRBY before it counted through a pipeline).
         commands = redis_srv.client().info("commandstats")

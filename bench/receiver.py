@@ -53,6 +53,8 @@ from common import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from qlara.wire import QUEUE_NAME, decode_argument
+
 #: ours_sends is ours_everysec serving POST /v1/sends (the application's sends) instead of
 #: the webhook: same Redis settings, its own body (bench/post.lua, WRK_KIND=sends).
 #: ours_granian is ours_everysec's app served by granian (a Rust HTTP server) instead of
@@ -107,8 +109,7 @@ def queued_requests(redis_srv: RedisServer, t: Target) -> int:
         for data in client.hmget(f"{t.key}.msgs", ids[start : start + 1000]):
             if data is None:
                 continue
-            arg = json.loads(data)["args"][0]
-            total += len(json.loads(arg)) if arg.startswith("[") else 1
+            total += len(decode_argument(json.loads(data)["args"][0]))
     return total
 
 
@@ -123,10 +124,10 @@ class Target:
         self.data = work / "data"
         if name == "ours_sends":
             self.path = "/v1/sends"
-            self.key = f"{s.namespace}:qlara-events"
+            self.key = f"{s.namespace}:{QUEUE_NAME}"
         elif name in OURS:
             self.path = f"/webhook/{WEBHOOK_TOKEN}"
-            self.key = f"{s.namespace}:qlara-events"
+            self.key = f"{s.namespace}:{QUEUE_NAME}"
         elif name in PEER_DIRS:
             self.path = "/webhook"
             self.key = PEER_KEYS[name]

@@ -6,8 +6,8 @@ over a :class:`DashboardConfig` with :func:`configure` first.
 """
 
 from dashboard.config import APP_PATH, DashboardConfig, NotConfigured, Redrive, configure
-from dashboard.durations import format_duration, parse_duration
 from dashboard.view import CHANNELS
+from qlara.durations import format_duration, parse_duration
 
 __all__ = [
     "APP_PATH",

@@ -4,7 +4,7 @@ A view is a contract with the alert rules, whose ``dashboard_url`` opens an exac
 
 - ``channel``: ``sms``, ``rcs``, ``whatsapp`` or ``other`` (any other or no channel);
   absent: every channel.
-- ``window``: a duration before now (:mod:`dashboard.durations`: ``5m``, ``1h``, ``7d``);
+- ``window``: a duration before now (:mod:`qlara.durations`: ``5m``, ``1h``, ``7d``);
   default ``1h``. Or ``from`` and ``to``, ISO 8601 instants (UTC when no offset is given),
   for a fixed range; they win over ``window``.
 - ``status``: a message status (``delivered``, ``error`` ...); absent: any.
@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from dashboard.durations import format_duration, parse_duration
 from qlara import CHANNEL_BUCKETS
+from qlara.durations import format_duration, parse_duration
 
 #: The channels a view may be narrowed to; ``other`` is every channel Qlara may add, or none.
 CHANNELS: tuple[str, ...] = CHANNEL_BUCKETS

@@ -1,5 +1,7 @@
 """Qlara's world: the events it sends, how to read every documented payload shape, and the
-rule that turns a set of status events into one message state.
+rule that turns a set of status events into one message state. Beside it, what the layers
+above share: the receipts' wire format (:mod:`qlara.wire`) and the duration spelling
+(:mod:`qlara.durations`).
 
 Nothing here imports another package of the sidecar.
 """

@@ -62,6 +62,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from qlara import Receipt
+from qlara.wire import encode_argument, join_argument
 
 log = structlog.get_logger(__name__)
 
@@ -115,12 +116,12 @@ def build_message(
     """The Dramatiq message that carries ``receipt`` to the workers' actor.
 
     The message id is the receipt id, so a replayed message is recognisably the same one;
-    the single argument is the receipt's JSON as text.
+    the single argument is the receipt's JSON as text (:mod:`qlara.wire`).
     """
     return dramatiq.Message(
         queue_name=queue_name,
         actor_name=actor_name,
-        args=(receipt.encode().decode(),),
+        args=(encode_argument([receipt]),),
         kwargs={},
         options={"redis_message_id": str(uuid.uuid4())},
         message_id=receipt.receipt_id,
@@ -133,13 +134,14 @@ def build_batch_message(
     """The Dramatiq message that carries several receipts to the workers' actor at once.
 
     ``receipts`` are receipts' JSON (:meth:`qlara.Receipt.encode`); the single argument is
-    their JSON array as text, which the actor records in one ledger transaction. The
+    their JSON array as text (:func:`qlara.wire.join_argument`), which the actor records in
+    one ledger transaction. The
     message id is fresh: a batch is not one receipt.
     """
     return dramatiq.Message(
         queue_name=queue_name,
         actor_name=actor_name,
-        args=((b"[" + b",".join(receipts) + b"]").decode(),),
+        args=(join_argument(receipts),),
         kwargs={},
         options={"redis_message_id": str(uuid.uuid4())},
         message_id=uuid.uuid4().hex,

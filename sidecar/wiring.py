@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qlara import parse_country_labels
+from qlara.wire import ACTOR_NAME, QUEUE_NAME
 from sidecar.layout import EMBEDDED_URL_FILE, LEDGER_FILE, data_dir
 from sidecar.settings import (
     Settings,
@@ -74,7 +75,6 @@ def receiver_config(
     """The receiver's configuration."""
     # Imported here: the receiver brings Litestar, which a worker process has no use for.
     from receiver import ReceiverConfig
-    from workers import ACTOR_NAME, QUEUE_NAME
 
     basic_auth = None
     if settings.basic_auth_user is not None and settings.basic_auth_password is not None:
@@ -110,7 +110,6 @@ def metrics_config(settings: Settings, *, directory: Path) -> MetricsConfig:
     """The metrics-only listener's configuration: the values counted into ``directory``,
     plus the state gauges of the ledger and the queue this host is configured with."""
     from receiver import MetricsConfig
-    from workers import QUEUE_NAME
 
     return MetricsConfig(
         metrics_dir=directory,

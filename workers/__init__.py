@@ -12,8 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from qlara.wire import ACTOR_NAME, QUEUE_NAME
     from workers.broker import build_broker, enqueue_receipt
-    from workers.config import ACTOR_NAME, DEFAULT_NAMESPACE, QUEUE_NAME, WorkerConfig
+    from workers.config import DEFAULT_NAMESPACE, WorkerConfig
     from workers.connection import LedgerConnection
     from workers.dead_letters import DeadLetters
     from workers.delivery_limit import DeliveryLimit
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
     from workers.retention import Retention
     from workers.runner import EXIT_BOOT_FAILED, EXIT_OK, run_worker
 
-#: Where each name lives; imported on first use (PEP 562), so that `workers.config`'s
-#: names (the queue's, read by the receiver and `up`) come without Dramatiq, the ledger and
-#: the rest of this package (21 MiB).
+#: Where each name lives; imported on first use (PEP 562), so that the queue's names
+#: (`qlara.wire`'s) and `workers.config`'s come without Dramatiq, the ledger and the rest of
+#: this package (21 MiB).
 _WHERE = {
-    "ACTOR_NAME": "workers.config",
+    "ACTOR_NAME": "qlara.wire",
     "DEFAULT_NAMESPACE": "workers.config",
     "DeadLetters": "workers.dead_letters",
     "DeliveryLimit": "workers.delivery_limit",
@@ -35,7 +36,7 @@ _WHERE = {
     "EXIT_OK": "workers.runner",
     "LedgerConnection": "workers.connection",
     "PermanentFailure": "workers.errors",
-    "QUEUE_NAME": "workers.config",
+    "QUEUE_NAME": "qlara.wire",
     "RecordedHook": "workers.recorder",
     "RedriveResult": "workers.redriving",
     "RejectedByLedger": "workers.errors",

@@ -14,7 +14,8 @@ from dramatiq.middleware import Retries
 import metrics
 from ledger import LedgerUnavailable
 from qlara import Receipt
-from workers.config import ACTOR_NAME, QUEUE_NAME, WorkerConfig
+from qlara.wire import ACTOR_NAME, QUEUE_NAME, encode_argument
+from workers.config import WorkerConfig
 from workers.connection import LedgerConnection, connect_migrated
 from workers.countries import CountryLabels
 from workers.dead_letters import DeadLetters
@@ -142,7 +143,7 @@ def enqueue_receipt(broker: dramatiq.Broker, receipt: Receipt) -> None:
 
     The message id is the receipt id. Raises what the broker raises (``redis.RedisError``).
     """
-    broker.enqueue(receipt_message(receipt.encode().decode(), message_id=receipt.receipt_id))
+    broker.enqueue(receipt_message(encode_argument([receipt]), message_id=receipt.receipt_id))
 
 
 def receipt_message(receipt_json: str, *, message_id: str | None = None) -> dramatiq.Message[None]:

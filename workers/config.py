@@ -1,5 +1,5 @@
-"""The one typed object a worker process is built from, and the wire names it shares with the
-receiver."""
+"""The one typed object a worker process is built from. The queue's and the actor's names,
+which the receiver shares, are :mod:`qlara.wire`'s."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from workers.reconcile import ReconcileConfig
 
-#: The Redis queue receipts travel on, from the receiver (or a redrive) to the workers.
-QUEUE_NAME = "qlara-events"
-#: The actor every receipt message is addressed to.
-ACTOR_NAME = "record_receipt"
 #: The Redis key prefix for the queue and every worker bookkeeping key.
 DEFAULT_NAMESPACE = "qlara"
 

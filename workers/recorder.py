@@ -13,6 +13,7 @@ import structlog
 
 from ledger import Ledger, LedgerError, LedgerUnavailable, RecordResult
 from qlara import Receipt
+from qlara.wire import decode_argument, encode_argument
 from workers.connection import LedgerConnection
 from workers.errors import RejectedByLedger, UndecodableReceipt
 
@@ -92,7 +93,7 @@ class ReceiptRecorder:
             exc = outcome.refused[0][1]
             raise RejectedByLedger(
                 f"{type(exc).__name__}: {first_line(exc)}",
-                payload=encode_receipts(refused),
+                payload=encode_argument(refused),
                 refused=len(refused),
                 of=len(batch),
             ) from exc
@@ -232,27 +233,16 @@ class GroupCommit:
         return self._ledger().record_many(receipts)
 
 
-_PAYLOAD = msgspec.json.Decoder(Receipt | list[Receipt])
-
-
 def decode_receipts(payload: object) -> list[Receipt]:
-    """The receipts of a message payload (one receipt's JSON, or a JSON array of receipts);
-    raise UndecodableReceipt if it is neither."""
+    """The receipts of a message payload (one receipt's JSON, or a JSON array of receipts:
+    :mod:`qlara.wire`); raise UndecodableReceipt if it is neither."""
     if not isinstance(payload, str | bytes):
         raise UndecodableReceipt(f"expected a JSON string, got {type(payload).__name__}")
     try:
-        decoded = _PAYLOAD.decode(payload)
+        return decode_argument(payload)
     except msgspec.DecodeError as exc:
         # msgspec names the path and the expected type, never the offending value.
         raise UndecodableReceipt(first_line(exc)) from exc
-    return decoded if isinstance(decoded, list) else [decoded]
-
-
-def encode_receipts(receipts: Sequence[Receipt]) -> str:
-    """The payload of a message carrying ``receipts``: one receipt's JSON, or an array's."""
-    if len(receipts) == 1:
-        return receipts[0].encode().decode()
-    return (b"[" + b",".join(r.encode() for r in receipts) + b"]").decode()
 
 
 def first_line(exc: BaseException, *, limit: int = 300) -> str:

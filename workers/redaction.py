@@ -10,7 +10,7 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from dramatiq.common import dq_name
 
-from workers.config import ACTOR_NAME, QUEUE_NAME
+from qlara.wire import ACTOR_NAME, QUEUE_NAME
 
 
 class RedactPayloads(logging.Filter):

@@ -14,8 +14,9 @@ import dramatiq
 import structlog
 
 import metrics
+from qlara.wire import QUEUE_NAME
 from workers.broker import assemble
-from workers.config import QUEUE_NAME, WorkerConfig
+from workers.config import WorkerConfig
 from workers.dead_letters import failure_reason
 from workers.recorder import RecordedHook
 

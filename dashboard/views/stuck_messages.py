@@ -8,9 +8,9 @@ import streamlit as st
 
 from dashboard import loads, session
 from dashboard.config import current
-from dashboard.durations import format_duration
 from dashboard.show import cell, seconds, when
 from qlara import mask_phone
+from qlara.durations import format_duration
 
 LIMIT = 200
 

@@ -12,10 +12,10 @@ import structlog
 from dashboard import loads, session
 from dashboard.charts import STATUS_COLOURS, time_axis
 from dashboard.config import current
-from dashboard.durations import format_duration
 from dashboard.scrape import scrape
 from dashboard.show import seconds, span_caption, when
 from dashboard.view import bucket_size
+from qlara.durations import format_duration
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.durations import format_duration, parse_duration
+from dashboard import format_duration, parse_duration
 from dashboard.view import View, bucket_size, read_view
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
-import msgspec
 import pytest
 import redis
 from litestar.testing import TestClient
 
 from qlara import Receipt
+from qlara.wire import decode_argument
 from receiver import ReceiverConfig, create_app
 
 TOKEN = "s3cret-token_value"
@@ -134,8 +134,7 @@ class QueueReader:
 
 def message_receipts(message: dramatiq.Message[Any]) -> list[Receipt]:
     """The receipts a message carries: one receipt's JSON or a JSON array of receipts."""
-    decoded = msgspec.json.decode(message.args[0], type=Receipt | list[Receipt])
-    return decoded if isinstance(decoded, list) else [decoded]
+    return decode_argument(message.args[0])
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from ledger import Ledger, LedgerRefused, LedgerUnavailable
 from qlara import Receipt
+from qlara.wire import join_argument
 from tests.workers.support import (
     accept_receipts,
     join,
@@ -237,7 +238,7 @@ def test_a_dead_lettered_batch_keeps_its_payload_and_is_recorded_after_redrive(
     # Given a batch of two receipts dead-lettered because the ledger refused it
     refuse_receipts(config.database_url)
     batch = [make_receipt("r-b1", "m-1"), make_receipt("r-b2", "m-2")]
-    payload = "[" + ",".join(r.encode().decode() for r in batch) + "]"
+    payload = join_argument([r.encode() for r in batch])
     broker.enqueue(receipt_message(payload, message_id="batch-1"))
     start_worker()
     join(broker)

@@ -12,10 +12,11 @@ import msgspec
 
 from ledger import Ledger, LedgerRefused, LedgerUnavailable, RecordResult
 from qlara import Receipt
+from qlara.wire import encode_argument
 from tests.workers.support import join, make_receipt
 from workers import WorkerConfig, build_broker
 from workers.broker import receipt_message
-from workers.recorder import GroupCommit, GroupOutcome, encode_receipts
+from workers.recorder import GroupCommit, GroupOutcome
 
 
 def _result() -> RecordResult:
@@ -176,7 +177,7 @@ def test_a_batch_with_a_receipt_postgresql_cannot_store_dead_letters_that_receip
     )
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     try:
-        broker.enqueue(receipt_message(encode_receipts([good1, bad, good2]), message_id="batch-9"))
+        broker.enqueue(receipt_message(encode_argument([good1, bad, good2]), message_id="batch-9"))
         worker.start()
         join(broker)
         # Then the two good receipts are recorded, and the dead letter holds the bad one only

@@ -13,6 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from ledger import Ledger, RecordResult
 from qlara import Receipt
+from qlara.wire import join_argument
 from tests.workers.support import join, make_receipt, queued_messages
 from workers import ACTOR_NAME, QUEUE_NAME, WorkerConfig, build_broker, enqueue_receipt
 from workers.broker import receipt_message
@@ -48,6 +49,44 @@ def test_the_message_follows_the_wire_format_the_receiver_uses(
     assert (message.queue_name, message.actor_name) == (QUEUE_NAME, ACTOR_NAME)
     assert message.message_id == receipt.receipt_id
     assert message.args == (receipt.encode().decode(),)
+
+
+#: A message as a receiver wrote it into Redis before the wire format had a module of its
+#: own (the JSON array of two receipts): the bytes a queue holds across an upgrade.
+QUEUED_BEFORE_UPGRADE = (
+    b'{"queue_name":"qlara-events","actor_name":"record_receipt","args":["[{\\"receipt_id\\"'
+    b':\\"r-1\\",\\"received_at\\":1740823200.25,\\"events\\":[{\\"message_id\\":\\"m-1\\",'
+    b'\\"status\\":\\"delivered\\",\\"event_time\\":\\"2025-03-01T10:00:00Z\\",\\"shape\\":\\"A\\",'
+    b'\\"raw\\":\\"eyJtZXNzYWdlSWQiOiJtLTEifQ==\\",\\"channel\\":\\"sms\\",'
+    b'\\"customer_message_id\\":null,\\"phone\\":\\"+393901234567\\",\\"error\\":null,'
+    b'\\"status_code\\":null,\\"part\\":1,\\"total_parts\\":1,\\"price\\":null,'
+    b'\\"naive_time\\":false,\\"time_from_receipt\\":false,\\"source\\":\\"webhook\\"}],'
+    b'\\"inbound\\":[]},{\\"receipt_id\\":\\"r-2\\",\\"received_at\\":1740823201.5,'
+    b'\\"events\\":[],\\"inbound\\":[{\\"inbound_id\\":\\"i-1\\",\\"event_time\\":'
+    b'\\"2025-03-01T10:00:05Z\\",\\"raw\\":\\"eyJ0ZXh0IjoiaGkifQ==\\",\\"channel\\":\\"sms\\",'
+    b'\\"source\\":null,\\"destination\\":null,\\"text\\":\\"hi\\",\\"message_type\\":null,'
+    b'\\"naive_time\\":false,\\"time_from_receipt\\":false}]}]"],"kwargs":{},'
+    b'"options":{"redis_message_id":"6c1b7a51-2f0e-4a8e-9d3c-0b8f1e2a7c44"},'
+    b'"message_id":"0f4c2d8e9b7a4e1f8a6b5c3d2e1f0a9b","message_timestamp":1740823202000}'
+)
+
+
+def test_a_message_queued_before_an_upgrade_is_recorded(
+    broker: RedisBroker, ledger: Ledger, start_worker: Callable[[], dramatiq.Worker]
+) -> None:
+    # Given the message in the queue, where Dramatiq's dispatch script puts it
+    queue = f"{broker.namespace}:{QUEUE_NAME}"
+    broker.client.hset(
+        f"{queue}.msgs", "6c1b7a51-2f0e-4a8e-9d3c-0b8f1e2a7c44", QUEUED_BEFORE_UPGRADE
+    )
+    broker.client.rpush(queue, "6c1b7a51-2f0e-4a8e-9d3c-0b8f1e2a7c44")
+    # When a worker of this version takes it
+    start_worker()
+    join(broker)
+    # Then both receipts are recorded, and nothing is dead-lettered
+    counts = ledger.counts()
+    assert (counts.receipts, counts.events, counts.inbound, counts.dead_letters) == (2, 1, 1, 0)
+    assert queued_messages(broker.client, broker.namespace) == 0
 
 
 def test_the_same_receipt_enqueued_twice_is_recorded_once(
@@ -132,7 +171,7 @@ def test_a_failing_hook_does_not_fail_the_message(config: WorkerConfig, ledger: 
 
 
 def _batch(*receipts: Receipt) -> str:
-    return "[" + ",".join(r.encode().decode() for r in receipts) + "]"
+    return join_argument([r.encode() for r in receipts])
 
 
 def test_a_batch_message_records_each_of_its_receipts_once(
