@@ -3,15 +3,16 @@
 The alert thresholds (:mod:`alerts.thresholds`) and the explorer and settings
 (:mod:`dashboard`, :mod:`sidecar.settings`) share this spelling, so a link or a setting
 built from an alert rule's ``for:`` or range reads the same everywhere. One grammar: whole
-numbers, each followed by a unit, the units from largest to smallest, each at most once.
+numbers (ASCII digits), each followed by a unit, the units from largest to smallest, each at
+most once.
 
 The two readers differ in what they take around that grammar, because they read different
 things:
 
 - :func:`prometheus_seconds` reads what is written into a rule file, so it takes exactly
   what Prometheus takes: units ``y w d h m s ms``, lower case, no spaces, ``0s`` allowed
-  (a ``for`` that waits for nothing). It gives seconds as a float. As the anchored pattern
-  it replaced did, it lets one trailing newline through.
+  (a ``for`` that waits for nothing), nothing around it: a trailing newline would end up
+  inside the rendered rule. It gives seconds as a float.
 - :func:`parse_duration` reads what people type into a URL or a setting, so it forgives
   spaces around and upper case, and it takes units ``w d h m s`` only: its durations are
   windows and thresholds, never shorter than a second nor counted in years. Zero is
@@ -45,8 +46,8 @@ EXPLORER_UNITS = ("w", "d", "h", "m", "s")
 
 # ``ms`` is tried before ``m``: in "5ms" the unit is milliseconds (a lone ``m`` is followed by
 # a digit or nothing).
-_PART = re.compile(r"(\d+)(ms|[ywdhms])")
-_PARTS = re.compile(r"(?:\d+(?:ms|[ywdhms]))*")
+_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
+_PARTS = re.compile(r"(?:[0-9]+(?:ms|[ywdhms]))*")
 
 
 def _parts(text: str) -> list[tuple[str, str]] | None:
@@ -65,8 +66,8 @@ def _in_order(parts: list[tuple[str, str]], units: tuple[str, ...]) -> bool:
 
 def prometheus_seconds(duration: str) -> float:
     """The length of a Prometheus duration (``1h30m`` -> 5400.0); ``ValueError`` if invalid."""
-    parts = _parts(duration.removesuffix("\n"))
-    if not duration or parts is None or not _in_order(parts, PROMETHEUS_UNITS):
+    parts = _parts(duration)
+    if not parts or not _in_order(parts, PROMETHEUS_UNITS):
         raise ValueError(f"{duration!r} is not a Prometheus duration such as 90s, 15m, 1h or 3d")
     return float(sum(int(count) * UNIT_SECONDS[unit] for count, unit in parts))
 

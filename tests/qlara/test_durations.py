@@ -107,3 +107,10 @@ def test_the_writers_differ_in_weeks_and_in_nothing() -> None:
     assert format_prometheus(0) == "0s"
     with pytest.raises(ValueError, match="longer than zero"):
         format_duration(timedelta())
+
+
+@pytest.mark.parametrize("text", ["15m\n", "\n", " 15m", "\u0661\u0665m", "1h 30m"])
+def test_a_rule_s_duration_is_the_grammar_alone_nothing_around_it(text: str) -> None:
+    # A value the thresholds accept is written into a rule file as it is.
+    with pytest.raises(ValueError, match="not a Prometheus duration"):
+        prometheus_seconds(text)
