@@ -431,9 +431,10 @@ def test_two_receiver_hosts_and_two_worker_hosts_count_exactly_through_host_kill
         what="Prometheus to scrape the four hosts",
     )
 
-    def settled(expected_events: Series) -> float:
-        """Wait until the ledger holds ``expected_events`` and nothing waits anywhere, then
-        until Prometheus has scraped every host since; return that moment (unix time)."""
+    def settled(expected_events: Series) -> None:
+        """Wait until the ledger holds ``expected_events`` and nothing waits anywhere (a
+        message leaves the broker once its receipts are counted), then until Prometheus has
+        scraped every host since."""
         wait_for(
             lambda: cluster.ledger() == expected_events,
             timeout=90,
@@ -441,12 +442,15 @@ def test_two_receiver_hosts_and_two_worker_hosts_count_exactly_through_host_kill
         )
         wait_for(cluster.drained, timeout=60, what="the queue and the spools to be empty")
         since = time.time()
+        # timestamp() of a plain selector is the scrape's time; of an expression, it would be
+        # the query's
+        up = 'up{job="qlara"}'
+        scraped = f"count(timestamp({up}) > {since} and on (instance) {up} == 1)"
         wait_for(
-            lambda: _scalar(server, f'count(timestamp(up{{job="qlara"}} == 1) > {since})') == 4,
+            lambda: _scalar(server, scraped) == 4,
             timeout=30,
-            what="a scrape of every host after the queue drained",
+            what="a successful scrape of every host after the queue drained",
         )
-        return since
 
     def sums() -> tuple[Series, float, float, float]:
         events = _by(
