@@ -2,17 +2,22 @@
 
 Receiver and worker processes count in prometheus-client's multiprocess mode, so one
 ``GET /metrics`` shows them all. The mode is chosen when Python starts in a child, from
-``PROMETHEUS_MULTIPROC_DIR``: the launcher empties the directory of the previous run's values
-(prometheus-client's ``<type>_<pid>.db`` files, nothing else: :func:`metrics.prepare_dir`)
-and puts it in the children's environment, and when its supervisor sees a child exit it
-cleans up after it (:func:`metrics.process_exited`).
+``PROMETHEUS_MULTIPROC_DIR``: the launcher prepares the directory (deleting the previous
+run's values, prometheus-client's ``<type>_<pid>.db`` files and nothing else:
+:func:`metrics.prepare_dir`) and puts it in the children's environment, and when its
+supervisor sees a child exit it cleans up after it (:func:`metrics.process_exited`).
 
 - ``up`` owns its directory: ``PROMETHEUS_MULTIPROC_DIR`` when the operator set it, else
-  ``DATA_DIR/metrics``; emptied at start.
-- A receiver or worker role started with several processes and no
-  ``PROMETHEUS_MULTIPROC_DIR`` uses ``DATA_DIR/metrics/<role>``, emptied at start. When the
-  variable is set (by `up`, or by an operator who shares one directory between roles) it
-  is used as is: whoever set it empties it.
+  ``DATA_DIR/metrics``; emptied at start. One host: a restart resets every series at once,
+  and no sum over hosts mixes it with hosts that went on.
+- A receiver or worker role started with several processes, or with its metrics listener,
+  and no ``PROMETHEUS_MULTIPROC_DIR`` uses ``DATA_DIR/metrics/<role>``. At start it drops
+  the previous run's gauges and keeps its counters and histograms: when the role is one
+  host among several and is restarted (a crash, an upgrade), the counters summed over the
+  hosts never go back, and they keep matching the ledger, as they do when the supervisor
+  restarts one child (dead children's counters stay). Deleting the directory resets them.
+  When the variable is set (by `up`, or by an operator who shares one directory between
+  roles) it is used as is: whoever set it prepares it.
 - One process alone keeps its values in memory (a worker started with ``--processes 1``
   and no ``PROMETHEUS_MULTIPROC_DIR`` included: nothing else can serve its values).
 - The metrics listener (``qlara-sidecar metrics``, :mod:`sidecar.metrics_role`) only reads:
@@ -39,11 +44,12 @@ def up_dir(settings: Settings) -> Path:
 
 def role_dir(settings: Settings, role: str) -> Path:
     """The directory a role's processes share: the inherited one as is, else
-    ``DATA_DIR/metrics/<role>`` emptied. Raises ``OSError``."""
+    ``DATA_DIR/metrics/<role>`` with the previous run's gauges deleted and its counters and
+    histograms kept. Raises ``OSError``."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         return Path(given)
-    return prepare_dir(data_dir(settings) / METRICS_DIR / role)
+    return prepare_dir(data_dir(settings) / METRICS_DIR / role, keep_counts=True)
 
 
 def on_child_exit(directory: Path) -> Callable[[int], None]:

@@ -1,5 +1,6 @@
-"""The launchers' part: a metrics directory emptied at start, inherited as is by children,
-and cleaned up after a child the supervisor sees exit."""
+"""The launchers' part: a metrics directory prepared at start (emptied by `up`, its gauges
+alone deleted by a role on its own), inherited as is by children, and cleaned up after a
+child the supervisor sees exit."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_a_role_uses_an_inherited_directory_as_it_is(
     assert (inherited / "counter_1.db").exists()
 
 
-def test_a_role_on_its_own_gets_its_own_emptied_directory(
+def test_a_role_on_its_own_gets_its_own_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
@@ -55,6 +56,24 @@ def test_a_role_on_its_own_gets_its_own_emptied_directory(
 
     assert directory == (tmp_path / "data" / "metrics" / "receiver").resolve()
     assert directory.is_dir()
+
+
+def test_a_role_started_again_keeps_its_counters_and_drops_its_gauges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the files a worker host's processes left when the host died
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    previous = tmp_path / "data" / "metrics" / "worker"
+    previous.mkdir(parents=True)
+    kept = ["counter_41.db", "histogram_41.db", "counter_42.db"]
+    for name in [*kept, "gauge_livesum_41.db", "gauge_max_42.db"]:
+        (previous / name).write_bytes(b"x")
+
+    # When the role starts again on the same data directory
+    directory = metrics_dir.role_dir(load_settings({"data_dir": tmp_path / "data"}), "worker")
+
+    # Then the sums over the hosts do not go back: only the gauges, values of now, are gone
+    assert sorted(p.name for p in directory.iterdir()) == sorted(kept)
 
 
 def test_the_supervisor_cleans_up_after_a_child_that_exits(tmp_path: Path) -> None:

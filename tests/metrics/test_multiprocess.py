@@ -88,6 +88,40 @@ def test_preparing_the_directory_forgets_the_previous_run(tmp_path: Path) -> Non
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 1
 
 
+def test_preparing_the_directory_keeping_counts_drops_only_the_gauges(tmp_path: Path) -> None:
+    # Given a run that counted, timed requests and set the last-event gauge, then died
+    directory = prepare_dir(tmp_path / "metrics")
+    run(COUNT, directory, "3", "5", "1700000100")
+
+    # When the directory is prepared for the next run, keeping counts, and that run counts
+    prepare_dir(directory, keep_counts=True)
+    assert not list(directory.glob("gauge_*.db"))
+    run(COUNT, directory, "1", "1", "1700000000")
+
+    # Then the counters and histograms go on from the first run's values, and the gauge is
+    # the second run's alone
+    found = samples_of(run(SCRAPE, directory))
+    assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 4
+    assert found[("qlara_webhook_ack_seconds_count", ())] == 4
+    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 6
+    assert found[("qlara_webhook_last_event_timestamp_seconds", (("channel", "sms"),))] == (
+        1700000000
+    )
+
+
+def test_keeping_counts_deletes_the_gauge_files_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    kept = ["counter_12.db", "histogram_12.db", "summary_12.db", "ledger.db", "keep.txt"]
+    gauges = ["gauge_livesum_7.db", "gauge_all_7.db", "gauge_max_12.db"]
+    for name in kept + gauges:
+        (directory / name).write_bytes(b"x")
+
+    prepare_dir(directory, keep_counts=True)
+
+    assert sorted(p.name for p in directory.iterdir()) == sorted(kept)
+
+
 def test_preparing_the_directory_deletes_only_prometheus_value_files(tmp_path: Path) -> None:
     # Given a directory an operator named that also holds files of others
     directory = tmp_path / "shared"
