@@ -334,6 +334,14 @@ def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def ours_code_env() -> dict[str, str]:
+    """What our server processes get to run another checkout of ours: ``OURS_CODE`` (a
+    directory holding one, e.g. ``git archive <commit> | tar -x -C /tmp/before``) put first
+    on their ``PYTHONPATH``, to compare two versions alternated with the same driver."""
+    code = os.environ.get("OURS_CODE", "")
+    return {"PYTHONPATH": code} if code else {}
+
+
 def require_peers_dir(peers_dir: Path, needed_for: str) -> Path:
     """``peers_dir``, or exit with one line saying how to point at the peers."""
     if not peers_dir.is_dir():

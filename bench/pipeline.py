@@ -47,6 +47,7 @@ from common import (
     machine_cpu,
     machine_facts,
     median,
+    ours_code_env,
     pids_named,
     require_peers_dir,
     rmtree,
@@ -185,6 +186,7 @@ def one_run(
             "QLARA_SIDECAR_DATA_DIR": str(work / "data"),
             "QLARA_SIDECAR_HOST": "127.0.0.1",
             "QLARA_SIDECAR_PORT": str(port),
+            **ours_code_env(),
         }
         if s.worker_threads:
             env["QLARA_SIDECAR_WORKER_THREADS"] = s.worker_threads

@@ -41,6 +41,7 @@ from common import (
     machine_cpu,
     machine_facts,
     median,
+    ours_code_env,
     require_peers_dir,
     rmtree,
     run_measured,
@@ -149,6 +150,7 @@ class Target:
             "QLARA_SIDECAR_HOST": "127.0.0.1",
             "QLARA_SIDECAR_PORT": str(self.port),
             "QLARA_SIDECAR_NAMESPACE": self.s.namespace,
+            **ours_code_env(),
         }
 
     def start(self, redis_url: str) -> None:
@@ -396,6 +398,7 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
         time.sleep(1.0)
         acks0 = ack_buckets(t) if kind == "rate" else None
         q0 = queued_requests(redis_srv, t)
+        m0 = redis_srv.llen(t.key)
         row["idle_before_pct"] = wait_quiet(s.quiet_pct, s.quiet_wait)
         srv0, red0 = tree_cpu_s(t.proc.pid), tree_cpu_s(redis_srv.proc.pid)  # type: ignore[union-attr]
         b0, tot0 = machine_cpu()
@@ -468,6 +471,9 @@ def one_run(s: Settings, procs: Procs, rnd: int, name: str, kind: str, conns: in
         time.sleep(1.0)  # in-flight requests finish
         t.stop()
         queued = queued_requests(redis_srv, t) - q0
+        if name in OURS:
+            # Receipts per queue message: how much each flush carried.
+            row["receipts_per_message"] = round(queued / max(1, redis_srv.llen(t.key) - m0), 2)
         spooled = t.spooled() if name in OURS else 0
         time.sleep(1.5)  # more than one everysec tick
         before_kill = queued_requests(redis_srv, t)
