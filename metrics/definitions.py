@@ -21,11 +21,7 @@ from typing import Literal, cast, get_args
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from metrics.error_classes import ERROR_CLASSES
-from metrics.multiproc import identify_by_cached_pid
 from qlara import channel_bucket
-
-# Before the first metric below is created.
-identify_by_cached_pid()
 
 # The multiprocess exposition has no ``*_created`` series; without them here too, one
 # process and many expose the same series.

