@@ -613,6 +613,8 @@ def main() -> int:
     s.out.mkdir(parents=True, exist_ok=True)
     if not SIDECAR.exists():
         raise SystemExit(f"{SIDECAR} is missing: run `python3 dev.py setup` first")
+    if "ours_granian" in s.targets and not (VENV / "bin" / "granian").exists():
+        raise SystemExit(f"ours_granian needs granian: {VENV}/bin/pip install granian")
     peers = [t for t in s.targets if t in PEER_DIRS]
     if peers:
         require_peers_dir(s.peers_dir, f"targets {' '.join(peers)}")
