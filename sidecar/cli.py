@@ -216,11 +216,13 @@ def receiver(
         click.echo(f"qlara-sidecar: error: {exc}", err=True)
         sys.exit(1)
     _announce_generated(settings, tokens)
+    from sidecar.wiring import receiver_processes
+
     sys.exit(
         run_receiver(
             settings,
             tokens,
-            processes=processes or settings.receiver_processes,
+            processes=processes or receiver_processes(settings, beside_workers=False),
             metrics_listener=settings.metrics_port != 0 and not no_metrics_listener,
         )
     )

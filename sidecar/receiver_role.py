@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import structlog
 
 from metrics import MULTIPROC_ENV
-from sidecar import metrics_dir
+from sidecar import metrics_dir, wiring
 from sidecar.children import SERVER_OPTIONS, child_argv, child_env
 from sidecar.layout import SPOOL_DIR, data_dir
 from sidecar.logging import configure
@@ -105,7 +105,7 @@ def receiver_spec(
         argv=child_argv(
             "receiver",
             "--processes",
-            str(processes or settings.receiver_processes),
+            str(processes or wiring.receiver_processes(settings, beside_workers=True)),
             "--skip-migrate",
             "--no-metrics-listener",
         ),

@@ -31,7 +31,7 @@ def default_text(field: str) -> str:
     """The default of ``field`` as written in the environment (``unset`` for none)."""
     info = Settings.model_fields[field]
     if info.default_factory is not None:
-        return "number of CPUs" if field == "receiver_processes" else "computed"
+        return "computed"
     if info.default is PydanticUndefined or info.default is None:
         return "unset"
     if isinstance(info.default, Path) and not info.default.is_absolute():

@@ -98,10 +98,6 @@ _PER_CHANNEL_DEFAULTS: dict[str, Mapping[str, timedelta]] = {
 }
 
 
-def _cpu_count() -> int:
-    return os.cpu_count() or 1
-
-
 class SettingsError(Exception):
     """A setting has an invalid value; ``str(error)`` is the one-line message for the user."""
 
@@ -189,11 +185,15 @@ class Settings(BaseSettings):
             "recorded in one ledger transaction, so more threads make larger, cheaper transactions."
         ),
     )
-    receiver_processes: int = Field(
-        default_factory=_cpu_count,
+    receiver_processes: int | None = Field(
+        None,
         ge=1,
         le=256,
-        description="Receiver (HTTP) processes. Default: the number of CPUs.",
+        description=(
+            "Receiver (HTTP) processes. Unset: 1 under `up`, which runs beside an application "
+            "(one process acknowledges more than the workers beside it record, and each more "
+            "costs its own interpreter's memory), the number of CPUs for `receiver`."
+        ),
     )
     allow_no_auth: bool = Field(
         False,

@@ -208,7 +208,7 @@ def _print_banner(
         f"  Data dir:      {root}",
         f"  Ledger:        {hide_password(database)}",
         f"  Redis:         {redis_note}",
-        f"  Processes:     {settings.receiver_processes} receiver, "
+        f"  Processes:     {wiring.receiver_processes(settings, beside_workers=True)} receiver, "
         f"{wiring.worker_processes(settings, database)} worker "
         f"({settings.worker_threads} threads each)",
         "  Stop with Ctrl-C.",

@@ -7,6 +7,7 @@ The receiver and the workers never read the environment: they take a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,19 @@ def database_url(settings: Settings) -> str:
         return settings.database_url
     # ledger.default_sqlite_url's form, without loading the ledger (a test holds them equal)
     return f"sqlite:///{data_dir(settings) / LEDGER_FILE}"
+
+
+def receiver_processes(settings: Settings, *, beside_workers: bool) -> int:
+    """``RECEIVER_PROCESSES``, else 1 when the workers run on the same machine (``up``), else
+    the number of CPUs (a ``receiver`` host of its own).
+
+    Beside the workers, the pipeline is bound by the workers' recording, not by the receiver:
+    a second receiver process adds no events per second, only an interpreter's memory (and
+    uvicorn's supervising process with it).
+    """
+    if settings.receiver_processes is not None:
+        return settings.receiver_processes
+    return 1 if beside_workers else (os.cpu_count() or 1)
 
 
 def worker_processes(settings: Settings, database: str) -> int:

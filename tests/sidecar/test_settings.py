@@ -47,7 +47,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert settings.redis_url is None
     assert settings.database_url is None
     assert (settings.workers, settings.worker_threads) == (None, 64)
-    assert settings.receiver_processes == (os.cpu_count() or 1)
+    assert settings.receiver_processes is None
     assert settings.allow_no_auth is False
     assert settings.allowed_networks == ()
     assert settings.trusted_proxies == ()
@@ -277,3 +277,21 @@ def test_worker_processes_default_to_one_sqlite_writer_and_two_for_postgresql(
     if workers is not None:
         monkeypatch.setenv("QLARA_SIDECAR_WORKERS", workers)
     assert wiring.worker_processes(load_settings(), database) == expected
+
+
+@pytest.mark.parametrize(
+    ("configured", "beside_workers", "expected"),
+    [
+        (None, True, 1),
+        (None, False, os.cpu_count() or 1),
+        ("3", True, 3),
+        ("3", False, 3),
+    ],
+)
+def test_receiver_processes_default_to_one_beside_the_workers_and_every_cpu_alone(
+    monkeypatch: pytest.MonkeyPatch, configured: str | None, beside_workers: bool, expected: int
+) -> None:
+    if configured is not None:
+        monkeypatch.setenv("QLARA_SIDECAR_RECEIVER_PROCESSES", configured)
+    settings = load_settings()
+    assert wiring.receiver_processes(settings, beside_workers=beside_workers) == expected
