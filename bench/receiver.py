@@ -229,7 +229,7 @@ def serving_pids(root_pid: int, port: int) -> list[int]:
     """The processes of the tree at ``root_pid`` that hold a socket of ``port`` (the ones that
     answer requests), from ``ss``; the root alone when ``ss`` tells nothing."""
     tree = set(tree_pids(root_pid))
-    found = sorted({pid for pid in _socket_owners(f"sport = :{port}", listening=True)} & tree)
+    found = sorted(set(_socket_owners(f"sport = :{port}", listening=True)) & tree)
     return found or [root_pid]
 
 

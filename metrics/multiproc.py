@@ -47,7 +47,7 @@ def prepare_dir(path: Path, *, keep_counts: bool = False) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*_*.db"):
         found = _VALUE_FILE.fullmatch(stale.name)
-        if found and not (keep_counts and not found.group(1).startswith("gauge_")):
+        if found and (not keep_counts or found.group(1).startswith("gauge_")):
             stale.unlink(missing_ok=True)
     return path
 
