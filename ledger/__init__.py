@@ -23,6 +23,7 @@ engine's settings, migrations) may change shape with the schema and is the ledge
 Tests and ``bench/`` may reach anything.
 """
 
+from ledger.counting import CountKey, CountReceipt, Tally
 from ledger.engine import build_engine, default_sqlite_url
 from ledger.errors import LedgerError, LedgerRefused, LedgerUnavailable
 from ledger.ledger import Ledger
@@ -44,6 +45,8 @@ from ledger.stats import Horizon
 
 __all__ = [
     "Backlog",
+    "CountKey",
+    "CountReceipt",
     "DeadLetter",
     "DuePoll",
     "EventRecord",
@@ -59,6 +62,7 @@ __all__ = [
     "MessageSummary",
     "PurgeResult",
     "RecordResult",
+    "Tally",
     "WebhookStats",
     "build_engine",
     "default_sqlite_url",

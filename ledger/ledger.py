@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Engine, text
 
-from ledger import dead_letter_store, places, polling, reading, recording, rollup, stats
+from ledger import counting, dead_letter_store, places, polling, reading, recording, rollup, stats
 from ledger import purge as retention
+from ledger.counting import CountKey, Tally
 from ledger.engine import WRITE_OPTION, build_engine
 from ledger.errors import LedgerUnavailable, unavailable_on_operational_errors
 from ledger.migrate import upgrade_to_head
@@ -105,18 +106,31 @@ class Ledger:
             _log.debug("ledger.receipt_already_recorded", receipt_id=receipt.receipt_id)
         return result
 
-    def record_many(self, batch: Sequence[Receipt]) -> list[RecordResult]:
+    def record_many(
+        self, batch: Sequence[Receipt], *, tally: Tally | None = None
+    ) -> list[RecordResult]:
         """Record receipts in one transaction: one result per receipt, in order, each what
         :meth:`record` would have returned had they been recorded one by one in that order
-        (a receipt id repeated in ``batch`` is ``already_recorded`` after its first).
+        (a receipt id repeated in ``batch`` is ``already_recorded`` after its first). With
+        ``tally``, what they count is added to its rows in the same transaction
+        (:mod:`ledger.counting`).
 
-        The batch is all or nothing: when it raises, nothing of it was recorded.
+        The batch is all or nothing, counts included: when it raises, nothing of it was
+        recorded.
         """
         if not batch:
             return []
         with unavailable_on_operational_errors(), self._writer.begin() as conn:
             results = recording.record_receipts(conn, batch, utc_now())
+            if tally is not None:
+                counting.add_counts(conn, tally, batch, results)
         return results
+
+    def recorded_counts(self, owner: str) -> dict[CountKey, int]:
+        """What the writers of ``owner`` counted as they recorded, summed over them:
+        (metric, label, label) -> count (:mod:`ledger.counting`)."""
+        with unavailable_on_operational_errors(), self._engine.begin() as conn:
+            return counting.read_counts(conn, owner)
 
     def get_message(self, message_id: str) -> MessageDetail | None:
         """A message's state and events, or ``None`` when unknown."""

@@ -28,6 +28,10 @@
   and a logarithmic bucket (:func:`ledger.places.latency_bucket`), kept the same way: the
   explorer's percentiles over windows too large to read every latency.
 - ``dead_letters``: receipts the workers gave up on, with the reason, until redriven.
+- ``recorded_counts``: what the workers counted as they recorded (events by channel and
+  status, duplicates, error classes...), by owner (one host's metrics directory) and writer
+  (one worker process of it), added in the same transaction as what it counts, so the
+  counters a scrape reads from it are exact across any crash (:mod:`ledger.counting`).
 
 Lookups of a message's events use the unique key, whose leading column is ``message_id``.
 
@@ -38,6 +42,7 @@ Every write to ``events`` of a message happens while its ``messages`` row is loc
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -276,4 +281,15 @@ dead_letters = Table(
     Column("failed_at", UTCDateTime, nullable=False),
     Column("redriven_at", UTCDateTime),
     Index(None, "redriven_at", "id"),
+)
+
+recorded_counts = Table(
+    "recorded_counts",
+    metadata,
+    Column("owner", String, primary_key=True),
+    Column("writer", Integer, primary_key=True),
+    Column("metric", String, primary_key=True),
+    Column("label_a", String, primary_key=True),
+    Column("label_b", String, primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
