@@ -3,8 +3,11 @@ scrape-time collectors for what is waiting, and the exposition served at ``GET /
 
 Counting happens where things happen (the receiver's intake, the workers' on-recorded hook,
 the dead-letter writer); receiver and worker processes share one exposition through
-prometheus-client's multiprocess mode (:mod:`metrics.multiproc`). Imports nothing of the
-sidecar but :mod:`qlara`.
+prometheus-client's multiprocess mode (:mod:`metrics.multiproc`). The counters of what the
+workers record (events, duplicates, error classes, filled, replies) are kept in the ledger,
+in the transaction that records it (:func:`tally_recorded`, :data:`LEDGER_COUNTED`), and a
+scrape reads them through :class:`StateCollector`. Imports nothing of the sidecar but
+:mod:`qlara`.
 """
 
 from metrics.definitions import (
@@ -20,6 +23,7 @@ from metrics.definitions import (
     EVENTS,
     INBOUND_REPLIES,
     LAST_EVENT,
+    LEDGER_COUNTED,
     POLL_RESULTS,
     RECEIPTS_REPLAYED,
     RECONCILE_FILLED,
@@ -32,6 +36,7 @@ from metrics.definitions import (
     WEBHOOK_IMPLAUSIBLE,
     WEBHOOK_REQUESTS,
     DeadLetterReason,
+    LedgerCounter,
     channel_label,
     country_label,
     initialise,
@@ -41,8 +46,15 @@ from metrics.definitions import (
 )
 from metrics.error_classes import ERROR_CLASSES, ErrorClass, classify_error, delivery_error_class
 from metrics.exposition import CONTENT_TYPE, render, scrape_registry
-from metrics.multiproc import MULTIPROC_ENV, multiprocess_mode, prepare_dir, process_exited
-from metrics.recorded import RecordedReceipt, count_recorded, seed_last_events
+from metrics.multiproc import (
+    MULTIPROC_ENV,
+    counts_owner,
+    existing_counts_owner,
+    multiprocess_mode,
+    prepare_dir,
+    process_exited,
+)
+from metrics.recorded import RecordedReceipt, count_recorded, seed_last_events, tally_recorded
 from metrics.state import Pending, StateCollector
 
 __all__ = [
@@ -60,6 +72,7 @@ __all__ = [
     "EVENTS",
     "INBOUND_REPLIES",
     "LAST_EVENT",
+    "LEDGER_COUNTED",
     "MULTIPROC_ENV",
     "POLL_RESULTS",
     "RECEIPTS_REPLAYED",
@@ -74,6 +87,7 @@ __all__ = [
     "WEBHOOK_REQUESTS",
     "DeadLetterReason",
     "ErrorClass",
+    "LedgerCounter",
     "Pending",
     "RecordedReceipt",
     "StateCollector",
@@ -81,7 +95,9 @@ __all__ = [
     "classify_error",
     "count_recorded",
     "country_label",
+    "counts_owner",
     "delivery_error_class",
+    "existing_counts_owner",
     "initialise",
     "label_countries",
     "labelled_countries",
@@ -92,4 +108,5 @@ __all__ = [
     "scrape_registry",
     "seed_last_events",
     "status_label",
+    "tally_recorded",
 ]

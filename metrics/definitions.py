@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Literal, cast, get_args
 
@@ -118,33 +119,68 @@ WEBHOOK_ACK = Histogram(
     buckets=ACK_BUCKETS,
     registry=None,
 )
-EVENTS = Counter(
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCounter:
+    """A counter the workers keep in the ledger, in the transaction that records what it
+    counts (:mod:`ledger.counting`), and a scrape reads from there: exact whatever crashed,
+    where a counter of this process's would miss what a worker counted after its commit
+    when it died in between. ``labels`` are its label names (two at most); a scrape shows
+    every combination of ``initial`` at 0 before anything is counted."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+    initial: tuple[tuple[str, ...], ...] = ((),)
+
+    def key(self, *values: str) -> tuple[str, str, str]:
+        """The ledger's key of one sample: (name, label values padded with ``""``)."""
+        a, b = (*values, "", "")[:2]
+        return (self.name, a, b)
+
+
+EVENTS = LedgerCounter(
     "qlara_events",
     "Unique status events recorded (after deduplication).",
-    ["channel", "status"],
-    registry=None,
+    ("channel", "status"),
+    tuple(itertools.product(CHANNELS, STATUSES)),
 )
-DUPLICATE_EVENTS = Counter(
+DUPLICATE_EVENTS = LedgerCounter(
     "qlara_duplicate_events",
     "Status events received again after they had been recorded.",
-    ["channel"],
-    registry=None,
+    ("channel",),
+    tuple((channel,) for channel in CHANNELS),
 )
-INBOUND_REPLIES = Counter(
+INBOUND_REPLIES = LedgerCounter(
     "qlara_inbound_replies",
     "Replies from recipients recorded, once each (a reply sent again is not counted again).",
-    registry=None,
 )
+DELIVERY_ERRORS = LedgerCounter(
+    "qlara_delivery_errors",
+    "Unique error and expired events, by error class (the text stays in the ledger).",
+    ("channel", "reason"),
+    tuple(itertools.product(CHANNELS, ERROR_CLASSES)),
+)
+RECONCILE_FILLED = LedgerCounter(
+    "qlara_reconcile_filled",
+    "Final statuses the webhook never delivered, filled in by polling Qlara's status API.",
+    ("channel",),
+    tuple((channel,) for channel in CHANNELS),
+)
+#: The counters kept in the ledger.
+LEDGER_COUNTED: tuple[LedgerCounter, ...] = (
+    EVENTS,
+    DUPLICATE_EVENTS,
+    INBOUND_REPLIES,
+    DELIVERY_ERRORS,
+    RECONCILE_FILLED,
+)
+
 RECEIPTS_REPLAYED = Counter(
     "qlara_receipts_replayed",
     "Messages a worker processed again and found already recorded, so nothing changed: "
     "redelivered after a worker died or its acknowledgement did not reach the broker.",
-    registry=None,
-)
-DELIVERY_ERRORS = Counter(
-    "qlara_delivery_errors",
-    "Unique error and expired events, by error class (the text stays in the ledger).",
-    ["channel", "reason"],
     registry=None,
 )
 DELIVERY_LATENCY = Histogram(
@@ -193,12 +229,6 @@ RECONCILE_POLLS = Counter(
     ["result"],
     registry=None,
 )
-RECONCILE_FILLED = Counter(
-    "qlara_reconcile_filled",
-    "Final statuses the webhook never delivered, filled in by polling Qlara's status API.",
-    ["channel"],
-    registry=None,
-)
 #: The API calls the client makes.
 API_ENDPOINTS: tuple[str, ...] = ("status", "status_batch", "webhook")
 API_REQUESTS = Counter(
@@ -215,24 +245,20 @@ BUILD_INFO = Gauge(
     registry=None,
 )
 
-#: Every metric object above, for exposition and for tests' private registries.
+#: Every metric object above that a process counts itself (not :data:`LEDGER_COUNTED`), for
+#: exposition and for tests' private registries.
 ALL = (
     WEBHOOK_REQUESTS,
     SENDS_REQUESTS,
     WEBHOOK_IMPLAUSIBLE,
     WEBHOOK_ACK,
-    EVENTS,
-    DUPLICATE_EVENTS,
-    INBOUND_REPLIES,
     RECEIPTS_REPLAYED,
-    DELIVERY_ERRORS,
     DELIVERY_LATENCY,
     DELIVERY_LATENCY_BY_COUNTRY,
     WEBHOOK_DELAY,
     LAST_EVENT,
     DEAD_LETTERS,
     RECONCILE_POLLS,
-    RECONCILE_FILLED,
     API_REQUESTS,
     BUILD_INFO,
 )
@@ -297,13 +323,7 @@ def initialise(version: str | None = None) -> None:
     for name in IMPLAUSIBLE_FIELDS:
         WEBHOOK_IMPLAUSIBLE.labels(name)
     for channel in CHANNELS:
-        DUPLICATE_EVENTS.labels(channel)
-        RECONCILE_FILLED.labels(channel)
         WEBHOOK_DELAY.labels(channel)
-        for status in STATUSES:
-            EVENTS.labels(channel, status)
-        for error_class in ERROR_CLASSES:
-            DELIVERY_ERRORS.labels(channel, error_class)
         for outcome in DELIVERY_OUTCOMES:
             DELIVERY_LATENCY.labels(channel, outcome)
     for country in (OTHER_COUNTRY, UNKNOWN_COUNTRY):
@@ -325,17 +345,15 @@ def installed_version() -> str:
 
 
 def label_sets() -> dict[str, list[tuple[str, ...]]]:
-    """Every label combination each labelled metric is initialised with, by metric name."""
+    """Every label combination each labelled metric is initialised with, by metric name
+    (those kept in the ledger: as a scrape shows them)."""
     return {
+        **{c.name: list(c.initial) for c in LEDGER_COUNTED if c.labels},
         "qlara_webhook_requests": [(o,) for o in REQUEST_OUTCOMES],
         "qlara_sends_requests": [(o,) for o in REQUEST_OUTCOMES],
         "qlara_webhook_implausible_values": [(f,) for f in IMPLAUSIBLE_FIELDS],
-        "qlara_events": list(itertools.product(CHANNELS, STATUSES)),
-        "qlara_duplicate_events": [(c,) for c in CHANNELS],
-        "qlara_delivery_errors": list(itertools.product(CHANNELS, ERROR_CLASSES)),
         "qlara_delivery_latency_seconds": list(itertools.product(CHANNELS, DELIVERY_OUTCOMES)),
         "qlara_webhook_delay_seconds": [(c,) for c in CHANNELS],
         "qlara_dead_letters": [(r,) for r in DEAD_LETTER_REASONS],
         "qlara_reconcile_polls": [(r,) for r in POLL_RESULTS],
-        "qlara_reconcile_filled": [(c,) for c in CHANNELS],
     }

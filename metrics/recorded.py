@@ -1,9 +1,14 @@
 """Counting what the workers recorded: events, duplicates, delivery errors, latencies, delay.
 
-:func:`count_recorded` runs in the workers after each receipt is recorded, with what the
-ledger made of it. The ledger reports each new event, each duplicate and each latency exactly
-once (a receipt recorded again is ``already_recorded`` and counts nothing), so the counters
-stay exact when the broker redelivers a message.
+Two halves, both from what the ledger made of each receipt (it reports each new event, each
+duplicate and each latency exactly once; a receipt recorded again is ``already_recorded``):
+
+- :func:`tally_recorded` runs inside the recording transaction and says what the receipt
+  adds to the counters kept in the ledger (:data:`metrics.definitions.LEDGER_COUNTED`), so
+  they stay exact even when a worker dies right after its commit;
+- :func:`count_recorded` runs after the commit and counts the rest in this process: the
+  histograms of delay and latency, the newest event's time, replays. A worker that dies
+  between the commit and this loses those observations (timings, not counts of events).
 
 The ledger's result type is described here structurally (:class:`RecordedReceipt`): metrics
 and the ledger are siblings and do not import each other.
@@ -12,6 +17,7 @@ and the ledger are siblings and do not import each other.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -68,27 +74,57 @@ _newest_lock = threading.Lock()
 _newest: dict[str, float] = {}
 
 
-def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
-    """Count one recorded receipt; a receipt recorded before counts only in
-    ``qlara_receipts_replayed_total``.
+def tally_recorded(
+    receipt: Receipt, result: RecordedReceipt, counted: Counter[tuple[str, str, str]]
+) -> None:
+    """Add what one recorded receipt counts in the ledger-kept counters to ``counted`` (keys
+    :meth:`~metrics.definitions.LedgerCounter.key`); a receipt recorded before adds nothing.
 
     - ``qlara_events_total{channel,status}`` and, for error and expired events,
       ``qlara_delivery_errors_total{channel,reason}``: once per new event;
+    - ``qlara_duplicate_events_total{channel}``: once per duplicate event;
+    - ``qlara_reconcile_filled_total{channel}``: once per new event the reconciler polled;
+    - ``qlara_inbound_replies_total``: once per reply recorded for the first time.
+
+    Sends the application reported (``source`` app) count in none of them: the event
+    counters describe what Qlara reported.
+    """
+    if result.already_recorded:
+        return
+    for event in result.new_events:
+        if event.source is Source.APP:
+            continue
+        channel = channel_label(event.channel)
+        status = status_label(event.status)
+        counted[EVENTS.key(channel, status)] += 1
+        if status in ERROR_STATUSES:
+            counted[DELIVERY_ERRORS.key(channel, delivery_error_class(status, event.error))] += 1
+        if event.source is Source.POLL:
+            counted[RECONCILE_FILLED.key(channel)] += 1
+    for event in result.duplicate_events:
+        if event.source is not Source.APP:
+            counted[DUPLICATE_EVENTS.key(channel_label(event.channel))] += 1
+    if result.new_inbound:
+        counted[INBOUND_REPLIES.key()] += result.new_inbound
+
+
+def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
+    """Count, in this process, what one recorded receipt adds to the timings; a receipt
+    recorded before counts only in ``qlara_receipts_replayed_total``.
+
     - ``qlara_webhook_delay_seconds{channel}``: receipt time minus event time (0 when the
       event claims to come from the future), once per new event;
-    - ``qlara_duplicate_events_total{channel}``: once per duplicate event;
     - ``qlara_delivery_latency_seconds{channel,outcome}`` and
       ``qlara_delivery_latency_by_country_seconds{country,outcome}``: once per latency the
       ledger reported;
     - ``qlara_webhook_last_event_timestamp_seconds{channel}``: the receipt time, when it is
-      later than what this process has seen for the channel;
-    - ``qlara_inbound_replies_total``: once per reply recorded for the first time.
+      later than what this process has seen for the channel.
 
     Sends the application reported (``source`` app) count only through the latencies they
-    make measurable: the event counters, the delay and the last event's time describe what
-    Qlara reported, and an application's sends must not hide Qlara's silence. A status the
-    reconciler polled (``source`` poll) counts as an event and in
-    ``qlara_reconcile_filled_total{channel}``, never in the webhook's delay or last event.
+    make measurable: the delay and the last event's time describe what Qlara reported, and
+    an application's sends must not hide Qlara's silence. A status the reconciler polled
+    (``source`` poll) never counts in the webhook's delay or last event. The counts of
+    events are :func:`tally_recorded`'s.
     """
     if result.already_recorded:
         RECEIPTS_REPLAYED.inc()
@@ -96,22 +132,11 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
     received_at = receipt.received_at
     channels: set[str] = set()
     for event in result.new_events:
-        if event.source is Source.APP:
+        if event.source is not Source.WEBHOOK:
             continue
         channel = channel_label(event.channel)
-        status = status_label(event.status)
-        EVENTS.labels(channel, status).inc()
-        if status in ERROR_STATUSES:
-            DELIVERY_ERRORS.labels(channel, delivery_error_class(status, event.error)).inc()
-        if event.source is Source.POLL:  # no webhook delay, no webhook activity
-            RECONCILE_FILLED.labels(channel).inc()
-            continue
         channels.add(channel)
         WEBHOOK_DELAY.labels(channel).observe(max(received_at - event.event_time.timestamp(), 0.0))
-    for event in result.duplicate_events:
-        if event.source is Source.APP:
-            continue
-        DUPLICATE_EVENTS.labels(channel_label(event.channel)).inc()
     for latency in result.latencies:
         if latency.outcome in DELIVERY_OUTCOMES:
             seconds = max(latency.seconds, 0.0)
@@ -121,8 +146,6 @@ def count_recorded(receipt: Receipt, result: RecordedReceipt) -> None:
             DELIVERY_LATENCY_BY_COUNTRY.labels(
                 country_label(latency.country), latency.outcome
             ).observe(seconds)
-    if result.new_inbound:
-        INBOUND_REPLIES.inc(result.new_inbound)
     if channels:
         _mark_newest(channels, received_at)
 

@@ -1,4 +1,5 @@
-"""Scrape-time gauges: what is waiting now, read from the ledger, the broker and the spool.
+"""Scrape-time families: what is waiting now, read from the ledger, the broker and the spool,
+and the counters the workers keep in the ledger.
 
 A :class:`StateCollector` is built from plain callables (the receiver passes ones that read
 its ledger, its Redis and its spool), so this package needs neither. Each callable is asked
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from metrics.definitions import CHANNELS, QUEUES, channel_label
+from metrics.definitions import CHANNELS, LEDGER_COUNTED, QUEUES, channel_label
 
 log = structlog.get_logger(__name__)
 
@@ -48,14 +49,18 @@ RegistrationSource = Callable[[], tuple[bool, str] | None]
 PendingSource = Callable[[], Mapping[str | None, Pending]]
 #: A count: messages on the broker's work queue, dead letters waiting, events spooled.
 CountSource = Callable[[], int]
+#: The ledger-kept counters' samples: (metric, label, label) -> value
+#: (``ledger.Ledger.recorded_counts``).
+RecordedSource = Callable[[], Mapping[tuple[str, str, str], int]]
 
 
 class StateCollector(Collector):
     """Yields ``qlara_webhook_registration_ok{reason}`` (when the reconciler has checked),
     ``qlara_messages_pending``, ``qlara_messages_pending_oldest_age_seconds``,
     ``qlara_messages_unresolved``,
-    ``qlara_queue_messages{queue="work"|"dead_letter"}``, ``qlara_spool_events`` and
-    ``qlara_scrape_source_up{source}``.
+    ``qlara_queue_messages{queue="work"|"dead_letter"}``, ``qlara_spool_events``,
+    the counters kept in the ledger (:data:`~metrics.definitions.LEDGER_COUNTED`, from
+    ``recorded``) and ``qlara_scrape_source_up{source}``.
 
     A source given as ``None`` is not reported at all; one that raises is reported with
     ``qlara_scrape_source_up{source} 0`` and no samples. ``work_queue`` counts what the
@@ -71,8 +76,10 @@ class StateCollector(Collector):
         dead_letters: CountSource | None = None,
         spool: CountSource | None = None,
         registration: RegistrationSource | None = None,
+        recorded: RecordedSource | None = None,
     ) -> None:
         self._registration = registration
+        self._recorded = recorded
         self._pending = pending
         self._queues = {"work": work_queue, "dead_letter": dead_letters}
         self._spool = spool
@@ -123,6 +130,10 @@ class StateCollector(Collector):
                 )
                 family.add_metric([reason], 1 if ok else 0)
                 yield family
+        if self._recorded is not None:
+            counted = _ask("counts", self._recorded, up)
+            if counted is not None:
+                yield from _counted_families(counted)
         yield up
 
 
@@ -169,3 +180,19 @@ def _pending_families(pending: Mapping[str | None, Pending]) -> Iterator[Metric]
     yield messages
     yield ages
     yield unresolved
+
+
+def _counted_families(counted: Mapping[tuple[str, str, str], int]) -> Iterator[Metric]:
+    for counter in LEDGER_COUNTED:
+        values = dict.fromkeys(counter.initial, 0)
+        width = len(counter.labels)
+        for (metric, a, b), n in counted.items():
+            if metric == counter.name:
+                key = (a, b)[:width]
+                values[key] = values.get(key, 0) + n
+        family = CounterMetricFamily(
+            counter.name, counter.documentation, labels=list(counter.labels)
+        )
+        for labels, value in values.items():
+            family.add_metric(list(labels), value)
+        yield family

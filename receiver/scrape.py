@@ -1,10 +1,12 @@
 """``GET /metrics``: the Prometheus exposition of the whole sidecar.
 
 Every receiver and worker process counts into the shared multiprocess directory (see
-:mod:`metrics.multiproc`); a scrape merges them and adds what is waiting now: pending
-messages and dead letters from the ledger (through its indexes), the broker's backlog from
-Redis, the local spool. A backend that does not answer leaves its samples out
-(``qlara_scrape_source_up{source} 0``); the scrape itself still answers 200.
+:mod:`metrics.multiproc`); a scrape merges them and adds the counters the workers keep in
+the ledger under the directory's owner id (events, duplicates, error classes: exact across
+crashes) and what is waiting now: pending messages and dead letters from the ledger
+(through its indexes), the broker's backlog from Redis, the local spool. A backend that
+does not answer leaves its samples out (``qlara_scrape_source_up{source} 0``); the scrape
+itself still answers 200.
 
 The route serves the :class:`Exposition` on ``app.state.exposition``: the receiver's app
 (:func:`receiver.create_app`) builds one over its runtime, the metrics-only app
@@ -77,7 +79,8 @@ class Exposition:
 
     def render(self) -> bytes:
         """The exposition text. Blocking: call it off the event loop."""
-        return metrics.render([state_collector(self.sources)], directory=self.directory)
+        collector = state_collector(self.sources, counts_of=self.directory)
+        return metrics.render([collector], directory=self.directory)
 
 
 def require_metrics_token(
@@ -98,12 +101,17 @@ def scrape(state: State) -> Response[bytes]:
     return Response(exposition.render(), media_type=_MEDIA_TYPE)
 
 
-def state_collector(sources: StateSources) -> metrics.StateCollector:
-    """The scrape-time collector over ``sources`` (one ledger query per scrape, shared by the
-    pending and dead-letter gauges)."""
-    pending, dead_letters = (
-        (None, None) if sources.ledger is None else _backlog(sources.ledger, sources.horizon)
-    )
+def state_collector(
+    sources: StateSources, *, counts_of: str | os.PathLike[str] | None = None
+) -> metrics.StateCollector:
+    """The scrape-time collector over ``sources`` (one ledger query per scrape shared by the
+    pending and dead-letter gauges, one for the ledger-kept counters of the owner of
+    ``counts_of``, by default this process's metrics directory: none when no worker counts
+    there)."""
+    pending, dead_letters, recorded = None, None, None
+    if sources.ledger is not None:
+        pending, dead_letters = _backlog(sources.ledger, sources.horizon)
+        recorded = _recorded(sources.ledger, counts_of)
     work_queue = None
     if sources.redis is not None:
         work_queue = functools.partial(_work_queue, sources.redis, sources.queue_key)
@@ -121,7 +129,25 @@ def state_collector(sources: StateSources) -> metrics.StateCollector:
         work_queue=work_queue,
         dead_letters=dead_letters,
         spool=None if spool is None else functools.partial(_spooled, spool),
+        recorded=recorded,
     )
+
+
+def _recorded(
+    ledger: Callable[[], Ledger], counts_of: str | os.PathLike[str] | None
+) -> Callable[[], dict[tuple[str, str, str], int]] | None:
+    try:
+        owner = metrics.existing_counts_owner(counts_of)
+    except OSError as exc:
+        error = exc
+
+        def unreadable() -> dict[tuple[str, str, str], int]:
+            raise error
+
+        return unreadable  # reported as a source down, with the reason logged
+    if owner is None:
+        return None
+    return lambda: ledger().recorded_counts(owner)
 
 
 def _backlog(

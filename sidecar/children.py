@@ -14,6 +14,11 @@ from sidecar.layout import data_dir
 from sidecar.logging import resolve_format
 from sidecar.settings import Settings, env_name
 
+#: Which worker process of its launcher a worker child is (1, 2, ...), set in its
+#: environment by the launcher: the ledger-kept counters' writer (``WorkerConfig.writer``).
+#: Not a setting: a worker started by hand is writer 0.
+WORKER_SLOT_ENV = "QLARA_WORKER_SLOT"
+
 
 def child_argv(*args: str) -> list[str]:
     """The command line of a ``qlara-sidecar`` child running this very installation."""

@@ -20,6 +20,10 @@ supervisor sees a child exit it cleans up after it (:func:`metrics.process_exite
   roles) it is used as is: whoever set it prepares it.
 - One process alone keeps its values in memory (a worker started with ``--processes 1``
   and no ``PROMETHEUS_MULTIPROC_DIR`` included: nothing else can serve its values).
+- The counters the workers keep in the ledger (events, duplicates, error classes) are
+  filed under the owner id of the directory they count into (:func:`metrics.counts_owner`);
+  `up` makes a new one with its emptied directory, the worker role keeps its own with its
+  counters. A receiver role's directory has none, so it shows none of those counters.
 - The metrics listener (``qlara-sidecar metrics``, :mod:`sidecar.metrics_role`) only reads:
   ``PROMETHEUS_MULTIPROC_DIR`` when set, else the worker role's ``DATA_DIR/metrics/worker``;
   it never empties it and never counts into it.
@@ -31,25 +35,32 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from metrics import MULTIPROC_ENV, prepare_dir, process_exited
-from sidecar.layout import METRICS_DIR, data_dir
+from metrics import MULTIPROC_ENV, counts_owner, prepare_dir, process_exited
+from sidecar.layout import METRICS_DIR, WORKER_METRICS, data_dir
 from sidecar.settings import Settings
 
 
 def up_dir(settings: Settings) -> Path:
-    """The directory of `up`'s processes, emptied. Raises ``OSError``."""
+    """The directory of `up`'s processes, emptied, with a new owner of the counters its
+    workers keep in the ledger (:func:`metrics.counts_owner`). Raises ``OSError``."""
     given = os.environ.get(MULTIPROC_ENV)
-    return prepare_dir(Path(given) if given else data_dir(settings) / METRICS_DIR)
+    path = prepare_dir(Path(given) if given else data_dir(settings) / METRICS_DIR)
+    counts_owner(path)
+    return path
 
 
 def role_dir(settings: Settings, role: str) -> Path:
     """The directory a role's processes share: the inherited one as is, else
     ``DATA_DIR/metrics/<role>`` with the previous run's gauges deleted and its counters and
-    histograms kept. Raises ``OSError``."""
+    histograms kept, the owner of the ledger-kept counters too (made now for the worker
+    role, so a scrape shows them from the start). Raises ``OSError``."""
     given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        return Path(given)
-    return prepare_dir(data_dir(settings) / METRICS_DIR / role, keep_counts=True)
+    path = Path(given) if given else data_dir(settings) / METRICS_DIR / role
+    if not given:
+        prepare_dir(path, keep_counts=True)
+    if role == WORKER_METRICS:
+        counts_owner(path)
+    return path
 
 
 def on_child_exit(directory: Path) -> Callable[[int], None]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from qlara import parse_country_labels
 from qlara.wire import ACTOR_NAME, QUEUE_NAME
+from sidecar.children import WORKER_SLOT_ENV
 from sidecar.layout import EMBEDDED_URL_FILE, LEDGER_FILE, data_dir
 from sidecar.settings import (
     Settings,
@@ -155,7 +156,8 @@ def _metrics_token(settings: Settings) -> str | None:
 def worker_config(
     settings: Settings, *, redis: str, database: str, migrate: bool = True
 ) -> WorkerConfig:
-    """A worker process's configuration (``migrate`` false: the parent migrated)."""
+    """A worker process's configuration (``migrate`` false: the parent migrated); its
+    writer number is what its launcher put in ``QLARA_WORKER_SLOT``, 0 without one."""
     from workers import WorkerConfig
 
     return WorkerConfig(
@@ -171,6 +173,7 @@ def worker_config(
         reconcile=reconcile_config(settings),
         country_labels=parse_country_labels(settings.country_labels),
         migrate=migrate,
+        writer=int(os.environ.get(WORKER_SLOT_ENV, "0")),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from metrics import MULTIPROC_ENV
 from sidecar import metrics_dir
-from sidecar.children import child_argv, child_env
+from sidecar.children import WORKER_SLOT_ENV, child_argv, child_env
 from sidecar.layout import WORKER_METRICS
 from sidecar.logging import configure
 from sidecar.memory import limit_malloc_arenas, without_thread_caches
@@ -64,14 +64,15 @@ def run_workers(
 def worker_spec(
     settings: Settings, index: int, env: Mapping[str, str], *, migrate: bool = True
 ) -> ChildSpec:
-    """The child running worker number ``index``, started with glibc's per-thread malloc
-    caches off (so it need not execute itself again, see :mod:`sidecar.memory`); with
-    ``migrate`` false it opens the ledger as it is (its parent migrated). Its parent serves
-    its metrics, if anyone does."""
+    """The child running worker number ``index`` (its writer of the ledger-kept counters),
+    started with glibc's per-thread malloc caches off (so it need not execute itself again,
+    see :mod:`sidecar.memory`); with ``migrate`` false it opens the ledger as it is (its
+    parent migrated). Its parent serves its metrics, if anyone does."""
     skip = () if migrate else ("--skip-migrate",)
+    numbered = {**env, WORKER_SLOT_ENV: str(index)}
     return ChildSpec(
         name=f"worker-{index}",
         argv=child_argv("worker", "--processes", "1", "--no-metrics-listener", *skip),
-        env=without_thread_caches(env) or env,
+        env=without_thread_caches(numbered) or numbered,
         stop_timeout=settings.worker_shutdown_timeout + 0.5,
     )

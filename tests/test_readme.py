@@ -44,6 +44,8 @@ def test_every_metric_the_code_defines_is_documented() -> None:
     for value in vars(definitions).values():
         if isinstance(value, prometheus_client.Counter):
             assert f"`{value._name}_total`" in documented
+        elif isinstance(value, definitions.LedgerCounter):
+            assert f"`{value.name}_total`" in documented
         elif isinstance(value, prometheus_client.Gauge | prometheus_client.Histogram):
             assert f"`{value._name}`" in documented
 

@@ -12,7 +12,7 @@ from dramatiq.message import generate_unique_id
 from dramatiq.middleware import Retries
 
 import metrics
-from ledger import LedgerUnavailable
+from ledger import LedgerUnavailable, Tally
 from qlara import Receipt
 from qlara.wire import ACTOR_NAME, QUEUE_NAME, encode_argument
 from workers.config import WorkerConfig
@@ -57,10 +57,13 @@ def redis_client(url: str) -> redis.Redis:
 def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) -> Assembly:
     """Build the broker, set it as Dramatiq's global broker and declare the actor on it.
 
-    Every recorded receipt is counted in the metrics (:func:`metrics.count_recorded`)
-    before the ``on_recorded`` hooks run. Middleware order matters: ``before_`` hooks run in
-    list order and ``after_`` hooks in reverse, so DeliveryLimit counts a delivery before
-    anything else and DeadLetters reads the verdict of Retries.
+    Every recorded receipt is counted: in the ledger, in its own transaction, for the
+    counters kept there (:func:`metrics.tally_recorded`, under this process's
+    :func:`metrics.counts_owner` and ``config.writer``), and in this process's metrics
+    (:func:`metrics.count_recorded`) before the ``on_recorded`` hooks run. Middleware order
+    matters: ``before_`` hooks run in list order and ``after_`` hooks in reverse, so
+    DeliveryLimit counts a delivery before anything else and DeadLetters reads the verdict
+    of Retries.
     """
     connection = LedgerConnection(
         config.database_url, **({} if config.migrate else {"connect": connect_migrated})
@@ -84,9 +87,12 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
         CountryLabels(connection, config.country_labels),
         connection,
     ]
+    tally = Tally(metrics.counts_owner(), config.writer, metrics.tally_recorded)
     if config.reconcile is not None:
         reconcile = config.reconcile
-        middleware.insert(-1, Reconciler(connection, reconcile, lambda: client_for(reconcile)))
+        middleware.insert(
+            -1, Reconciler(connection, reconcile, lambda: client_for(reconcile), tally=tally)
+        )
     broker = ReclaimingRedisBroker(
         client=redis_client(config.redis_url),
         namespace=config.namespace,
@@ -96,7 +102,7 @@ def assemble(config: WorkerConfig, *, on_recorded: Iterable[RecordedHook] = ()) 
     )
     dramatiq.set_broker(broker)
     # Counting comes first, so a hook of the caller's sees the counters already moved.
-    recorder = ReceiptRecorder(connection, [metrics.count_recorded, *on_recorded])
+    recorder = ReceiptRecorder(connection, [metrics.count_recorded, *on_recorded], tally=tally)
 
     def record_receipt(receipt_json: object) -> None:
         recorder(receipt_json)

@@ -45,6 +45,9 @@ class WorkerConfig:
     #: Which destination countries the metrics name (:mod:`workers.countries`): ISO codes,
     #: or how many of the most frequent.
     country_labels: tuple[str, ...] | int = 10
+    #: Which worker process of its host this is (1, 2, ...; 0 alone): the ledger-kept
+    #: counters keep one row set per process, so processes never wait on each other's rows.
+    writer: int = 0
 
     def __post_init__(self) -> None:
         positive = {

@@ -33,7 +33,7 @@ from dramatiq.brokers.redis import RedisBroker
 from redis import RedisError
 
 import metrics
-from ledger import DuePoll, Horizon, Ledger
+from ledger import DuePoll, Horizon, Ledger, Tally
 from metrics.state import registration_key
 from qlara import FINAL_STATUSES, DeliveryEvent, Receipt, Shape, Source
 from qlara.events import PLACEHOLDER_PREFIX
@@ -147,6 +147,7 @@ class Reconciler(PeriodicThread):
         client: Callable[[], QlaraClient],
         *,
         recorded: Callable[[Receipt, Any], None] = metrics.count_recorded,
+        tally: Tally | None = None,
     ) -> None:
         super().__init__("qlara-reconcile", self._run)
         self._connection = connection
@@ -154,6 +155,7 @@ class Reconciler(PeriodicThread):
         self._make_client = client
         self._client: QlaraClient | None = None
         self._recorded = recorded
+        self._tally = tally
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         super().before_worker_shutdown(broker, worker)
@@ -239,7 +241,8 @@ class Reconciler(PeriodicThread):
                     noted.append((item, result))
                 stopped = failure is not None
         if receipts:
-            for receipt, recorded in zip(receipts, ledger.record_many(receipts), strict=True):
+            recorded_results = ledger.record_many(receipts, tally=self._tally)
+            for receipt, recorded in zip(receipts, recorded_results, strict=True):
                 self._recorded(receipt, recorded)
         ledger.note_polls(noted, config.backoff, now=at)
         return Round(polled=len(noted), results=results)

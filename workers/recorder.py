@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from ledger import Ledger, LedgerError, LedgerUnavailable, RecordResult
+from ledger import Ledger, LedgerError, LedgerUnavailable, RecordResult, Tally
 from qlara import Receipt
 from qlara.wire import decode_argument, encode_argument
 from workers.connection import LedgerConnection
@@ -43,7 +43,8 @@ class ReceiptRecorder:
     (both permanent; the other receipts of the message are recorded, and the exception carries
     only the refused ones). ``ledger.LedgerUnavailable`` and unexpected errors pass through as
     transient. Recording is idempotent per receipt id, so a redelivered or retried message is
-    harmless.
+    harmless. With ``tally``, each transaction also adds what it counts to the ledger-kept
+    counters (``ledger.Tally``), in that transaction.
     """
 
     def __init__(
@@ -51,9 +52,12 @@ class ReceiptRecorder:
         connection: LedgerConnection,
         hooks: Iterable[RecordedHook] = (),
         *,
+        tally: Tally | None = None,
         max_group_receipts: int = MAX_GROUP_RECEIPTS,
     ) -> None:
-        self._group = GroupCommit(lambda: connection.ledger, max_receipts=max_group_receipts)
+        self._group = GroupCommit(
+            lambda: connection.ledger, max_receipts=max_group_receipts, tally=tally
+        )
         #: Callbacks run after every successful record, once per receipt (the one place
         #: counting hooks in).
         self.on_recorded: list[RecordedHook] = list(hooks)
@@ -139,10 +143,17 @@ class GroupCommit:
     one: only what the ledger refuses by itself is refused.
     """
 
-    def __init__(self, ledger: Callable[[], Ledger], *, max_receipts: int = MAX_GROUP_RECEIPTS):
+    def __init__(
+        self,
+        ledger: Callable[[], Ledger],
+        *,
+        max_receipts: int = MAX_GROUP_RECEIPTS,
+        tally: Tally | None = None,
+    ):
         if max_receipts < 1:
             raise ValueError("max_receipts must be at least 1")
         self._ledger = ledger
+        self._tally = tally
         self._max_receipts = max_receipts
         self._pending: deque[_Call] = deque()
         self._pending_lock = threading.Lock()
@@ -230,7 +241,7 @@ class GroupCommit:
         return outcome
 
     def _record_many(self, receipts: Sequence[Receipt]) -> list[RecordResult]:
-        return self._ledger().record_many(receipts)
+        return self._ledger().record_many(receipts, tally=self._tally)
 
 
 def decode_receipts(payload: object) -> list[Receipt]:

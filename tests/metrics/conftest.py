@@ -8,18 +8,20 @@ import subprocess
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
 from metrics.definitions import ALL
 from tests.conftest import missing_service
 
 
 class Samples:
-    """Reads sample values from a private registry; :meth:`delta` is the change since the
-    fixture was made (the metric objects are process-wide, so other tests move them too)."""
+    """Reads sample values from a private registry (every metric object, and ``extra``
+    collectors); :meth:`delta` is the change since the fixture was made (the metric objects
+    are process-wide, so other tests move them too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: Collector) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        for metric in ALL:
+        for metric in (*ALL, *extra):
             self.registry.register(metric)
         self._before = self._all()
 

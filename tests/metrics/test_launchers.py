@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics import MULTIPROC_ENV
+from metrics import MULTIPROC_ENV, counts_owner, existing_counts_owner
+from metrics.multiproc import OWNER_FILE
 from sidecar import metrics_dir
 from sidecar.settings import load_settings
 from sidecar.supervisor import ChildSpec, Supervisor
@@ -25,11 +26,14 @@ def test_up_empties_its_directory_of_the_previous_runs_values(
     stale = tmp_path / "data" / "metrics" / "counter_123.db"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
+    (stale.parent / OWNER_FILE).write_text("previous-run\n")
 
     directory = metrics_dir.up_dir(load_settings({"data_dir": tmp_path / "data"}))
 
+    # Only a new owner of the ledger-kept counters is there: they start again with the rest
     assert directory == stale.parent
-    assert list(directory.iterdir()) == []
+    assert [p.name for p in directory.iterdir()] == [OWNER_FILE]
+    assert counts_owner(directory) not in ("", "previous-run")
 
 
 def test_a_role_uses_an_inherited_directory_as_it_is(
@@ -56,6 +60,8 @@ def test_a_role_on_its_own_gets_its_own_directory(
 
     assert directory == (tmp_path / "data" / "metrics" / "receiver").resolve()
     assert directory.is_dir()
+    # No worker counts there: no owner of ledger-kept counters, so a scrape shows none
+    assert existing_counts_owner(directory) is None
 
 
 def test_a_role_started_again_keeps_its_counters_and_drops_its_gauges(
@@ -65,15 +71,18 @@ def test_a_role_started_again_keeps_its_counters_and_drops_its_gauges(
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     previous = tmp_path / "data" / "metrics" / "worker"
     previous.mkdir(parents=True)
-    kept = ["counter_41.db", "histogram_41.db", "counter_42.db"]
+    kept = ["counter_41.db", "histogram_41.db", "counter_42.db", OWNER_FILE]
     for name in [*kept, "gauge_livesum_41.db", "gauge_max_42.db"]:
         (previous / name).write_bytes(b"x")
+    (previous / OWNER_FILE).write_text("this-host\n")
 
     # When the role starts again on the same data directory
     directory = metrics_dir.role_dir(load_settings({"data_dir": tmp_path / "data"}), "worker")
 
-    # Then the sums over the hosts do not go back: only the gauges, values of now, are gone
+    # Then the sums over the hosts do not go back: only the gauges, values of now, are gone,
+    # and the ledger-kept counters go on under the same owner
     assert sorted(p.name for p in directory.iterdir()) == sorted(kept)
+    assert counts_owner(directory) == "this-host"
 
 
 def test_the_supervisor_cleans_up_after_a_child_that_exits(tmp_path: Path) -> None:

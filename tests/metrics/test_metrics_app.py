@@ -15,26 +15,28 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from ledger import Ledger
-from metrics import MULTIPROC_ENV, prepare_dir
+from ledger import Ledger, Tally
+from metrics import MULTIPROC_ENV, counts_owner, prepare_dir, tally_recorded
 from receiver import MetricsConfig, ReceiverConfig, create_app, create_metrics_app
 from tests.ledger.samples import event, receipt
 from tests.metrics.scraping import scrape, unreachable_backends
 
 METRICS_TOKEN = "metrics-app-scrape-token"
 
-# What a worker process leaves behind: series initialised, a few events recorded.
+# What a worker process leaves behind: series initialised, a few receipts replayed, a dead
+# letter (the events it recorded are counted in the ledger, under the directory's owner).
 WORKER = """
 import metrics
 metrics.initialise("1.2.3")
 for _ in range(5):
-    metrics.EVENTS.labels("sms", "delivered").inc()
-metrics.EVENTS.labels("whatsapp", "read").inc()
+    metrics.RECEIPTS_REPLAYED.inc()
+metrics.DEAD_LETTERS.labels("poison").inc()
 """
 
 
 def counted_by_a_worker(directory: Path) -> Path:
     prepare_dir(directory)
+    counts_owner(directory)  # as the worker role's launcher does
     env = {**os.environ, MULTIPROC_ENV: str(directory)}
     subprocess.run([sys.executable, "-c", WORKER], env=env, check=True)
     return directory
@@ -65,9 +67,9 @@ def test_it_serves_what_the_worker_counted_and_nothing_of_its_own(
 
     found = scrape(client)
 
-    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 5
-    assert found[("qlara_events_total", (("channel", "whatsapp"), ("status", "read")))] == 1
-    assert found[("qlara_events_total", (("channel", "rcs"), ("status", "sent")))] == 0
+    assert found[("qlara_receipts_replayed_total", ())] == 5
+    assert found[("qlara_dead_letters_total", (("reason", "poison"),))] == 1
+    assert found[("qlara_dead_letters_total", (("reason", "undecodable"),))] == 0
     assert found[("qlara_build_info", (("version", "1.2.3"),))] == 1
     # No webhook request was counted anywhere: the series the worker initialised stay at 0
     requests = [v for (name, _), v in found.items() if name == "qlara_webhook_requests_total"]
@@ -104,11 +106,15 @@ def test_the_spool_is_reported_once_this_host_has_one(
 
 @pytest.mark.redis
 def test_the_ledger_and_the_queue_are_read_when_configured(
-    config: MetricsConfig, redis_url: str, namespace: str, sqlite_url: str
+    config: MetricsConfig, redis_url: str, namespace: str, sqlite_url: str, worker_dir: Path
 ) -> None:
+    # Given events the directory's workers recorded, and others another host's recorded
     ledger = Ledger.connect(sqlite_url)
     try:
-        ledger.record(receipt(event("m-1", "sent", 0), event("m-2", "sent", 5)))
+        ours = Tally(counts_owner(worker_dir), 1, tally_recorded)
+        ledger.record_many([receipt(event("m-1", "sent", 0), event("m-2", "sent", 5))], tally=ours)
+        theirs = Tally("another-host", 1, tally_recorded)
+        ledger.record_many([receipt(event("m-3", "sent", 0))], tally=theirs)
     finally:
         ledger.close()
     configured = replace(config, redis_url=redis_url, database_url=sqlite_url, namespace=namespace)
@@ -116,7 +122,11 @@ def test_the_ledger_and_the_queue_are_read_when_configured(
     with TestClient(create_metrics_app(configured)) as client:
         found = scrape(client)
 
-    assert found[("qlara_messages_pending", (("channel", "sms"),))] == 2
+    assert found[("qlara_messages_pending", (("channel", "sms"),))] == 3
+    # The counters kept in the ledger are the directory's owner's alone
+    assert found[("qlara_events_total", (("channel", "sms"), ("status", "sent")))] == 2
+    assert found[("qlara_events_total", (("channel", "rcs"), ("status", "sent")))] == 0
+    assert found[("qlara_scrape_source_up", (("source", "counts"),))] == 1
     assert found[("qlara_queue_messages", (("queue", "work"),))] == 0
     assert found[("qlara_queue_messages", (("queue", "dead_letter"),))] == 0
     assert found[("qlara_scrape_source_up", (("source", "pending"),))] == 1
@@ -135,7 +145,9 @@ def test_a_backend_that_is_down_leaves_its_samples_out(
     assert ("qlara_messages_pending", (("channel", "sms"),)) not in found
     assert found[("qlara_scrape_source_up", (("source", "pending"),))] == 0
     assert found[("qlara_scrape_source_up", (("source", "work_queue"),))] == 0
-    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 5
+    assert found[("qlara_scrape_source_up", (("source", "counts"),))] == 0
+    assert ("qlara_events_total", (("channel", "sms"), ("status", "sent"))) not in found
+    assert found[("qlara_receipts_replayed_total", ())] == 5
 
 
 def test_with_a_metrics_token_a_scrape_needs_it(config: MetricsConfig) -> None:

@@ -94,6 +94,7 @@ def test_up_with_a_metrics_port_serves_the_metrics_there_only(make_sidecar: Any)
         "dead_letter_queue": 1,
         "spool": 1,
         "registration": 1,
+        "counts": 1,
     }
 
     # When one event is posted and recorded
@@ -297,7 +298,13 @@ def test_the_metrics_command_on_a_worker_host_serves_what_its_workers_recorded(
     assert total(found, "qlara_messages_pending") == ledger_stats["pending"]
     assert total(found, "qlara_queue_messages", queue="work") == 0
     up_sources = {labels["source"]: value for labels, value in found["qlara_scrape_source_up"]}
-    assert up_sources == {"pending": 1, "work_queue": 1, "dead_letter_queue": 1, "registration": 1}
+    assert up_sources == {
+        "pending": 1,
+        "work_queue": 1,
+        "dead_letter_queue": 1,
+        "registration": 1,
+        "counts": 1,
+    }
     # And no webhook request counted on a host that received none
     assert "qlara_webhook_requests_total" in found
     assert total(found, "qlara_webhook_requests_total") == 0

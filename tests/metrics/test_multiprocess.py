@@ -8,22 +8,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics import MULTIPROC_ENV, prepare_dir
+from metrics import MULTIPROC_ENV, counts_owner, prepare_dir
+from metrics.multiproc import OWNER_FILE
 from tests.metrics.conftest import promtool_check
 
-# One process's work: the webhook counts a few requests, a worker records a few events.
+# One process's work: the webhook counts a few requests, a worker replays a few receipts.
 COUNT = """
 import sys
 import metrics
 metrics.initialise("9.9.9")
-accepted, events, stamp = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+accepted, replays, stamp = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 for _ in range(accepted):
     metrics.WEBHOOK_REQUESTS.labels("accepted").inc()
     metrics.WEBHOOK_ACK.observe(0.004)
-for _ in range(events):
-    metrics.EVENTS.labels("sms", "delivered").inc()
+for _ in range(replays):
+    metrics.RECEIPTS_REPLAYED.inc()
 metrics.LAST_EVENT.labels("sms").set(stamp)
 metrics.DEAD_LETTERS.labels("poison").inc()
 """
@@ -61,8 +63,7 @@ def test_one_scrape_sums_what_two_processes_counted(tmp_path: Path) -> None:
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 7
     assert found[("qlara_webhook_requests_total", (("outcome", "spooled"),))] == 0
     assert found[("qlara_webhook_ack_seconds_count", ())] == 7
-    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 11
-    assert found[("qlara_events_total", (("channel", "rcs"), ("status", "read")))] == 0
+    assert found[("qlara_receipts_replayed_total", ())] == 11
     assert found[("qlara_dead_letters_total", (("reason", "poison"),))] == 2
     assert found[("qlara_webhook_last_event_timestamp_seconds", (("channel", "sms"),))] == (
         1700000100
@@ -103,7 +104,7 @@ def test_preparing_the_directory_keeping_counts_drops_only_the_gauges(tmp_path: 
     found = samples_of(run(SCRAPE, directory))
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 4
     assert found[("qlara_webhook_ack_seconds_count", ())] == 4
-    assert found[("qlara_events_total", (("channel", "sms"), ("status", "delivered")))] == 6
+    assert found[("qlara_receipts_replayed_total", ())] == 6
     assert found[("qlara_webhook_last_event_timestamp_seconds", (("channel", "sms"),))] == (
         1700000000
     )
@@ -162,3 +163,39 @@ def test_a_forked_child_counts_into_its_own_file(tmp_path: Path) -> None:
     assert files == {f"counter_{parent.decode()}.db", f"counter_{child.decode()}.db"}
     found = samples_of(run(SCRAPE, directory))
     assert found[("qlara_webhook_requests_total", (("outcome", "accepted"),))] == 6
+
+
+OWNER = "import sys, metrics; sys.stdout.write(metrics.counts_owner())"
+
+
+def test_the_processes_of_a_directory_share_one_owner_of_the_ledger_kept_counts(
+    tmp_path: Path,
+) -> None:
+    directory = prepare_dir(tmp_path / "metrics")
+
+    # Whichever process asks first makes the id; the others, and a reader naming the
+    # directory, read the same one
+    first, second = run(OWNER, directory).decode(), run(OWNER, directory).decode()
+    assert first == second == counts_owner(directory)
+    assert len(first) == 32
+    # And another directory has another
+    assert counts_owner(prepare_dir(tmp_path / "other")) != first
+
+
+def test_the_owner_goes_on_with_the_counters_and_starts_again_with_them(tmp_path: Path) -> None:
+    directory = prepare_dir(tmp_path / "metrics")
+    owner = counts_owner(directory)
+
+    prepare_dir(directory, keep_counts=True)
+    assert counts_owner(directory) == owner
+
+    prepare_dir(directory)
+    assert counts_owner(directory) != owner
+
+
+def test_an_empty_owner_file_is_an_error_that_says_what_to_do(tmp_path: Path) -> None:
+    directory = prepare_dir(tmp_path / "metrics")
+    (directory / OWNER_FILE).write_text("")
+
+    with pytest.raises(OSError, match="delete it"):
+        counts_owner(directory)

@@ -1,4 +1,6 @@
-"""What the workers' on-recorded hook counts, from real ledger results."""
+"""What the workers count as they record, from real ledger results: the counters kept in
+the ledger's transaction (:func:`metrics.tally_recorded`) and this process's timings
+(:func:`metrics.count_recorded`)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ import msgspec
 import pytest
 
 import metrics
-from ledger import Ledger
-from metrics import count_recorded
+from ledger import Ledger, Tally
+from metrics import StateCollector, count_recorded, tally_recorded
 from qlara import Receipt, Shape, Source
 from tests.ledger.samples import T0, event, receipt, reply
 from tests.metrics.conftest import Samples
 from workers.connection import LedgerConnection
+
+TALLY = Tally("test-owner", 1, tally_recorded)
 
 
 @pytest.fixture
@@ -24,8 +28,16 @@ def ledger(sqlite_url: str) -> Iterator[Ledger]:
     opened.close()
 
 
+@pytest.fixture
+def samples(ledger: Ledger) -> Samples:
+    """This process's metrics and the ledger-kept counters, as a scrape reads them."""
+    return Samples(StateCollector(recorded=lambda: ledger.recorded_counts(TALLY.owner)))
+
+
 def record(ledger: Ledger, given: Receipt) -> None:
-    count_recorded(given, ledger.record(given))
+    """Record as a worker does: the counts in the transaction, the timings after it."""
+    [result] = ledger.record_many([given], tally=TALLY)
+    count_recorded(given, result)
 
 
 def test_new_events_are_counted_by_channel_and_status(ledger: Ledger, samples: Samples) -> None:

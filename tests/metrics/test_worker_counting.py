@@ -10,6 +10,7 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from ledger import Ledger
+from metrics import StateCollector, counts_owner
 from tests.metrics.conftest import Samples
 from tests.workers.support import join, make_receipt, wait_for
 from workers import WorkerConfig, build_broker, enqueue_receipt
@@ -34,6 +35,13 @@ def ledger(config: WorkerConfig) -> Iterator[Ledger]:
     opened = Ledger.connect(config.database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def samples(ledger: Ledger) -> Samples:
+    """This process's metrics and what its workers counted in the ledger, as its scrape
+    reads them."""
+    return Samples(StateCollector(recorded=lambda: ledger.recorded_counts(counts_owner())))
 
 
 @pytest.fixture

@@ -61,12 +61,13 @@ def start_worker(broker: RedisBroker) -> Iterator[Callable[[], dramatiq.Worker]]
 
 
 @pytest.fixture
-def spawn_worker() -> Iterator[Callable[[WorkerConfig], WorkerProcess]]:
-    """Starts ``run_worker`` in child processes; any still running are killed afterwards."""
+def spawn_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts ``run_worker`` in child processes (``spawn(config, **extra_env)``); any still
+    running are killed afterwards."""
     spawned: list[WorkerProcess] = []
 
-    def spawn(config: WorkerConfig) -> WorkerProcess:
-        worker = WorkerProcess(config)
+    def spawn(config: WorkerConfig, **extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess(config, **extra_env)
         spawned.append(worker)
         return worker
 

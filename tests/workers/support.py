@@ -79,11 +79,17 @@ def queued_messages(client: redis.Redis, namespace: str, queue_name: str = QUEUE
     return int(client.hlen(f"{namespace}:{queue_name}.msgs"))
 
 
-class WorkerProcess:
-    """``workers.run_worker`` in a child process, as the sidecar runs it."""
+#: Set in a :class:`WorkerProcess`'s environment: it SIGKILLs itself the moment its first
+#: ledger transaction has committed, before anything after the commit runs.
+DIE_AFTER_COMMIT_ENV = "QLARA_TEST_DIE_AFTER_COMMIT"
 
-    def __init__(self, config: WorkerConfig) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+class WorkerProcess:
+    """``workers.run_worker`` in a child process, as the sidecar runs it, with ``extra_env``
+    in its environment."""
+
+    def __init__(self, config: WorkerConfig, **extra_env: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **extra_env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.workers.worker_process", json.dumps(asdict(config))],
             cwd=REPO_ROOT,

@@ -42,7 +42,7 @@ class _Ledger:
         self.release = threading.Event()
         self.release.set()
 
-    def record_many(self, batch: Sequence[Receipt]) -> list[RecordResult]:
+    def record_many(self, batch: Sequence[Receipt], *, tally: object = None) -> list[RecordResult]:
         self.entered.set()
         self.release.wait(10)
         ids = [r.receipt_id for r in batch]
@@ -219,7 +219,7 @@ def test_an_interrupted_transaction_leaves_no_caller_waiting_for_ever() -> None:
     while len(group._pending) < 2:
         threading.Event().wait(0.005)
 
-    def interrupted(batch: Sequence[Receipt]) -> list[RecordResult]:
+    def interrupted(batch: Sequence[Receipt], *, tally: object = None) -> list[RecordResult]:
         raise _Interrupt
 
     # When the transaction that takes both of them is interrupted in its thread
