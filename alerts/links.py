@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from alerts.thresholds import seconds
+from qlara.durations import prometheus_seconds as seconds
 
 Page = Literal[
     "overview", "messages", "message_detail", "webhook_health", "failures", "stuck_messages"

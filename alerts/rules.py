@@ -23,8 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from alerts.links import Page, dashboard_url, runbook_url
-from alerts.thresholds import PerChannel, Thresholds, format_duration, seconds
+from alerts.thresholds import PerChannel, Thresholds
 from metrics.definitions import DELIVERY_OUTCOMES, ERROR_STATUSES, REQUEST_OUTCOMES
+from qlara.durations import format_prometheus as format_duration
+from qlara.durations import prometheus_seconds as seconds
 
 Rule = dict[str, Any]
 Group = dict[str, Any]

@@ -26,18 +26,11 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlara import CHANNEL_BUCKETS
-from qlara.durations import format_prometheus, prometheus_seconds
+from qlara.durations import prometheus_seconds as seconds
 
 
 class ThresholdsError(ValueError):
     """A thresholds file that cannot be used; the message names the key and the problem."""
-
-
-#: The length of a Prometheus duration in seconds (``1h30m`` -> 5400.0); ``ValueError`` if
-#: invalid. The grammar is :mod:`qlara.durations`', shared with the explorer.
-seconds = prometheus_seconds
-#: ``seconds`` the other way round (``5400`` -> ``1h30m``, ``0`` -> ``0s``).
-format_duration = format_prometheus
 
 
 def _duration(value: str) -> str:

@@ -28,12 +28,17 @@ _Processor = Callable[[Any], Any] | None
 class _Compiled:
     """A statement compiled for one dialect and set of parameters, binding by position."""
 
-    __slots__ = ("order", "processed", "processors", "sql", "values")
+    __slots__ = ("in_order", "order", "processed", "processors", "same_keys", "sql", "values")
 
-    def __init__(self, sql: str, order: list[str], processors: list[_Processor]) -> None:
+    def __init__(
+        self, sql: str, order: list[str], processors: list[_Processor], keys: Sequence[str]
+    ) -> None:
         self.sql = sql
         #: The bound parameters, in the order the SQL binds them.
         self.order = order
+        #: Whether ``keys`` (part of the cache key) name them in that order, or at all.
+        self.in_order = order == list(keys)
+        self.same_keys = set(order) == set(keys)
         self.processors = processors
         #: (position, processor) of the parameters that have a processor.
         self.processed = [(i, p) for i, p in enumerate(processors) if p is not None]
@@ -61,7 +66,7 @@ def execute_rows(
     if not rows:
         return
     compiled = _compile(conn.dialect, stmt, keys)
-    if compiled.order != list(keys):
+    if not compiled.in_order:
         raise ValueError(f"rows must give the statement's parameters in order {compiled.order}")
     processors = compiled.processors
     if compiled.processed:
@@ -88,7 +93,7 @@ def execute_mappings(
     if not rows:
         return
     compiled = _compile(conn.dialect, stmt, keys)
-    if set(compiled.order) != set(keys):
+    if not compiled.same_keys:
         raise ValueError(f"the statement binds {compiled.order}, not {list(keys)}")
     width, values, processed = len(keys), compiled.values, compiled.processed
     converted = []
@@ -126,5 +131,5 @@ def _compile(dialect: Dialect, stmt: UpdateBase, keys: Sequence[str]) -> _Compil
     processors: list[_Processor] = [
         compiled.binds[key].type._cached_bind_processor(dialect) for key in order
     ]
-    _compiled[cache_key] = _Compiled(compiled.string, order, processors)
+    _compiled[cache_key] = _Compiled(compiled.string, order, processors, keys)
     return _compiled[cache_key]

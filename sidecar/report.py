@@ -30,8 +30,6 @@ _TOKEN_NAMES = {"webhook_token": "webhook", "read_token": "read", "send_token": 
 def default_text(field: str) -> str:
     """The default of ``field`` as written in the environment (``unset`` for none)."""
     info = Settings.model_fields[field]
-    if info.default_factory is not None:
-        return "computed"
     if info.default is PydanticUndefined or info.default is None:
         return "unset"
     if isinstance(info.default, Path) and not info.default.is_absolute():

@@ -12,7 +12,7 @@ import yaml
 
 from alerts import PAGES, Thresholds, groups, render, stale, thresholds_from
 from alerts.links import CHANNEL_TEMPLATE, dashboard_url
-from alerts.thresholds import seconds
+from qlara.durations import prometheus_seconds as seconds
 
 ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"
 RULES_DIR = ALERTS_DIR / "rules"

@@ -8,8 +8,10 @@ import pytest
 
 from alerts import Thresholds, ThresholdsError, load_thresholds, thresholds_from, thresholds_yaml
 from alerts.rules import ratio_windows
-from alerts.thresholds import PerChannel, format_duration, seconds
+from alerts.thresholds import PerChannel
 from metrics.definitions import CHANNELS
+from qlara.durations import format_prometheus as format_duration
+from qlara.durations import prometheus_seconds as seconds
 
 
 def test_the_failure_shares_are_recorded_over_the_windows_the_alerts_read() -> None:

@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from alerts import PAGES, Thresholds, groups
-from alerts.thresholds import seconds
 from metrics.definitions import CHANNELS
 from metrics.grafana import DASHBOARD_FILE, UID, dashboard, render
 from metrics.grafana.__main__ import main
+from qlara.durations import prometheus_seconds as seconds
 from tests.grafana.dashboard_json import (
     is_built_in,
     links,
