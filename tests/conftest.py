@@ -13,6 +13,7 @@ see each other's data and nothing is flushed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +40,17 @@ def missing_service(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI must provide it)", pytrace=False)
     pytest.skip(reason)
+
+
+def on_path(*names: str, package: str) -> str:
+    """The path of the first of ``names`` on PATH; when none is, :func:`missing_service`
+    naming the Debian ``package`` that brings it."""
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    missing_service(f"{names[0]} is not on PATH (apt-get install {package})")
+    raise AssertionError("unreachable")  # missing_service skips or fails
 
 
 @pytest.fixture(scope="session")

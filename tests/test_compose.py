@@ -75,15 +75,11 @@ def test_the_tls_proxy_balances_every_receiver_and_fronts_the_explorer(
 
 
 def test_the_caddyfile_is_valid() -> None:
-    import shutil
     import subprocess
 
-    from tests.conftest import missing_service
+    from tests.conftest import on_path
 
-    caddy = shutil.which("caddy")
-    if caddy is None:
-        missing_service("caddy is not installed (apt-get install caddy)")
-        raise AssertionError("unreachable")
+    caddy = on_path("caddy", package="caddy")
     result = subprocess.run(
         [caddy, "validate", "--adapter", "caddyfile", "--config", str(ROOT / "receiver/Caddyfile")],
         env={

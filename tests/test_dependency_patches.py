@@ -34,8 +34,9 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("qlara", "qlara_api", "ledger", "metrics", "receiver", "workers", "dashboard")
-PACKAGES += ("alerts", "sidecar", "simulator")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: The project's packages, as import-linter knows them.
+PACKAGES = tuple(PYPROJECT["tool"]["importlinter"]["root_packages"])
 #: dramatiq 2.2.1's redis/dispatch.lua, whose ARGV layout receiver/enqueue.py passes.
 DISPATCH_SHA256 = "ba4d872e4fb204ebc3f73ca4719265a9946d70e847856c125314f01a8c90540c"
 
@@ -187,8 +188,7 @@ PATCHES = (
 
 
 def _requirement(dependency: str) -> Requirement:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for line in project["dependencies"]:
+    for line in PYPROJECT["project"]["dependencies"]:
         requirement = Requirement(line)
         if requirement.name == dependency:
             return requirement

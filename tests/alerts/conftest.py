@@ -5,42 +5,32 @@ the test, and fails it in CI."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.alerts.pipeline import Pager, Service, Simulators
-from tests.conftest import missing_service
-
-
-def _binary(*names: str, package: str) -> str:
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    missing_service(f"{names[0]} is not on PATH (apt-get install {package})")
-    raise AssertionError("unreachable")  # missing_service skips or fails
+from tests.conftest import on_path
 
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    return _binary("promtool", package="prometheus")
+    return on_path("promtool", package="prometheus")
 
 
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
-    return _binary("prometheus", package="prometheus")
+    return on_path("prometheus", package="prometheus")
 
 
 @pytest.fixture(scope="session")
 def amtool() -> str:
-    return _binary("amtool", package="prometheus-alertmanager")
+    return on_path("amtool", package="prometheus-alertmanager")
 
 
 @pytest.fixture(scope="session")
 def alertmanager_binary() -> str:
-    return _binary("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")
+    return on_path("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")
 
 
 @pytest.fixture

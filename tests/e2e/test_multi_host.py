@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.alerts.conftest import prometheus_binary, services
 from tests.alerts.pipeline import Service, query
-from tests.conftest import missing_service
+from tests.conftest import on_path
 from tests.e2e.sidecar_process import READ_TOKEN, WEBHOOK_TOKEN, children_of, free_port, wait_for
 
 __all__ = ["prometheus_binary", "services"]
@@ -240,11 +239,7 @@ def _counters_reset(server: Service) -> dict[str, float]:
 
 @pytest.fixture
 def caddy() -> str:
-    path = shutil.which("caddy")
-    if path is None:
-        missing_service("caddy is not on PATH (apt-get install caddy)")
-    assert path is not None
-    return path
+    return on_path("caddy", package="caddy")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ promtool when the machine has it."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -11,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from metrics.definitions import ALL
-from tests.conftest import missing_service
+from tests.conftest import on_path
 
 
 class Samples:
@@ -66,11 +65,7 @@ def samples() -> Samples:
 @pytest.fixture(scope="session")
 def promtool() -> str:
     """The path of promtool (Debian's ``prometheus`` package)."""
-    path = shutil.which("promtool")
-    if path is None:
-        missing_service("promtool is not on PATH (apt-get install prometheus)")
-    assert path is not None
-    return path
+    return on_path("promtool", package="prometheus")
 
 
 def promtool_check(promtool: str, exposition: bytes) -> str:
